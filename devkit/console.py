@@ -1,0 +1,226 @@
+"""The only module that prints.
+
+Data goes to stdout, progress and diagnostics to stderr. On a terminal (and without
+NO_COLOR) human output is styled with rich, imported lazily so that `devkit --help`
+stays fast; otherwise it is plain text. In JSON mode stdout holds exactly one JSON
+document, the envelope written by `emit`, and the human-output methods are silent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from devkit.errors import DevkitError
+
+if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
+
+ENVELOPE_VERSION = 1
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Escape control characters so that names from archives or repositories cannot
+    move the cursor, change colours or retitle the terminal."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char, f"\\x{ord(char):02x}")
+
+    text = _CONTROL_CHARS.sub(escape, text)
+    # Lone surrogates come from undecodable file names (surrogateescape).
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def envelope(
+    command: str,
+    *,
+    data: Mapping[str, Any] | None,
+    exit_code: int,
+    errors: Sequence[DevkitError] = (),
+) -> dict[str, Any]:
+    return {
+        "devkit": ENVELOPE_VERSION,
+        "command": command,
+        "ok": exit_code == 0,
+        "exit_code": int(exit_code),
+        "data": dict(data) if data is not None else {},
+        "errors": [error.to_json() for error in errors],
+    }
+
+
+def _wants_color(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class ProgressSink(Protocol):
+    def advance(self, amount: int) -> None: ...
+
+
+class _NoProgress:
+    def advance(self, amount: int) -> None:
+        pass
+
+
+class Console:
+    """Human or JSON output for one command invocation."""
+
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self._stdout = stdout or sys.stdout
+        self._stderr = stderr or sys.stderr
+        self._rich_out: RichConsole | None = None
+        self._rich_err: RichConsole | None = None
+        self._emitted = False
+
+    # -- styling -----------------------------------------------------------------
+
+    @property
+    def styled(self) -> bool:
+        return _wants_color(self._stdout)
+
+    @property
+    def interactive_stderr(self) -> bool:
+        return _wants_color(self._stderr)
+
+    def _rich(self, *, err: bool) -> RichConsole:
+        from rich.console import Console as RichConsole
+
+        if err:
+            if self._rich_err is None:
+                self._rich_err = RichConsole(file=self._stderr, highlight=False, soft_wrap=True)
+            return self._rich_err
+        if self._rich_out is None:
+            self._rich_out = RichConsole(file=self._stdout, highlight=False, soft_wrap=True)
+        return self._rich_out
+
+    def _write(self, text: str, *, style: str | None, err: bool) -> None:
+        stream = self._stderr if err else self._stdout
+        if style and _wants_color(stream):
+            self._rich(err=err).print(text, style=style, markup=False, emoji=False)
+        else:
+            stream.write(text + "\n")
+            stream.flush()
+
+    # -- data on stdout ------------------------------------------------------------
+
+    def line(self, text: str = "", *, style: str | None = None) -> None:
+        """A line of human output on stdout (nothing in JSON mode)."""
+        if not self.json_mode:
+            self._write(text, style=style, err=False)
+
+    def outcome(self, ok: bool, text: str) -> None:
+        """A result line marked with a tick or a cross."""
+        if ok:
+            self.line(f"✓ {text}", style="green")
+        else:
+            self.line(f"✗ {text}", style="bold red")
+
+    def table(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        *,
+        title: str | None = None,
+    ) -> None:
+        """A table on stdout: rich on a terminal, aligned plain columns otherwise."""
+        if self.json_mode:
+            return
+        cells = [[printable(str(cell)) for cell in row] for row in rows]
+        if self.styled:
+            from rich.table import Table
+
+            table = Table(title=title, show_edge=False, header_style="bold")
+            for header in headers:
+                table.add_column(header, overflow="fold")
+            for row in cells:
+                table.add_row(*row)
+            self._rich(err=False).print(table, markup=False)
+            return
+        if title:
+            self._write(title, style=None, err=False)
+        widths = [len(h) for h in headers]
+        for row in cells:
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+        for row in [list(headers), *cells]:
+            text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            self._write(text, style=None, err=False)
+
+    def emit(
+        self,
+        command: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        exit_code: int = 0,
+        errors: Sequence[DevkitError] = (),
+    ) -> None:
+        """In JSON mode, write the one envelope for this invocation (at most once)."""
+        if not self.json_mode or self._emitted:
+            return
+        self._emitted = True
+        doc = envelope(command, data=data, exit_code=exit_code, errors=errors)
+        self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
+        self._stdout.flush()
+
+    # -- diagnostics on stderr -----------------------------------------------------
+
+    def info(self, text: str) -> None:
+        self._write(text, style="dim", err=True)
+
+    def warn(self, text: str) -> None:
+        self._write(f"warning: {text}", style="yellow", err=True)
+
+    def error(self, error: DevkitError) -> None:
+        """One line for an expected failure; the hint, if any, rides on the same line."""
+        text = f"devkit: error: {error.message}"
+        if error.hint:
+            text += f" (hint: {error.hint})"
+        self._write(printable(text), style="bold red", err=True)
+
+    @contextmanager
+    def progress(self, label: str, total: int | None) -> Iterator[ProgressSink]:
+        """A progress bar with rate and ETA on stderr, only when stderr is a terminal."""
+        if not self.interactive_stderr:
+            yield _NoProgress()
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self._rich(err=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(printable(label), total=total)
+
+            class _Sink:
+                def advance(self, amount: int) -> None:
+                    bar.advance(task, amount)
+
+            yield _Sink()
