@@ -180,6 +180,19 @@ class Console:
 
     # -- diagnostics on stderr -----------------------------------------------------
 
+    def notice(self, text: str, *, style: str | None = None) -> None:
+        """A line on stderr in every mode: diagnostics, live logs next to --json."""
+        self._write(text, style=style, err=True)
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question on the terminal; False (no) when stdin is not one."""
+        isatty = getattr(sys.stdin, "isatty", None)
+        if not (isatty and isatty()):
+            return False
+        self._stderr.write(f"{printable(question)} [y/N] ")
+        self._stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
     def info(self, text: str) -> None:
         self._write(text, style="dim", err=True)
 

@@ -1,0 +1,112 @@
+"""The validated recipe: frozen dataclasses built only after every check passed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devkit.recipe.errors import Position
+from devkit.recipe.loader import Text
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 1
+    delay: float = 0.0
+    backoff: float = 1.0
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt number `attempt` (2, 3, ...)."""
+        return self.delay * (self.backoff ** max(attempt - 2, 0))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: `kind` names its entry in the step registry (run, task, git, extract)."""
+
+    kind: str
+    value: Any  # Text or tuple[Text, ...] (a `run:` list)
+    options: Mapping[str, Any]
+    position: Position
+    name: str | None = None
+    cwd: Text | None = None
+    env: Mapping[str, Text] = field(default_factory=dict)
+    timeout: float | None = None
+    grace: float | None = None
+    retry: Retry = Retry()
+    continue_on_error: bool = False
+    condition: Text | None = None
+    loop: tuple[Text, ...] | Text | None = None  # a list of items or a glob
+    platforms: tuple[str, ...] = ()
+    stdin: bool = False
+
+
+@dataclass(frozen=True)
+class Require:
+    check: Text
+    message: str
+    position: Position
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Text
+    wait: float
+    position: Position
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    position: Position
+    desc: str = ""
+    vars: Mapping[str, Text] = field(default_factory=dict)
+    env: Mapping[str, Text] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    parallel: bool = False
+    sources: tuple[Text, ...] = ()
+    outputs: tuple[Text, ...] = ()
+    lock: Lock | None = None
+    confirm: str | None = None
+    requires: tuple[Require, ...] = ()
+    steps: tuple[Step, ...] = ()
+    on_failure: tuple[Step, ...] = ()
+    finally_: tuple[Step, ...] = ()
+    platforms: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Dotenv:
+    path: str
+    optional: bool
+    position: Position
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    name: str  # as written on the command line, used in diagnostics
+    description: str
+    vars: Mapping[str, Text]
+    env: Mapping[str, Text]
+    dotenv: tuple[Dotenv, ...]
+    dotenv_values: Mapping[str, str]
+    secrets: tuple[str, ...]
+    tasks: Mapping[str, Task]
+    default: str | None
+    grace: float
+    timeout: float | None
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def default_task(self) -> str | None:
+        if self.default:
+            return self.default
+        if len(self.tasks) == 1:
+            return next(iter(self.tasks))
+        return None

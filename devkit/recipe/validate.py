@@ -1,0 +1,429 @@
+"""Load a recipe and check all of it before anything runs: shape (schema), references
+(needs, task steps, default), dependency cycles, placeholders and dotenv files. Every
+problem is collected; RecipeInvalid carries them all, each at its `file:line:col`."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from devkit.recipe.errors import Position, RecipeInvalid
+from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
+from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
+from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
+from devkit.recipe.schema import check_structure
+from devkit.recipe.template import TemplateSyntaxError, parse_template
+from devkit.recipe.vars import Scope, UndefinedVariable, VariableCycle
+
+DEFAULT_GRACE = 5.0
+SUPPORTED_VERSION = 1
+
+
+def builtin_vars(recipe_path: Path) -> dict[str, str]:
+    return {"recipe_dir": str(recipe_path.parent), "invocation_dir": os.getcwd()}
+
+
+def recipe_scope(
+    recipe: Recipe,
+    *,
+    cli_vars: Mapping[str, str],
+    environ: Mapping[str, str],
+    task: Task | None = None,
+) -> Scope:
+    """The variables a task (or, with task=None, the recipe) sees, by precedence."""
+    return Scope(
+        cli=cli_vars,
+        task=task.vars if task else {},
+        recipe=recipe.vars,
+        dotenv=recipe.dotenv_values,
+        environ=environ,
+        builtins=builtin_vars(recipe.path),
+    )
+
+
+def load_recipe(
+    path: Path,
+    *,
+    cli_vars: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    display_name: str | None = None,
+) -> Recipe:
+    """Read, check and build a recipe; raise RecipeInvalid listing every problem."""
+    name = display_name or str(path)
+    text = read_recipe_text(path)
+    root, source, diagnostics = load_yaml(text, name=name)
+    chk = Checker(source)
+    chk.diagnostics.extend(diagnostics)
+    if root is None and not diagnostics:
+        chk.error(Position(name, 1, 1), "the recipe is empty: it needs at least 'tasks:'")
+    tree = check_structure(root, chk) if root is not None else None
+    recipe = None
+    if tree is not None:
+        builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
+        recipe = builder.build(tree)
+    if chk.diagnostics or recipe is None:
+        raise RecipeInvalid(name, chk.diagnostics)
+    return recipe
+
+
+def parse_dotenv(text: str, source: SourceFile, chk: Checker) -> dict[str, str]:
+    """KEY=VALUE lines; `export`, comments, '...' and "..." (with \\n escapes) allowed."""
+    values: dict[str, str] = {}
+    pattern = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = pattern.fullmatch(line)
+        if match is None:
+            chk.error(Position(source.name, number, 1), "expected KEY=VALUE")
+            continue
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+class _Builder:
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        chk: Checker,
+        cli_vars: dict[str, str],
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        self.path = path
+        self.name = name
+        self.chk = chk
+        self.cli_vars = cli_vars
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def error(self, pos: Position, message: str) -> None:
+        self.chk.error(pos, message)
+
+    # -- building ----------------------------------------------------------------------
+
+    def build(self, tree: Mapping[str, Any]) -> Recipe | None:
+        version = tree.get("version", SUPPORTED_VERSION)
+        if version != SUPPORTED_VERSION:
+            self.error(
+                tree["version"].pos if hasattr(tree["version"], "pos") else tree.pos,  # type: ignore[attr-defined]
+                f"unsupported recipe version {version}: this devkit reads version 1",
+            )
+        dotenv = tuple(self._dotenv_ref(item) for item in tree.get("dotenv", ()))
+        dotenv_values = self._read_dotenv(dotenv)
+        raw_tasks: Mapping[str, Any] = tree.get("tasks", {})
+        tasks: dict[str, Task] = {}
+        for task_name, raw in raw_tasks.items():
+            if raw is INVALID:
+                continue
+            key_pos = raw_tasks.key_pos[task_name]  # type: ignore[attr-defined]
+            tasks[task_name] = self._task(task_name, raw, key_pos)
+        recipe_timeout = tree.get("timeout")
+        recipe = Recipe(
+            path=self.path,
+            name=self.name,
+            description=str(tree.get("description", "")),
+            vars=dict(tree.get("vars", {})),
+            env=dict(tree.get("env", {})),
+            dotenv=dotenv,
+            dotenv_values=dotenv_values,
+            secrets=tuple(str(s) for s in tree.get("secrets", ())),
+            tasks=tasks,
+            default=str(tree["default"]) if "default" in tree else None,
+            grace=float(tree.get("grace", DEFAULT_GRACE)),
+            timeout=float(recipe_timeout) if recipe_timeout is not None else None,
+        )
+        self._check_references(recipe, raw_tasks, tree)
+        self._check_cycles(recipe)
+        self._check_placeholders(recipe)
+        return recipe
+
+    def _dotenv_ref(self, item: Text) -> Dotenv:
+        optional = item.endswith("?")
+        return Dotenv(str(item[:-1] if optional else item), optional, item.pos)
+
+    def _read_dotenv(self, refs: tuple[Dotenv, ...]) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for ref in refs:
+            file = self.path.parent / ref.path
+            try:
+                text = file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                if not ref.optional:
+                    self.error(
+                        ref.position,
+                        f"dotenv file not found: {file} (write '{ref.path}?' if it is optional)",
+                    )
+                continue
+            except (OSError, UnicodeDecodeError) as error:
+                self.error(ref.position, f"cannot read dotenv file {file}: {error}")
+                continue
+            source = SourceFile(str(file), text)
+            values.update(parse_dotenv(text, source, _Forward(source, self.chk)))
+        return values
+
+    def _task(self, name: str, raw: Any, position: Position) -> Task:
+        if isinstance(raw, PosList):  # a bare list of steps
+            return Task(name=name, position=position, steps=self._steps(raw))
+        lock = raw.get("lock")
+        requires = tuple(self._require(item) for item in raw.get("requires", ()))
+        confirm = raw.get("confirm")
+        return Task(
+            name=name,
+            position=position,
+            desc=str(raw.get("desc", "")),
+            vars=dict(raw.get("vars", {})),
+            env=dict(raw.get("env", {})),
+            needs=tuple(raw.get("needs", ())),
+            parallel=bool(raw.get("parallel", False)),
+            sources=tuple(raw.get("sources", ())),
+            outputs=tuple(raw.get("outputs", ())),
+            lock=self._lock(lock) if lock is not None else None,
+            confirm=(f"Run task '{name}'?" if confirm == "true" else str(confirm))
+            if confirm is not None
+            else None,
+            requires=requires,
+            steps=self._steps(raw.get("steps", ())),
+            on_failure=self._steps(raw.get("on_failure", ())),
+            finally_=self._steps(raw.get("finally", ())),
+            platforms=tuple(str(p) for p in raw.get("platforms", ())),
+            timeout=raw.get("timeout"),
+        )
+
+    def _lock(self, raw: Any) -> Lock:
+        if isinstance(raw, PosDict):
+            return Lock(raw["path"], float(raw.get("wait", 0.0)), raw.pos)
+        return Lock(raw, 0.0, raw.pos)
+
+    def _require(self, raw: Any) -> Require:
+        if isinstance(raw, PosDict):
+            check = raw["run"]
+            message = str(raw.get("message") or f"requirement failed: {check}")
+            return Require(check, message, raw.pos)
+        return Require(raw, f"requirement failed: {raw}", raw.pos)
+
+    def _steps(self, raw_steps: Any) -> tuple[Step, ...]:
+        return tuple(self._step(raw) for raw in raw_steps)
+
+    def _step(self, raw: PosDict) -> Step:
+        from devkit.recipe.steps import REGISTRY
+
+        kind = REGISTRY[raw.kind]  # type: ignore[attr-defined]
+        common = {
+            "name",
+            "cwd",
+            "env",
+            "timeout",
+            "grace",
+            "retry",
+            "continue_on_error",
+            "if",
+            "for",
+            "platforms",
+            "stdin",
+            kind.key,
+        }
+        options = {k: v for k, v in raw.items() if k not in common}
+        value = raw[kind.key]
+        if isinstance(value, PosList):
+            value = tuple(value)
+        loop = raw.get("for")
+        if isinstance(loop, PosList):
+            loop = tuple(loop)
+        retry_raw = raw.get("retry")
+        retry = Retry()
+        if retry_raw:
+            retry = Retry(
+                attempts=int(retry_raw.get("attempts", 1)),
+                delay=float(retry_raw.get("delay", 0.0)),
+                backoff=float(retry_raw.get("backoff", 1.0)),
+            )
+        return Step(
+            kind=kind.key,
+            value=value,
+            options=options,
+            position=raw.pos,
+            name=str(raw["name"]) if "name" in raw else None,
+            cwd=raw.get("cwd"),
+            env=dict(raw.get("env", {})),
+            timeout=raw.get("timeout"),
+            grace=raw.get("grace"),
+            retry=retry,
+            continue_on_error=bool(raw.get("continue_on_error", False)),
+            condition=raw.get("if"),
+            loop=loop,
+            platforms=tuple(str(p) for p in raw.get("platforms", ())),
+            stdin=bool(raw.get("stdin", False)),
+        )
+
+    # -- cross checks -----------------------------------------------------------------
+
+    def _check_references(self, recipe: Recipe, raw_tasks: Mapping[str, Any], tree: Any) -> None:
+        known = list(raw_tasks)
+
+        def check(name: Any, where: str) -> None:
+            if str(name) not in raw_tasks:
+                pos = name.pos if isinstance(name, Text) else tree.pos
+                self.error(
+                    pos, f"unknown task {str(name)!r} in {where}" + did_you_mean(str(name), known)
+                )
+
+        for task in recipe.tasks.values():
+            for need in task.needs:
+                check(need, f"'needs' of task '{task.name}'")
+            for step in _all_steps(task):
+                if step.kind == "task":
+                    check(step.value, f"a task step of task '{task.name}'")
+        if "default" in tree:
+            check(tree["default"], "'default'")
+        if not raw_tasks and "tasks" in tree:
+            self.error(tree["tasks"].pos, "the recipe has no tasks")
+
+    def _check_cycles(self, recipe: Recipe) -> None:
+        edges: dict[str, list[str]] = {}
+        for task in recipe.tasks.values():
+            called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
+            edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
+        state: dict[str, int] = {}
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, path: list[str]) -> None:
+            state[name] = 1
+            path.append(name)
+            for target in edges.get(name, ()):
+                if state.get(target) == 1:
+                    cycle = [*path[path.index(target) :], target]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        self.error(
+                            recipe.tasks[target].position,
+                            "dependency cycle: " + " -> ".join(cycle),
+                        )
+                elif state.get(target) is None:
+                    visit(target, path)
+            path.pop()
+            state[name] = 2
+
+        for name in edges:
+            if name not in state:
+                visit(name, [])
+
+    def _check_placeholders(self, recipe: Recipe) -> None:
+        builtins = builtin_vars(recipe.path)
+        recipe_scope = self._scope(recipe, {}, builtins)
+        for value in recipe.vars.values():
+            self._check_text(value, recipe_scope, allow_item=False)
+        for value in recipe.env.values():
+            self._check_text(value, recipe_scope, allow_item=False)
+        for task in recipe.tasks.values():
+            scope = self._scope(recipe, task.vars, builtins)
+            for text in _task_texts(task):
+                self._check_text(text, scope, allow_item=False)
+            for step in _all_steps(task):
+                for text in _step_texts(step):
+                    self._check_text(text, scope, allow_item=step.loop is not None)
+
+    def _scope(
+        self, recipe: Recipe, task_vars: Mapping[str, str], builtins: Mapping[str, str]
+    ) -> Scope:
+        return Scope(
+            cli=self.cli_vars,
+            task=task_vars,
+            recipe=recipe.vars,
+            dotenv=recipe.dotenv_values,
+            environ=self.environ,
+            builtins=builtins,
+        )
+
+    def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
+        if "{{" not in text:
+            return
+        try:
+            template = parse_template(str(text))
+        except TemplateSyntaxError:
+            return  # already reported by the schema
+        for placeholder in template.placeholders:
+            pos = offset_position(text, placeholder.offset)
+            if placeholder.env:
+                if placeholder.name not in scope.environment:
+                    self.error(
+                        pos,
+                        f"environment variable {placeholder.name!r} is not set"
+                        f" (for {{{{ env.{placeholder.name} }}}})",
+                    )
+                continue
+            if placeholder.name == "item" and not scope.knows("item"):
+                if not allow_item:
+                    self.error(pos, "{{ item }} is only defined in a step with 'for:'")
+                continue
+            if not scope.knows(placeholder.name):
+                self.error(
+                    pos,
+                    f"undefined variable {placeholder.name!r}"
+                    + did_you_mean(placeholder.name, scope.names()),
+                )
+                continue
+            try:
+                scope.value(placeholder.name)
+            except VariableCycle as cycle:
+                self.error(pos, f"variables refer to each other in a cycle: {cycle}")
+            except UndefinedVariable:
+                pass  # reported where that variable's own value is checked
+
+
+class _Forward(Checker):
+    """A checker for a dotenv file that records into the recipe's checker."""
+
+    def __init__(self, source: SourceFile, target: Checker) -> None:
+        super().__init__(source)
+        self.diagnostics = target.diagnostics
+
+
+def _all_steps(task: Task) -> Iterator[Step]:
+    yield from task.steps
+    yield from task.on_failure
+    yield from task.finally_
+
+
+def _task_texts(task: Task) -> Iterator[Text]:
+    yield from task.vars.values()
+    yield from task.env.values()
+    yield from task.sources
+    yield from task.outputs
+    if task.lock is not None:
+        yield task.lock.path
+    for require in task.requires:
+        yield require.check
+
+
+def _step_texts(step: Step) -> Iterator[Text]:
+    yield from _texts(step.value)
+    yield from _texts(step.options)
+    if step.cwd is not None:
+        yield step.cwd
+    yield from step.env.values()
+    if step.condition is not None:
+        yield step.condition
+    if step.loop is not None:
+        yield from _texts(step.loop)
+
+
+def _texts(value: Any) -> Iterator[Text]:
+    if isinstance(value, Text):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
