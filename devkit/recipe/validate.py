@@ -105,6 +105,7 @@ class _Builder:
         self.chk = chk
         self.cli_vars = cli_vars
         self.environ = dict(os.environ if environ is None else environ)
+        self.cycles_reported: set[frozenset[str]] = set()
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -115,7 +116,7 @@ class _Builder:
         version = tree.get("version", SUPPORTED_VERSION)
         if version != SUPPORTED_VERSION:
             self.error(
-                tree["version"].pos if hasattr(tree["version"], "pos") else tree.pos,  # type: ignore[attr-defined]
+                tree.key_pos["version"],  # type: ignore[attr-defined]
                 f"unsupported recipe version {version}: this devkit reads version 1",
             )
         dotenv = tuple(self._dotenv_ref(item) for item in tree.get("dotenv", ()))
@@ -376,7 +377,10 @@ class _Builder:
             try:
                 scope.value(placeholder.name)
             except VariableCycle as cycle:
-                self.error(pos, f"variables refer to each other in a cycle: {cycle}")
+                key = frozenset(cycle.chain)
+                if key not in self.cycles_reported:
+                    self.cycles_reported.add(key)
+                    self.error(pos, f"variables refer to each other in a cycle: {cycle}")
             except UndefinedVariable:
                 pass  # reported where that variable's own value is checked
 
