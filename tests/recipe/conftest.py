@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,7 +85,5 @@ def wait_gone(pid: int, timeout: float = 10) -> bool:
 def kill_if_alive(pid: int) -> None:
     """Test cleanup: never leave a process of ours behind, even when a test fails."""
     if not process_gone(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -2,6 +2,7 @@
 Ctrl-C, retries, continue_on_error, cleanup, locks, up-to-date skipping, parallel
 tasks, secret masking, stdin, dry runs and --json."""
 
+# ruff: noqa: E501  (recipes in these tests are YAML text with long shell lines)
 from __future__ import annotations
 
 import fcntl
@@ -85,7 +86,7 @@ def test_ctrl_c_stops_the_step_runs_cleanup_and_exits_130(
     try:
         grandchild = int(wait_for_file(tmp_path / "grandchild.pid"))
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=30)
         assert process.returncode == 130, stderr
         assert wait_gone(grandchild, timeout=2), "the grandchild outlived Ctrl-C"
         assert (tmp_path / "on_failure.txt").exists()
