@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from devkit.errors import InvalidInput
 
 
-@dataclass(frozen=True, order=True)
-class Position:
-    """A 1-based place in a recipe file."""
+class Position(NamedTuple):
+    """A 1-based place in a recipe file (a tuple: cheap to make for every YAML node)."""
 
     file: str
     line: int

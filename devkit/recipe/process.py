@@ -79,6 +79,16 @@ def become_subreaper() -> None:
         libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
+def _open_pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
@@ -151,7 +161,9 @@ def run_in_group(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        close_fds=True,
+        # Every descriptor Python opens is non-inheritable (PEP 446), so the child gets
+        # only stdin/stdout/stderr either way; skipping the close-all pass saves time.
+        close_fds=False,
     )
     pgid = proc.pid
     interruption.add(pgid)
@@ -159,6 +171,11 @@ def run_in_group(
     fd = proc.stdout.fileno()
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    # A pidfd wakes the loop the moment the leader exits (Linux >= 5.3), instead of
+    # polling for it.
+    pidfd = _open_pidfd(proc.pid)
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
     deadline = started + timeout if timeout is not None else None
     stage = 0  # 0 running, 1 SIGINT sent, 2 SIGTERM sent, 3 SIGKILL sent
     next_escalation = 0.0
@@ -190,13 +207,15 @@ def run_in_group(
                 escalate(stage + 1, now)
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
+                if pidfd is not None:
+                    poller.unregister(pidfd)
             if exited_at is not None:
                 if eof:
                     break
                 if stage == 0 and now - exited_at >= LINGER_SECONDS:
                     # The step is done but something it started still holds its output.
                     escalate(2, now)
-            if eof:
+            if eof and pidfd is None:
                 # Output closed; wait for the leader without missing an escalation.
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=POLL_SECONDS)
@@ -208,13 +227,18 @@ def run_in_group(
                 wait = min(wait, max(next_escalation - now, 0.0))
             if exited_at is not None:
                 wait = min(wait, LINGER_SECONDS)
-            if poller.poll(wait * 1000):
+            for ready, _ in poller.poll(wait * 1000):
+                if ready != fd:
+                    continue  # the pidfd: the leader exited, proc.poll() reaps it
                 data = os.read(fd, 65536)
                 if data:
                     on_output(data)
                 else:
                     eof = True
+                    poller.unregister(fd)
     finally:
+        if pidfd is not None:
+            os.close(pidfd)
         interruption.discard(pgid)
         if proc.returncode is None:
             _signal_group(pgid, signal.SIGKILL)

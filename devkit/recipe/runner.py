@@ -112,6 +112,7 @@ class Runner:
         self.failure: str | None = None
         self.failure_code = 0
         self._in_process_main = False
+        self.run_dir: str | None = None
         self.masker = Masker(self._secret_values())
 
     # -- set-up ---------------------------------------------------------------------
@@ -168,7 +169,11 @@ class Runner:
 
     def scope(self, task: Task | None) -> Scope:
         return recipe_scope(
-            self.recipe, cli_vars=self.options.cli_vars, environ=self.environ, task=task
+            self.recipe,
+            cli_vars=self.options.cli_vars,
+            environ=self.environ,
+            task=task,
+            run_dir=self.run_dir,
         )
 
     # -- the run --------------------------------------------------------------------
@@ -186,11 +191,18 @@ class Runner:
                     hint="run it from a terminal, or pass --yes",
                 )
         become_subreaper()
-        with self._signals():
-            for name in names:
-                record = self.ensure_task(name)
-                if not record.ok or self.interruption.count:
-                    break
+        import shutil
+        import tempfile
+
+        self.run_dir = tempfile.mkdtemp(prefix="devkit-run-")
+        try:
+            with self._signals():
+                for name in names:
+                    record = self.ensure_task(name)
+                    if not record.ok or self.interruption.count:
+                        break
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         interrupted = self.interruption.count > 0
         if interrupted:
             exit_code = int(ExitCode.INTERRUPTED)
@@ -478,7 +490,10 @@ class Runner:
         records: list[StepRecord],
     ) -> StepRecord | None:
         kind = REGISTRY[step.kind]
-        label_base = step.name
+        label_base = None
+        if step.name is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                label_base = self.masker.text(render_plain(parse_template(step.name), scope.lookup))
         if step.platforms and platform_name() not in step.platforms:
             record = StepRecord(
                 task.name,

@@ -39,7 +39,7 @@ _VARS = MapOf(_TEXT, key_pattern=NAME)
 _ENV = MapOf(_TEXT, key_pattern=ENV_NAME, key_label="an environment variable name")
 
 COMMON_STEP_FIELDS: dict[str, Field] = {
-    "name": Field(Str(), "A short name shown in the output and in errors."),
+    "name": Field(_TEXT, "A short name shown in the output and in errors."),
     "cwd": Field(_TEXT, "Working folder (relative to the recipe's folder)."),
     "env": Field(_ENV, "Extra environment variables for this step."),
     "timeout": Field(Duration(), "Stop the step (and all its processes) after this long."),

@@ -16,14 +16,22 @@ from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, 
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import check_structure
 from devkit.recipe.template import TemplateSyntaxError, parse_template
-from devkit.recipe.vars import Scope, UndefinedVariable, VariableCycle
+from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
 
 
-def builtin_vars(recipe_path: Path) -> dict[str, str]:
-    return {"recipe_dir": str(recipe_path.parent), "invocation_dir": os.getcwd()}
+def builtin_vars(
+    recipe_path: Path, run_dir: str = "(created when the run starts)"
+) -> dict[str, str]:
+    """Variables devkit defines: the recipe's folder, where devkit was started, and a
+    fresh temporary folder for this run (removed when the run ends)."""
+    return {
+        "recipe_dir": str(recipe_path.parent),
+        "invocation_dir": os.getcwd(),
+        "run_dir": run_dir,
+    }
 
 
 def recipe_scope(
@@ -32,6 +40,7 @@ def recipe_scope(
     cli_vars: Mapping[str, str],
     environ: Mapping[str, str],
     task: Task | None = None,
+    run_dir: str | None = None,
 ) -> Scope:
     """The variables a task (or, with task=None, the recipe) sees, by precedence."""
     return Scope(
@@ -40,7 +49,7 @@ def recipe_scope(
         recipe=recipe.vars,
         dotenv=recipe.dotenv_values,
         environ=environ,
-        builtins=builtin_vars(recipe.path),
+        builtins=builtin_vars(recipe.path, *([run_dir] if run_dir else [])),
     )
 
 
@@ -253,7 +262,7 @@ class _Builder:
             value=value,
             options=options,
             position=raw.pos,
-            name=str(raw["name"]) if "name" in raw else None,
+            name=raw.get("name"),
             cwd=raw.get("cwd"),
             env=dict(raw.get("env", {})),
             timeout=raw.get("timeout"),
@@ -363,9 +372,11 @@ class _Builder:
                         f" (for {{{{ env.{placeholder.name} }}}})",
                     )
                 continue
-            if placeholder.name == "item" and not scope.knows("item"):
+            if placeholder.name in LOOP_NAMES and not scope.knows(placeholder.name):
                 if not allow_item:
-                    self.error(pos, "{{ item }} is only defined in a step with 'for:'")
+                    self.error(
+                        pos, f"{{{{ {placeholder.name} }}}} is only defined in a step with 'for:'"
+                    )
                 continue
             if not scope.knows(placeholder.name):
                 self.error(
@@ -412,6 +423,8 @@ def _task_texts(task: Task) -> Iterator[Text]:
 
 def _step_texts(step: Step) -> Iterator[Text]:
     yield from _texts(step.value)
+    if isinstance(step.name, Text):
+        yield step.name
     yield from _texts(step.options)
     if step.cwd is not None:
         yield step.cwd

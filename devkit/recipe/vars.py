@@ -6,10 +6,30 @@ resolved on first use, with cycles reported.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from devkit.recipe.template import Placeholder, parse_template, render_plain
+
+# In a step with `for:`: the item, its file name, and its file name without the
+# archive or file extension (`data/2024.tar.gz` -> `2024.tar.gz`, `2024`).
+LOOP_NAMES = ("item", "item_name", "item_stem")
+_MULTI_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz", ".tar.lzma")
+
+
+def loop_value(name: str, item: str) -> str:
+    if name == "item":
+        return item
+    base = os.path.basename(item.rstrip("/"))
+    if name == "item_name":
+        return base
+    lowered = base.lower()
+    for suffix in _MULTI_SUFFIXES:
+        if lowered.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)]
+    stem, _ = os.path.splitext(base)
+    return stem or base
 
 
 class UndefinedVariable(KeyError):
@@ -76,8 +96,8 @@ class Scope:
             if name not in self.environment:
                 raise UndefinedVariable(placeholder.label)
             return self.environment[name]
-        if name == "item" and self.item is not None:
-            return self.item
+        if name in LOOP_NAMES and self.item is not None:
+            return loop_value(name, self.item)
         return self.value(name)
 
     def value(self, name: str) -> str:
