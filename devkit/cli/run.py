@@ -80,9 +80,14 @@ class ConsoleObserver:
         took = f"({record.duration:.1f} s)"
         if record.status == "ok":
             self._show(f"  {prefix}✓ {name} {took}", style="green")
+            if record.data:
+                self._show(f"    {prefix}{printable(summarize(record.data))}", style="dim")
         elif record.status == "planned":
             where = "" if record.phase == "steps" else f" ({record.phase})"
-            self._show(f"  {prefix}would run{where}: {printable(record.command or name)}")
+            first, *rest = (record.command or name).rstrip("\n").split("\n") or [""]
+            self._show(f"  {prefix}would run{where}: {printable(first)}")
+            for line in rest:  # shell text keeps its lines
+                self._show(f"  {prefix}    {printable(line)}")
         elif record.status == "skipped":
             self._show(
                 f"  {prefix}- {name} skipped: {printable(record.message or '')}", style="dim"
@@ -112,6 +117,17 @@ class ConsoleObserver:
 
     def confirm(self, question: str) -> bool:
         return self.console.confirm(question)
+
+
+def summarize(data: dict[str, Any], limit: int = 8) -> str:
+    """One line for a built-in step's result: its scalar fields, and list sizes."""
+    parts: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
+            parts.append(f"{key}: {value}")
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{key}: {len(value)}")
+    return ", ".join(parts[:limit])
 
 
 def _show_diagnostics(console: Console, error: Exception) -> None:

@@ -599,7 +599,11 @@ class Runner:
             in_main = kind.in_process and threading.current_thread() is threading.main_thread()
             self._in_process_main = in_main
             try:
-                outcome = kind.execute(step, ctx)
+                if kind.in_process:
+                    with _environment(ctx.env()):
+                        outcome = kind.execute(step, ctx)
+                else:
+                    outcome = kind.execute(step, ctx)
             except KeyboardInterrupt:
                 outcome = StepOutcome(130, message="interrupted", interrupted=True)
             except (KeyError, ValueError) as error:
@@ -713,6 +717,24 @@ class Runner:
     def _path(self, text: str) -> Path:
         path = Path(os.path.expanduser(text))
         return path if path.is_absolute() else self.recipe.directory / path
+
+
+# In-process (built-in) steps see the recipe's environment through os.environ, so
+# they run one at a time, with the process environment swapped in and restored.
+_ENVIRON_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    with _ENVIRON_LOCK:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _source_text(step: Step) -> str:

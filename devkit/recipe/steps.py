@@ -281,7 +281,7 @@ _ALL_COMMON = frozenset(
         "stdin",
     }
 )
-_BUILTIN_COMMON = frozenset({"name", "retry", "continue_on_error", "if", "for", "platforms"})
+_BUILTIN_COMMON = frozenset({"name", "env", "retry", "continue_on_error", "if", "for", "platforms"})
 
 _TEXT = Str(template=True)
 _TEXTS = ListOf(Str(template=True), single=True)

@@ -1,0 +1,137 @@
+"""Built-in steps call devkit's own core code in-process: git flows and safe extraction.
+Set up and checked with the git binary and the standard library."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.recipe.conftest import devkit
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_builtin_option_keys_are_checked_before_anything_runs(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """\
+        tasks:
+          t:
+            - touch ran.txt
+            - git: sync
+              repo: .
+              mdoe: ff-only
+            - extract: a.zip
+              to: out
+              max_bytes: lots
+            - git: conflicts
+              message: not an option of conflicts
+        """
+    )
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "devkit.yaml:6:7: unknown key 'mdoe' in a git sync step; did you mean 'mode'?" in (
+        result.stderr
+    )
+    assert "devkit.yaml:9:18: expected a size like 500K, 50M or 2G, got 'lots'" in result.stderr
+    assert "devkit.yaml:11:7: unknown key 'message' in a git conflicts step" in result.stderr
+    assert not (tmp_path / "ran.txt").exists()
+
+
+def test_git_steps_init_stage_commit_sync_conflicts(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    server = tmp_path / "server.git"
+    git("init", "--quiet", "--bare", str(server))
+    recipe(
+        f"""\
+        vars:
+          repo: "{tmp_path}/my repo"
+        tasks:
+          t:
+            - git: init
+              path: "{{{{ repo }}}}"
+              remote: {server}
+            - run: echo hello > "{{{{ repo }}}}/hello.txt"
+            - git: stage
+              repo: "{{{{ repo }}}}"
+              paths: [hello.txt]
+            - git: commit
+              repo: "{{{{ repo }}}}"
+              message: "Say hello; $(touch CANARY)"
+            - git: sync
+              repo: "{{{{ repo }}}}"
+            - git: conflicts
+              repo: "{{{{ repo }}}}"
+        """
+    )
+    result = devkit(["run", "--json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    repo = tmp_path / "my repo"
+    assert git("log", "-1", "--format=%s", cwd=repo) == "Say hello; $(touch CANARY)"
+    assert git("show", "HEAD:hello.txt", cwd=repo) == "hello"
+    assert git("rev-parse", "HEAD", cwd=repo) == git("--git-dir", str(server), "rev-parse", "HEAD")
+    assert not (tmp_path / "CANARY").exists()
+    steps = json.loads(result.stdout)["data"]["tasks"][0]["steps"]
+    assert all(step["status"] == "ok" for step in steps)
+    assert isinstance(steps[-1]["data"], dict)  # the conflict report's JSON
+
+
+def test_git_step_failure_points_at_the_step(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    recipe("tasks:\n  t:\n    - git: commit\n      repo: not-a-repo\n      message: x\n")
+    (tmp_path / "not-a-repo").mkdir()
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "devkit.yaml:3:7: step 'git: commit' in task 't' failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_extract_step_with_loop_and_limits(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for name in ("a", "b"):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(f"{name}.txt", name * 10)
+        (downloads / f"{name}.zip").write_bytes(buffer.getvalue())
+    recipe(
+        """\
+        tasks:
+          t:
+            - for: downloads/*.zip
+              extract: "{{ item }}"
+              to: "out/{{ item_stem }}"
+              max_bytes: 1M
+        """
+    )
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "out" / "a" / "a.txt").read_text() == "a" * 10
+    assert (tmp_path / "out" / "b" / "b.txt").read_text() == "b" * 10
+
+
+def test_extract_step_refuses_traversal(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../escaped.txt", "x")
+    (tmp_path / "evil.zip").write_bytes(buffer.getvalue())
+    recipe("tasks:\n  t:\n    - extract: evil.zip\n      to: out\n")
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert not (tmp_path / "escaped.txt").exists()
+    assert "devkit.yaml:3:7: step 'extract: evil.zip' in task 't' failed" in result.stderr

@@ -1,0 +1,242 @@
+"""Every recipe shipped in recipes/ runs for real (built-in steps need devkit.archive and
+devkit.gitflow; those tests skip only while a module is missing)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.recipe.conftest import devkit
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes"
+TESTED = {"demo.yaml", "deploy.yaml", "backup.yaml", "data-prep.yaml"}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_every_shipped_recipe_is_tested_and_valid(tmp_path: Path) -> None:
+    shipped = {p.name for p in RECIPES.glob("*.yaml")}
+    assert shipped == TESTED
+    for name in sorted(shipped):
+        result = devkit(["run", str(RECIPES / name), "--check"], cwd=tmp_path)
+        assert result.returncode == 0, (name, result.stderr)
+
+
+def test_committed_schema_matches_the_source(tmp_path: Path) -> None:
+    result = devkit(["run", "--schema"], cwd=tmp_path)
+    committed = json.loads((ROOT / "recipe.schema.json").read_text())
+    assert json.loads(result.stdout) == committed, (
+        "regenerate: devkit run --schema > recipe.schema.json"
+    )
+
+
+def test_backup_keeps_the_newest_n(tmp_path: Path) -> None:
+    source = tmp_path / "data"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "file.txt").write_text("precious")
+    dest = tmp_path / "backups"
+    args = [
+        "run",
+        str(RECIPES / "backup.yaml"),
+        "--var",
+        f"source={source}",
+        "--var",
+        f"dest={dest}",
+        "--var",
+        "keep=2",
+    ]
+    made = []
+    for _ in range(3):
+        result = devkit(args, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        made.append(
+            next(
+                line.split("wrote ", 1)[1].split(" ")[0]
+                for line in result.stdout.splitlines()
+                if "wrote backup-" in line
+            )
+        )
+        time.sleep(0.02)  # distinct modification times
+    kept = sorted(p.name for p in dest.glob("backup-*.tar.gz"))
+    assert kept == sorted(made[1:])
+    with tarfile.open(dest / made[-1]) as archive:
+        member = archive.extractfile("./sub/file.txt")
+        assert member is not None and member.read() == b"precious"
+    assert not list(dest.glob(".*.partial"))
+
+
+def test_backup_refuses_a_missing_folder(tmp_path: Path) -> None:
+    result = devkit(
+        [
+            "run",
+            str(RECIPES / "backup.yaml"),
+            "--var",
+            f"source={tmp_path}/nope",
+            "--var",
+            f"dest={tmp_path}/b",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "the folder to back up does not exist" in result.stderr
+
+
+def _zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _tar_gz(path: Path, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_data_prep_extracts_every_archive_and_checksums(tmp_path: Path) -> None:
+    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "survey-2024.zip").write_bytes(_zip_bytes({"answers.csv": b"a,b\n1,2\n"}))
+    _tar_gz(downloads / "images.tar.gz", {"img/one.txt": b"1", "img/two.txt": b"2"})
+    data = tmp_path / "data"
+    args = [
+        "run",
+        str(RECIPES / "data-prep.yaml"),
+        "--var",
+        f"downloads={downloads}",
+        "--var",
+        f"data={data}",
+    ]
+    result = devkit(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (data / "survey-2024" / "answers.csv").read_bytes() == b"a,b\n1,2\n"
+    assert (data / "images" / "img" / "two.txt").read_bytes() == b"2"
+    sums = (data / "SHA256SUMS").read_text().splitlines()
+    expected = {
+        f"./{p.relative_to(data)}": hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in data.rglob("*")
+        if p.is_file() and p.name != "SHA256SUMS"
+    }
+    assert {line.split()[1]: line.split()[0] for line in sums} == expected
+    again = devkit([*args, "--json"], cwd=tmp_path)
+    statuses = {t["name"]: t["status"] for t in json.loads(again.stdout)["data"]["tasks"]}
+    assert statuses["extract"] == "up_to_date"
+
+
+def test_data_prep_refuses_a_hostile_archive(tmp_path: Path) -> None:
+    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "evil.zip").write_bytes(_zip_bytes({"../../escaped.txt": b"x"}))
+    result = devkit(
+        [
+            "run",
+            str(RECIPES / "data-prep.yaml"),
+            "--var",
+            f"downloads={downloads}",
+            "--var",
+            f"data={tmp_path / 'data'}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert not (tmp_path / "escaped.txt").exists()
+    assert "data-prep.yaml:" in result.stderr and "task 'extract' failed" in result.stderr
+
+
+def _server_and_checkout(tmp_path: Path) -> tuple[Path, Path, Path]:
+    server = tmp_path / "server.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(server))
+    work = tmp_path / "work"
+    git("clone", "--quiet", str(server), str(work))
+    (work / "app.txt").write_text("v1\n")
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "v1", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    app = tmp_path / "app"
+    git("clone", "--quiet", str(server), str(app))
+    (work / "app.txt").write_text("v2\n")
+    git("commit", "--quiet", "-am", "v2", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    return server, work, app
+
+
+def test_deploy_pulls_restarts_and_checks_health(tmp_path: Path) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    server, _, app = _server_and_checkout(tmp_path)
+    result = devkit(
+        [
+            "run",
+            str(RECIPES / "deploy.yaml"),
+            "--var",
+            f"app_dir={app}",
+            "--var",
+            f"restart=touch {tmp_path}/restarted",
+            "--var",
+            "health=true",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git("rev-parse", "HEAD", cwd=app) == git("rev-parse", "main", cwd=server)
+    assert (app / "app.txt").read_text() == "v2\n"
+    assert (tmp_path / "restarted").exists()
+
+
+def test_failed_deploy_shows_the_logs_and_fails(tmp_path: Path) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    _, _, app = _server_and_checkout(tmp_path)
+    result = devkit(
+        [
+            "run",
+            str(RECIPES / "deploy.yaml"),
+            "--var",
+            f"app_dir={app}",
+            "--var",
+            "restart=true",
+            "--var",
+            "health=exit 7",
+            "--var",
+            "logs=echo service-log-tail",
+        ],
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 7
+    assert "step 'health' in task 'deploy' failed: exit 7 after 10 attempts" in result.stderr
+    assert "service-log-tail" in result.stdout
+
+
+def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
+    home = tmp_path / "fresh-home"
+    home.mkdir()
+    # No git identity, no global config: what a fresh machine has.
+    env = {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / "none"), "XDG_CONFIG_HOME": str(home)}
+    before = set(Path("/tmp").glob("devkit-run-*"))
+    result = devkit(["run", str(RECIPES / "demo.yaml")], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello from the teammate" not in result.stderr
+    assert "Add the demo app" in result.stdout
+    assert "./src/app.py" in result.stdout  # extracted from the release archive
+    assert set(Path("/tmp").glob("devkit-run-*")) <= before  # nothing left behind
+    assert list(tmp_path.iterdir()) == [home]
