@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # How long a step's leftover processes may keep its output open after it exits.
 LINGER_SECONDS = 0.2
@@ -77,6 +78,23 @@ def become_subreaper() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_child_subreaper = 36
         libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def _terminal_fd() -> int | None:
+    try:
+        return 0 if os.isatty(0) else None
+    except OSError:
+        return None
+
+
+def _give_terminal(fd: int, pgid: int) -> None:
+    """Make `pgid` the terminal's foreground group (SIGTTOU ignored meanwhile)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, pgid)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
 
 
 def _open_pidfd(pid: int) -> int | None:
@@ -149,10 +167,18 @@ def run_in_group(
     timeout: float | None = None,
     grace: float = 5.0,
     stdin: bool = False,
+    on_idle: Callable[[], None] | None = None,
 ) -> ProcessOutcome:
     """Run argv in a new session (its own process group); see the module docstring."""
     started = time.monotonic()
     base_presses = interruption.count
+    # A step that may read the terminal becomes the terminal's foreground process
+    # group (so it can read, and Ctrl-C goes to it); every other step gets its own
+    # session, detached from the terminal, with stdin closed.
+    terminal = stdin and _terminal_fd()
+    group: dict[str, Any] = {"start_new_session": True}
+    if terminal:
+        group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -160,12 +186,15 @@ def run_in_group(
         stdin=None if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
         # Every descriptor Python opens is non-inheritable (PEP 446), so the child gets
         # only stdin/stdout/stderr either way; skipping the close-all pass saves time.
         close_fds=False,
+        **group,
     )
     pgid = proc.pid
+    if terminal:
+        _give_terminal(terminal, pgid)
+        _signal_group(pgid, signal.SIGCONT)  # in case it read before it was foreground
     interruption.add(pgid)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -227,7 +256,10 @@ def run_in_group(
                 wait = min(wait, max(next_escalation - now, 0.0))
             if exited_at is not None:
                 wait = min(wait, LINGER_SECONDS)
-            for ready, _ in poller.poll(wait * 1000):
+            events = poller.poll(wait * 1000)
+            if not events and on_idle is not None:
+                on_idle()
+            for ready, _ in events:
                 if ready != fd:
                     continue  # the pidfd: the leader exited, proc.poll() reaps it
                 data = os.read(fd, 65536)
@@ -237,6 +269,8 @@ def run_in_group(
                     eof = True
                     poller.unregister(fd)
     finally:
+        if terminal:
+            _give_terminal(terminal, os.getpgrp())
         if pidfd is not None:
             os.close(pidfd)
         interruption.discard(pgid)

@@ -811,6 +811,12 @@ class _StepContext:
             for line in lines.feed(stream.feed(data)):
                 runner.output(task_name, line)
 
+        def idle() -> None:
+            # A prompt or a progress line without a newline: show it after a pause.
+            if lines.partial and not stream.pending:
+                for line in lines.flush():
+                    runner.output(task_name, line)
+
         try:
             result = run_in_group(
                 argv,
@@ -821,6 +827,7 @@ class _StepContext:
                 timeout=self.timeout(),
                 grace=step.grace if step.grace is not None else runner.recipe.grace,
                 stdin=step.stdin,
+                on_idle=idle,
             )
         except OSError as error:
             return StepOutcome(127, message=f"cannot start {argv[0]!r}: {error.strerror or error}")

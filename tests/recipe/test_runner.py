@@ -507,3 +507,36 @@ def test_recipe_and_tasks_as_arguments(tmp_path: Path) -> None:
     assert result.stdout.index("ran-b") < result.stdout.index("ran-a")
     assert process_gone(2**22 + 1)
     assert os.getcwd()  # the test itself never changes directory
+
+
+def test_stdin_true_reads_the_terminal(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("util-linux 'script' is needed to give devkit a terminal")
+    recipe(
+        """\
+        tasks:
+          t:
+            - run: read -r x; echo "got-$x"
+              stdin: true
+            - run: if read -r y; then echo "leaked-$y"; else echo closed; fi
+        """
+    )
+    devkit_cmd = f"{sys.executable} -m devkit run"
+    process = subprocess.Popen(
+        [script, "-qc", devkit_cmd, "/dev/null"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    stdout, _ = process.communicate("typed\nmore\n", timeout=30)
+    assert process.returncode == 0, stdout
+    assert "[t] got-typed" in stdout
+    assert "[t] closed" in stdout and "[t] leaked-" not in stdout
