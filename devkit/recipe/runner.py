@@ -641,13 +641,13 @@ class Runner:
             elif outcome.exit_code > 128 and outcome.exit_code - 128 < 65:
                 with contextlib.suppress(ValueError):
                     how += f", killed by {signal.Signals(outcome.exit_code - 128).name}"
-            if message:
-                how += f": {message}"
             plural = "attempt" if attempts == 1 else "attempts"
             text = (
                 f"{step.position}: step '{label}' in task '{task.name}' failed: {how} "
                 f"after {attempts} {plural} ({_fmt_seconds(duration)})"
             )
+            if message:
+                text += f": {message}"
             message = self.masker.text(text)
             if status == "failed" and phase == "steps":
                 self._fail(text, outcome.exit_code)

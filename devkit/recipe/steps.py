@@ -231,10 +231,9 @@ def _git_sync(step: Step, ctx: StepContext) -> StepOutcome:
     from devkit.gitflow import sync_repositories
 
     repos = [ctx.path(ctx.render(r)) for r in _opt(step, "repos", ())] or [_repo(step, ctx)]
-    mode = _opt(step, "mode")
     report = sync_repositories(
         repos,
-        mode=ctx.render(mode) if mode is not None else None,
+        mode=_opt(step, "mode"),
         push=_opt(step, "push", True),
         autostash=_opt(step, "autostash", False),
         jobs=_opt(step, "jobs"),
@@ -355,7 +354,10 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
     "sync": {
         "repo": _REPO,
         "repos": Field(_TEXTS, "Several repositories to sync."),
-        "mode": Field(_TEXT, "How to integrate the upstream: ff-only, rebase or merge."),
+        "mode": Field(
+            Str(choices=("ff-only", "rebase", "merge")),
+            "How to integrate the upstream (default: rebase on a terminal... see devkit sync).",
+        ),
         "push": Field(Bool(), "Push after integrating (default true)."),
         "autostash": Field(Bool(), "Stash local changes around the sync."),
         "jobs": Field(Int(minimum=1), "Repositories synced at once."),

@@ -112,6 +112,7 @@ def test_extract_step_with_loop_and_limits(recipe: Callable[[str], Path], tmp_pa
         """\
         tasks:
           t:
+            - mkdir -p out
             - for: downloads/*.zip
               extract: "{{ item }}"
               to: "out/{{ item_stem }}"
@@ -134,4 +135,4 @@ def test_extract_step_refuses_traversal(recipe: Callable[[str], Path], tmp_path:
     result = devkit(["run"], cwd=tmp_path)
     assert result.returncode != 0
     assert not (tmp_path / "escaped.txt").exists()
-    assert "devkit.yaml:3:7: step 'extract: evil.zip' in task 't' failed" in result.stderr
+    assert "devkit.yaml:3:7: step 'extract: evil.zip' in task 't' failed: exit" in result.stderr
