@@ -105,9 +105,9 @@ class ConsoleObserver:
     def task_finished(self, record: TaskRecord) -> None:
         if record.status == "up_to_date":
             self._show(f"✓ {printable(record.name)} is up to date (skipped)", style="green")
-        elif record.status == "skipped":
+        elif record.status in ("skipped", "blocked"):
             self._show(
-                f"- {printable(record.name)} skipped: {printable(record.message or '')}",
+                f"- {printable(record.name)} {record.status}: {printable(record.message or '')}",
                 style="dim",
             )
 

@@ -46,7 +46,7 @@ class StepRecord:
 @dataclass(frozen=True)
 class TaskRecord:
     name: str
-    status: str  # ok | failed | up_to_date | skipped | interrupted | planned
+    status: str  # ok | failed | up_to_date | skipped | blocked | interrupted | planned
     exit_code: int = 0
     duration: float = 0.0
     message: str | None = None

@@ -332,7 +332,7 @@ class Runner:
         started = time.monotonic()
         failed_need = self._run_needs(task)
         if failed_need is not None or (self.interruption.count and not self.options.dry_run):
-            status = "interrupted" if self.interruption.count else "skipped"
+            status = "interrupted" if self.interruption.count else "blocked"
             reason = f"needed task '{failed_need.name}' failed" if failed_need else "interrupted"
             record = TaskRecord(
                 task.name, status, failed_need.exit_code if failed_need else 130, message=reason

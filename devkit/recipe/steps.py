@@ -335,7 +335,7 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
         "path": Field(_TEXT, "Folder to make a repository (default: the recipe's folder)."),
         "remote": Field(_TEXT, "URL or path of the remote 'origin'."),
         "branch": Field(Str(), "Name of the first branch (default main)."),
-        "gitignore": Field(_TEXTS, "Patterns to write to .gitignore."),
+        "gitignore": Field(_TEXTS, ".gitignore templates (python, node, ...; see devkit init)."),
         "commit": Field(Bool(), "Make the first commit (default true)."),
     },
     "stage": {
@@ -370,7 +370,12 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
 }
 
 EXTRACT_OPTIONS: dict[str, Field] = {
-    "to": Field(_TEXT, "Destination folder.", required=True),
+    "to": Field(
+        _TEXT,
+        "Destination folder: the archive lands in it as its single top folder, or in a"
+        " folder named after the archive.",
+        required=True,
+    ),
     "overwrite": Field(Bool(), "Replace files that already exist."),
     "password": Field(_TEXT, "Password for encrypted archives (use a secret)."),
     "recursive": Field(Bool(), "Also extract archives found inside."),

@@ -115,7 +115,7 @@ def test_extract_step_with_loop_and_limits(recipe: Callable[[str], Path], tmp_pa
             - mkdir -p out
             - for: downloads/*.zip
               extract: "{{ item }}"
-              to: "out/{{ item_stem }}"
+              to: out
               max_bytes: 1M
         """
     )

@@ -127,8 +127,10 @@ def test_data_prep_extracts_every_archive_and_checksums(tmp_path: Path) -> None:
     ]
     result = devkit(args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    # Several top-level entries: wrapped in a folder named after the archive; one
+    # top-level folder: used as it is.
     assert (data / "survey-2024" / "answers.csv").read_bytes() == b"a,b\n1,2\n"
-    assert (data / "images" / "img" / "two.txt").read_bytes() == b"2"
+    assert (data / "img" / "two.txt").read_bytes() == b"2"
     sums = (data / "SHA256SUMS").read_text().splitlines()
     expected = {
         f"./{p.relative_to(data)}": hashlib.sha256(p.read_bytes()).hexdigest()
@@ -237,6 +239,7 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from the teammate" not in result.stderr
     assert "Add the demo app" in result.stdout
-    assert "./src/app.py" in result.stdout  # extracted from the release archive
+    assert "./release/src/app.py" in result.stdout  # extracted from the release archive
+    assert "__pycache__" not in result.stdout  # ignored by the python .gitignore
     assert set(Path("/tmp").glob("devkit-run-*")) <= before  # nothing left behind
     assert list(tmp_path.iterdir()) == [home]

@@ -540,3 +540,22 @@ def test_stdin_true_reads_the_terminal(recipe: Callable[[str], Path], tmp_path: 
     assert process.returncode == 0, stdout
     assert "[t] got-typed" in stdout
     assert "[t] closed" in stdout and "[t] leaked-" not in stdout
+
+
+def test_a_failed_need_blocks_everything_after_it(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """\
+        tasks:
+          broken: [exit 4]
+          middle: {needs: [broken], steps: [touch middle.txt]}
+          top: {needs: [middle], steps: [touch top.txt]}
+        default: top
+        """
+    )
+    result = devkit(["run", "--json"], cwd=tmp_path)
+    assert result.returncode == 4
+    statuses = {t["name"]: t["status"] for t in json.loads(result.stdout)["data"]["tasks"]}
+    assert statuses == {"broken": "failed", "middle": "blocked", "top": "blocked"}
+    assert not (tmp_path / "middle.txt").exists() and not (tmp_path / "top.txt").exists()
