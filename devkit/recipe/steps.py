@@ -94,7 +94,14 @@ BASH_PREFIX = ("bash", "-euo", "pipefail", "-c")
 # Running such a command directly saves starting bash, about 1 ms per step.
 _SHELL_SPECIAL = frozenset("$`\\*?[]{}~;&|<>()#!\n\r\t")
 BASH_WORDS = frozenset(
-    ["alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "do", "done", "echo", "elif", "else", "enable", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg", "fi", "for", "function", "getopts", "hash", "help", "history", "if", "in", "jobs", "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray", "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend", "test", "then", "time", "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while", ".", ":", "[", "[[", "]]", "{", "}", "!"]
+    (
+        "alias bg bind break builtin caller case cd command compgen complete compopt continue"
+        " declare dirs disown do done echo elif else enable esac eval exec exit export false"
+        " fc fg fi for function getopts hash help history if in jobs kill let local logout"
+        " mapfile popd printf pushd pwd read readarray readonly return select set shift shopt"
+        " source suspend test then time times trap true type typeset ulimit umask unalias"
+        " unset until wait while . : [ [[ ]] { } !"
+    ).split()
 )
 
 

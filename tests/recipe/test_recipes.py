@@ -241,5 +241,6 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
     assert "Add the demo app" in result.stdout
     assert "./release/src/app.py" in result.stdout  # extracted from the release archive
     assert "__pycache__" not in result.stdout  # ignored by the python .gitignore
+    assert "hello from the teammate" in result.stdout  # the teammate's change synced
     assert set(Path("/tmp").glob("devkit-run-*")) <= before  # nothing left behind
     assert list(tmp_path.iterdir()) == [home]
