@@ -94,14 +94,7 @@ BASH_PREFIX = ("bash", "-euo", "pipefail", "-c")
 # Running such a command directly saves starting bash, about 1 ms per step.
 _SHELL_SPECIAL = frozenset("$`\\*?[]{}~;&|<>()#!\n\r\t")
 BASH_WORDS = frozenset(
-    (
-        "alias bg bind break builtin caller case cd command compgen complete compopt continue"
-        " declare dirs disown do done echo elif else enable esac eval exec exit export false"
-        " fc fg fi for function getopts hash help history if in jobs kill let local logout"
-        " mapfile popd printf pushd pwd read readarray readonly return select set shift shopt"
-        " source suspend test then time times trap true type typeset ulimit umask unalias"
-        " unset until wait while . : [ [[ ]] { } !"
-    ).split()
+    ["alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "do", "done", "echo", "elif", "else", "enable", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg", "fi", "for", "function", "getopts", "hash", "help", "history", "if", "in", "jobs", "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray", "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend", "test", "then", "time", "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while", ".", ":", "[", "[[", "]]", "{", "}", "!"]
 )
 
 
@@ -242,7 +235,19 @@ def _git_sync(step: Step, ctx: StepContext) -> StepOutcome:
         dry_run=_opt(step, "dry_run", False),
         interactive=False,
     )
-    return _json_outcome(report, int(report.exit_code))
+    problems = []
+    for repo in report.repos:
+        ctx.report(f"{repo.repo}: {repo.result} (was {repo.state})")
+        if repo.exit_code != 0:
+            error = repo.error or {}
+            text = f"{repo.repo}: {error.get('message') or repo.result}"
+            if error.get("hint"):
+                text += f" (hint: {error['hint']})"
+            problems.append(text)
+    outcome = _json_outcome(report, int(report.exit_code))
+    if problems:
+        return StepOutcome(outcome.exit_code, message="; ".join(problems), data=outcome.data)
+    return outcome
 
 
 def _git_conflicts(step: Step, ctx: StepContext) -> StepOutcome:
