@@ -203,6 +203,7 @@ def test_deploy_pulls_restarts_and_checks_health(tmp_path: Path) -> None:
     assert (tmp_path / "restarted").exists()
 
 
+@pytest.mark.slow  # the recipe's health check retries 10 times, 1 s apart
 def test_failed_deploy_shows_the_logs_and_fails(tmp_path: Path) -> None:
     pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     _, _, app = _server_and_checkout(tmp_path)
