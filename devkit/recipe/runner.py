@@ -651,7 +651,7 @@ class Runner:
             message = self.masker.text(text)
             if status == "failed" and phase == "steps":
                 self._fail(text, outcome.exit_code)
-        data = dict(outcome.data) if outcome.data is not None else None
+        data = self._masked(dict(outcome.data)) if outcome.data is not None else None
         return StepRecord(
             task.name,
             label,
@@ -667,6 +667,18 @@ class Runner:
             phase,
             data,
         )
+
+    def _masked(self, value: Any) -> Any:
+        """A built-in step's result with secrets masked in every string."""
+        if not self.masker.active:
+            return value
+        if isinstance(value, str):
+            return self.masker.text(value)
+        if isinstance(value, dict):
+            return {key: self._masked(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._masked(item) for item in value]
+        return value
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep; True when interrupted meanwhile."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from devkit.recipe.errors import Position, RecipeInvalid
+from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
@@ -397,11 +397,15 @@ class _Builder:
 
 
 class _Forward(Checker):
-    """A checker for a dotenv file that records into the recipe's checker."""
+    """A checker for a dotenv file that records into the recipe's checker. It never
+    shows the offending line: a dotenv file holds secrets."""
 
     def __init__(self, source: SourceFile, target: Checker) -> None:
         super().__init__(source)
         self.diagnostics = target.diagnostics
+
+    def error(self, pos: Position, message: str) -> None:
+        self.diagnostics.append(Diagnostic(pos, message))
 
 
 def _all_steps(task: Task) -> Iterator[Step]:

@@ -162,11 +162,12 @@ def test_each_error_points_at_its_place(
 def test_bad_dotenv_line_points_into_the_dotenv_file(
     recipe: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    (tmp_path / ".env").write_text("GOOD=1\nthis is not an assignment\n")
+    (tmp_path / ".env").write_text("GOOD=1\nDB_PASSWORD hunter2\n")
     recipe("dotenv: [.env]\ntasks:\n  a: [echo]\n")
     result = devkit(["run", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert f"{tmp_path / '.env'}:2:1: expected KEY=VALUE" in result.stderr
+    assert "hunter2" not in result.stderr  # a dotenv line is never echoed: it holds secrets
 
 
 def test_yaml_11_surprises_stay_strings(recipe: Callable[[str], Path], tmp_path: Path) -> None:
