@@ -4,8 +4,8 @@ Per repository: check, fetch with prune, classify, predict conflicts with
 `git merge-tree --write-tree`, snapshot, integrate, verify, push, report. Everything
 that can stop half-way (a rebase or merge) runs in a scratch worktree inside the git
 directory, so the user's HEAD, index and files are only ever changed by one atomic step
-(`git merge --ff-only` or `git reset --keep`, which refuse rather than overwrite local
-changes). If anything fails after that step, the snapshot is restored: a failed sync
+(`git merge --ff-only` or a two-tree `git read-tree -m -u`, which refuse rather than
+overwrite local changes). If anything fails after that step, the snapshot is restored: a failed sync
 leaves the repository exactly as it found it.
 """
 
@@ -507,13 +507,18 @@ def _integrate(
             raise SyncStopped(
                 f"'{branch}' moved while syncing", code="branch_moved", hint="sync again"
             )
-        moved = g.run(["reset", "--keep", "--quiet", new], check=False, env=reflog)
+        # A two-tree read-tree is what checkout does: it updates index and files from
+        # OLD to NEW, keeps every other local change (staged ones included) and
+        # refuses, changing nothing, if a local change would be overwritten.
+        moved = g.run(["read-tree", "-m", "-u", old, new], check=False)
         if not moved.ok:
             raise SyncStopped(
                 f"updating the working tree refused: {moved.last_error_line()}",
                 code="integrate_failed",
                 hint="commit or stash local changes and sync again",
             )
+        message = f"devkit sync ({run.mode}): onto {short_up}"
+        g.run(["update-ref", "-m", message, f"refs/heads/{branch}", new, old])
     # Verify: on the branch, at the new tip, nothing half-done.
     head = g.rev("HEAD")
     on_branch = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
