@@ -123,19 +123,28 @@ def _classify(
             present = stages.get(paths[0], {})
             ctype = "delete/modify" if 2 not in present else "modify/delete"
         for path in targets:
-            if path not in stages:
+            if path not in stages and _stem(path) == path:
                 continue
             orig = original if original != path else None
             current = found.get(path)
             if current is None or _PRIORITY.get(ctype, 9) < _PRIORITY.get(current[0], 9):
                 found[path] = (ctype, orig, message)
+    # Paths git renamed away (`fd~HEAD`) carry a side label that may differ between a
+    # live merge and merge-tree; match them by the part before the `~`.
+    by_stem = {_stem(p): v for p, v in found.items() if _stem(p) != p}
     results = []
     for path, entry in stages.items():
-        ctype, orig, message = found.get(path, (_type_from_stages(entry), None, ""))
+        fallback = by_stem.get(_stem(path)) if _stem(path) != path else None
+        ctype, orig, message = found.get(path) or fallback or (_type_from_stages(entry), None, "")
         if 2 in entry and 3 in entry and entry[2][0] != entry[3][0] and entry[2][1] == entry[3][1]:
             ctype = "mode"
         results.append((path, ctype, orig, message))
     return sorted(results)
+
+
+def _stem(path: str) -> str:
+    head, sep, tail = path.rpartition("~")
+    return head if sep and "/" not in tail else path
 
 
 def _type_from_stages(entry: dict[int, tuple[str, str]]) -> str:
@@ -257,11 +266,21 @@ def build_report(
     )
 
 
+def _rev_arg(g: GitRepo, name: str, sha: str) -> str:
+    """The name itself when it resolves to `sha` (merge-tree then labels paths such as
+    `dir~main` with it, as `git merge` would), else the SHA."""
+    if name and not name.startswith("-") and g.rev(name) == sha:
+        return name
+    return sha
+
+
 def predict_conflicts(
     g: GitRepo, *, current: tuple[str, str], incoming: tuple[str, str]
 ) -> tuple[ConflictReport, MergeOutcome]:
     """What merging `incoming` into `current` would conflict on (nothing is touched)."""
-    outcome = merge_tree(g, current[1], incoming[1])
+    outcome = merge_tree(
+        g, _rev_arg(g, current[0], current[1]), _rev_arg(g, incoming[0], incoming[1])
+    )
     base_out = g.run(["merge-base", current[1], incoming[1]], check=False)
     base = base_out.text.strip() if base_out.ok else None
     report = build_report(
@@ -307,7 +326,8 @@ def live_report(
         other = other.splitlines()[0]
         base_out = g.run(["merge-base", head, other], check=False)
         base = base_out.text.strip() if base_out.ok else None
-        outcome = merge_tree(g, head, other)
+        # The same labels as the live merge, so renamed-away paths (`dir~HEAD`) match.
+        outcome = merge_tree(g, "HEAD", "MERGE_HEAD")
         current = (current_label or branch or "HEAD", head)
         incoming = (incoming_label or ref_label(g, other), other)
     else:
