@@ -210,11 +210,13 @@ def check_paths(worktree: Path, paths: Sequence[str]) -> list[Refusal]:
     return refused
 
 
-def _pathspecs(g: GitRepo, paths: Sequence[str]) -> list[str]:
+def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
+    """Literal pathspecs (no glob magic) relative to the worktree root; relative paths
+    are taken relative to `base` (the directory the caller named, the CLI's cwd)."""
     specs = []
     root = os.path.realpath(g.worktree)
     for raw in paths:
-        absolute = os.path.realpath(os.path.join(os.getcwd(), raw))
+        absolute = os.path.realpath(os.path.join(base.absolute(), raw))
         rel = os.path.relpath(absolute, root)
         if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
             raise InvalidInput(f"{raw} is outside the repository {g.worktree}", code="outside_repo")
@@ -252,7 +254,7 @@ def stage_paths(
     if not paths and not all_changes:
         raise InvalidInput("name the paths to stage, or pass --all", code="nothing_to_stage")
     with open_repo(repo) as g:
-        specs = _pathspecs(g, paths) if paths else []
+        specs = _pathspecs(g, Path(repo), paths) if paths else []
         status = g.status(untracked="all", paths=specs)
         candidates = _candidates(status)
         checkable = [p for letter, p in candidates if letter != "D"]
