@@ -256,12 +256,16 @@ def build_report(
             for label, sha in (current, incoming)
         )
         files.append(FileConflict(path, ctype, original, message, hunks, sides))
+
+    def short(sha: str) -> str:
+        return _short(g, sha) if files else sha[:7]
+
     return ConflictReport(
         repo=str(worktree or g.worktree),
         state=state,
-        current=SideRef(current[0], _short(g, current[1])),
-        incoming=SideRef(incoming[0], _short(g, incoming[1])),
-        merge_base=_short(g, base) if base else None,
+        current=SideRef(current[0], short(current[1])),
+        incoming=SideRef(incoming[0], short(incoming[1])),
+        merge_base=short(base) if base else None,
         files=tuple(files),
     )
 
@@ -275,14 +279,24 @@ def _rev_arg(g: GitRepo, name: str, sha: str) -> str:
 
 
 def predict_conflicts(
-    g: GitRepo, *, current: tuple[str, str], incoming: tuple[str, str]
+    g: GitRepo,
+    *,
+    current: tuple[str, str],
+    incoming: tuple[str, str],
+    names_resolve: bool = False,
 ) -> tuple[ConflictReport, MergeOutcome]:
-    """What merging `incoming` into `current` would conflict on (nothing is touched)."""
-    outcome = merge_tree(
-        g, _rev_arg(g, current[0], current[1]), _rev_arg(g, incoming[0], incoming[1])
-    )
-    base_out = g.run(["merge-base", current[1], incoming[1]], check=False)
-    base = base_out.text.strip() if base_out.ok else None
+    """What merging `incoming` into `current` would conflict on (nothing is touched).
+
+    `names_resolve`: the caller knows both labels name exactly those commits."""
+    if names_resolve:
+        args = (current[0], incoming[0])
+    else:
+        args = (_rev_arg(g, current[0], current[1]), _rev_arg(g, incoming[0], incoming[1]))
+    outcome = merge_tree(g, *args)
+    base: str | None = None
+    if not outcome.clean:
+        base_out = g.run(["merge-base", current[1], incoming[1]], check=False)
+        base = base_out.text.strip() if base_out.ok else None
     report = build_report(
         g, state="predicted", current=current, incoming=incoming, base=base, outcome=outcome
     )

@@ -158,19 +158,55 @@ class GitRepo:
         self.git_dir = Path(repo.git_dir)
         self.common_dir = Path(repo.common_dir)
         env = dict(_SAFE_ENV)
-        if not any(
-            os.environ.get(name) for name in ("GIT_SSH_COMMAND", "GIT_SSH")
-        ) and not self._configured("core.sshCommand"):
-            env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes -o ConnectTimeout=30"
+        if "GIT_ALLOW_PROTOCOL" not in os.environ:
+            # Whatever a URL becomes (insteadOf, submodules), git may only speak these;
+            # `ext::` and `fd::` (which run commands) are never among them.
+            env["GIT_ALLOW_PROTOCOL"] = "file:git:http:https:ssh"
         repo.git.update_environment(**env)
+        self._config: dict[str, list[str]] | None = None
 
-    def _configured(self, key: str) -> bool:
-        try:
-            reader = self.repo.config_reader()
-            section, _, option = key.rpartition(".")
-            return bool(reader.get_value(section, option, default=""))
-        except Exception:
-            return False
+    # -- configuration: one `git config --list` per repository ---------------------
+
+    def _config_map(self) -> dict[str, list[str]]:
+        if self._config is None:
+            raw = self.run(["config", "--list", "-z"], check=False, strip=False).text
+            found: dict[str, list[str]] = {}
+            for item in raw.split("\0"):
+                if item:
+                    key, _, value = item.partition("\n")
+                    found.setdefault(key, []).append(value)
+            self._config = found
+        return self._config
+
+    def config_values(self, key: str) -> list[str]:
+        """All values of a config key (section and name are case-insensitive)."""
+        section, _, rest = key.partition(".")
+        subsection, _, name = rest.rpartition(".")
+        parts = [section.lower(), *([subsection] if subsection else []), name.lower()]
+        return self._config_map().get(".".join(parts), [])
+
+    def config(self, key: str) -> str | None:
+        values = self.config_values(key)
+        return values[-1] if values else None
+
+    def remotes(self) -> list[str]:
+        names = {
+            key[len("remote.") : -len(".url")]
+            for key in self._config_map()
+            if key.startswith("remote.") and key.endswith(".url")
+        }
+        return sorted(names)
+
+    def forget_config(self) -> None:
+        self._config = None
+
+    def network_env(self) -> dict[str, str]:
+        """ssh in batch mode for fetch and push, unless the user chose an ssh command."""
+        if any(os.environ.get(n) for n in ("GIT_SSH_COMMAND", "GIT_SSH")) or self.config(
+            "core.sshCommand"
+        ):
+            return {}
+        return {"GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30"}
 
     # -- running git -------------------------------------------------------------
 
@@ -239,12 +275,17 @@ class GitRepo:
     def remote_url(self, remote: str) -> str:
         return self.text(["remote", "get-url", "--", remote]).strip()
 
-    def push_urls(self, remote: str) -> list[str]:
-        out = self.run(["remote", "get-url", "--all", "--push", "--", remote], check=False)
-        return [line for line in out.text.splitlines() if line.strip()]
-
     def check_remote_is_safe(self, remote: str) -> None:
-        for url in {self.remote_url(remote), *self.push_urls(remote)}:
+        urls = self.config_values(f"remote.{remote}.url") + self.config_values(
+            f"remote.{remote}.pushurl"
+        )
+        if not urls:
+            raise InvalidInput(
+                f"there is no remote named '{remote}'",
+                code="no_remote",
+                hint="list remotes with `git remote -v`",
+            )
+        for url in urls:
             reason = unsafe_url_reason(url)
             if reason:
                 raise InvalidInput(
@@ -252,10 +293,6 @@ class GitRepo:
                     code="unsafe_remote",
                     hint=f"fix it with `git remote set-url {remote} <url>`",
                 )
-
-    def config(self, key: str) -> str | None:
-        out = self.run(["config", "--get", key], check=False)
-        return out.text.strip() if out.ok else None
 
 
 def _open(path: Path, *, search_parents: bool) -> Repo:

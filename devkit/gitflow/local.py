@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from devkit.errors import InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, open_repo, unsafe_url_reason
 from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
-from devkit.gitflow.status import RepoStatus
 from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -224,21 +224,39 @@ def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
     return specs
 
 
-def _candidates(status: RepoStatus) -> list[tuple[str, str]]:
-    """(status letter, path) of work-tree changes `git add -A` would stage."""
-    found = []
-    for entry in status.entries:
-        if entry.kind == "?":
-            found.append(("A", entry.path))
-        elif entry.kind in "12" and entry.xy[1] != ".":
-            found.append((entry.xy[1], entry.path))
-    return found
+@contextmanager
+def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[], None]]]:
+    """git's own lockfile protocol for the index, with git doing the staging.
 
+    Take `index.lock` (as every git command that writes the index does), copy the
+    index into it and let `git add` work on that copy (GIT_INDEX_FILE). `commit()`
+    renames the copy over the index atomically; leaving without it discards the copy,
+    so a refused or dry-run stage leaves the index byte-for-byte as it was."""
+    index = g.git_dir / "index"
+    lock = g.git_dir / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise OperationFailed(
+            "another git process is using the index (.git/index.lock exists)",
+            code="index_locked",
+            hint="wait for it to finish; if none is running, remove .git/index.lock",
+        ) from None
+    done = False
 
-def _staged(g: GitRepo) -> tuple[tuple[str, str], ...]:
-    raw = g.run(["diff", "--cached", "--name-status", "--no-renames", "-z"], strip=False).text
-    tokens = [t for t in raw.split("\0") if t]
-    return tuple((tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2))
+    def commit() -> None:
+        nonlocal done
+        os.replace(lock, index)
+        done = True
+
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if index.exists():
+                handle.write(index.read_bytes())
+        yield {"GIT_INDEX_FILE": str(lock)}, commit
+    finally:
+        if not done:
+            lock.unlink(missing_ok=True)
 
 
 def stage_paths(
@@ -254,18 +272,32 @@ def stage_paths(
     if not paths and not all_changes:
         raise InvalidInput("name the paths to stage, or pass --all", code="nothing_to_stage")
     with open_repo(repo) as g:
-        specs = _pathspecs(g, Path(repo), paths) if paths else []
-        status = g.status(untracked="all", paths=specs)
-        candidates = _candidates(status)
-        checkable = [p for letter, p in candidates if letter != "D"]
-        refused = tuple(check_paths(g.worktree, checkable))
-        if dry_run:
-            return StageResult(str(g.worktree), True, tuple(candidates), refused, force)
-        if refused and not force:
-            return StageResult(str(g.worktree), False, _staged(g), refused, force)
-        if candidates:
-            g.run(["add", "-A", "--", *(specs or ["."])])
+        specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
+        with _index_transaction(g) as (env, commit):
+            # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
+            # scan of the work tree, exactly what plain `git add -A` costs.
+            out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
+            added = [
+                line[5:-1]
+                for line in out.text.splitlines()
+                if line.startswith("add '") and line.endswith("'")
+            ]
+            refused = tuple(check_paths(g.worktree, added))
+            if dry_run:
+                return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
+            if refused and not force:
+                return StageResult(str(g.worktree), False, (), refused, force)
+            commit()
         return StageResult(str(g.worktree), False, _staged(g), refused, force)
+
+
+def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """(status letter, path) of everything staged (index against HEAD)."""
+    raw = g.run(
+        ["diff", "--cached", "--name-status", "--no-renames", "-z"], strip=False, env=env
+    ).text
+    tokens = [t for t in raw.split("\0") if t]
+    return tuple((tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2))
 
 
 # -- commit ---------------------------------------------------------------------------
@@ -278,24 +310,29 @@ def create_commit(
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     with open_repo(repo) as g:
-        status = g.status()
-        if status.head is None:
+        on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+        if not on.startswith("refs/heads/"):
             raise OperationFailed(
                 "HEAD is detached: a commit here would belong to no branch",
                 code="detached_head",
                 hint="create a branch first: git switch -c NAME",
             )
-        if status.unmerged:
+        branch = on.removeprefix("refs/heads/")
+        unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
+        if unmerged:
             raise OperationFailed(
-                f"{len(status.unmerged)} file(s) still have unresolved conflicts: "
-                + ", ".join(status.unmerged[:5]),
+                f"{len(unmerged)} file(s) still have unresolved conflicts: "
+                + ", ".join(unmerged[:5]),
                 code="unresolved_conflicts",
                 hint="resolve them, then devkit stage those files",
             )
         merging = g.operation_in_progress() == "merge"
-        has_changes = (
-            any(e.kind in "12" for e in status.entries) if all_changes else bool(status.staged)
-        )
+        if g.rev("HEAD") is None:
+            has_changes = bool(_lines0(g, ["ls-files", "-z"]))
+        else:
+            # Index against HEAD (cheap); with --all, tracked files in the work tree too.
+            probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
+            has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
         if not (has_changes or allow_empty or merging):
             raise OperationFailed(
                 "nothing is staged to commit",
@@ -316,18 +353,21 @@ def create_commit(
                 hint="a commit hook or signing may have refused it; see the message",
                 details={"stderr": out.stderr[-2000:]},
             )
-        sha = g.text(["rev-parse", "HEAD"]).strip()
-        short = g.text(["rev-parse", "--short", "HEAD"]).strip()
-        summary = g.text(["log", "-1", "--format=%s", "HEAD"]).strip()
-        changed = g.run(
-            ["diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "-z", "HEAD"],
+        shown = g.run(
+            ["log", "-1", "-z", "--format=%H%x1f%h%x1f%s%x1f", "--name-only", "HEAD"],
             strip=False,
         ).text
+        sha, short, summary, files = shown.split("\x1f", 3)
+        changed = [p for p in files.lstrip("\0\n").split("\0") if p]
         return CommitResult(
             repo=str(g.worktree),
-            branch=status.head,
+            branch=branch,
             sha=sha,
             short_sha=short,
             summary=summary,
-            files_changed=len([p for p in changed.split("\0") if p]),
+            files_changed=len(changed),
         )
+
+
+def _lines0(g: GitRepo, args: list[str]) -> list[str]:
+    return [item for item in g.run(args, strip=False).text.split("\0") if item]

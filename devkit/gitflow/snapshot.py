@@ -2,7 +2,8 @@
 
 A snapshot is a commit W under `refs/devkit/snapshots/<branch>/<stamp>`, shaped like a
 stash: W's tree is the working tree (tracked and untracked files, not ignored ones),
-its first parent is HEAD and its second parent is a commit whose tree is the index.
+its first parent is HEAD and its second parent is a commit whose tree is the index
+(for a clean tree, where index and files equal HEAD, the ref points at HEAD itself).
 It is built with a temporary GIT_INDEX_FILE (a copy of the real index), `add -A`,
 `write-tree` and `commit-tree`, so the real index and working tree are never touched.
 """
@@ -25,6 +26,9 @@ from devkit.gitflow.results import UndoResult
 
 SNAPSHOT_PREFIX = "refs/devkit/snapshots/"
 BACKUP_PREFIX = "refs/devkit/undo-backups/"
+# refs/devkit/left/<branch>/<stamp>: where the sync of the same-named snapshot left
+# the branch; written only when that sync completed.
+LEFT_PREFIX = "refs/devkit/left/"
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,16 @@ def _stamp() -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond:06d}Z"
 
 
-def take_snapshot(g: GitRepo, *, branch: str, head: str, reason: str, prefix: str = "") -> str:
-    """Record HEAD, index and working tree; return the snapshot's ref name."""
+def take_snapshot(
+    g: GitRepo, *, branch: str, head: str, reason: str, prefix: str = "", clean: bool = False
+) -> str:
+    """Record HEAD, index and working tree; return the snapshot's ref name.
+
+    `clean` (status listed nothing) means index and working tree both equal HEAD's
+    tree, so no scan of the working tree is needed."""
+    if clean:
+        # Index and files are HEAD's tree: HEAD itself is the whole snapshot.
+        return _create_ref(g, branch, head, reason, prefix)
     with temporary_index(g, copy_real=True) as env:
         index_tree = g.text(["write-tree"], env=env).strip()
         g.run(["add", "-A", "--", "."], env=env)
@@ -67,20 +79,26 @@ def take_snapshot(g: GitRepo, *, branch: str, head: str, reason: str, prefix: st
         index_commit = g.text(
             ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
         ).strip()
-        message = _message(reason, branch=branch, head=head, left=None)
+        message = _message(reason, branch=branch, head=head)
         commit = g.text(
             ["commit-tree", worktree_tree, "-p", head, "-p", index_commit, "-m", message], env=env
         ).strip()
+    return _create_ref(g, branch, commit, reason, prefix)
+
+
+def _create_ref(g: GitRepo, branch: str, commit: str, reason: str, prefix: str) -> str:
     ref = f"{prefix or SNAPSHOT_PREFIX}{branch}/{_stamp()}"
     g.run(["update-ref", "-m", f"devkit: {reason}", ref, commit, "0" * 40])
     return ref
 
 
-def _message(reason: str, *, branch: str, head: str, left: str | None) -> str:
+def _message(reason: str, *, branch: str, head: str) -> str:
     lines = [f"devkit snapshot: {reason}", "", f"devkit-branch: {branch}", f"devkit-head: {head}"]
-    if left:
-        lines.append(f"devkit-left: {left}")
     return "\n".join(lines) + "\n"
+
+
+def left_ref(snapshot_ref: str) -> str:
+    return LEFT_PREFIX + snapshot_ref.removeprefix(SNAPSHOT_PREFIX)
 
 
 def read_snapshot(g: GitRepo, ref: str) -> Snapshot:
@@ -94,30 +112,29 @@ def read_snapshot(g: GitRepo, ref: str) -> Snapshot:
         key, sep, value = line.partition(": ")
         if sep and key.startswith("devkit-"):
             meta[key] = value.strip()
-    if len(parents) != 2 or "devkit-head" not in meta:
+    branch = ref.removeprefix(SNAPSHOT_PREFIX).removeprefix(BACKUP_PREFIX).rpartition("/")[0]
+    if "devkit-head" not in meta:
+        # The snapshot of a clean tree is HEAD itself: index and files were its tree.
+        head, index_tree = commit, tree
+    elif len(parents) == 2:
+        head = meta["devkit-head"]
+        index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
+    else:
         raise OperationFailed(f"{ref} is not a devkit snapshot", code="bad_snapshot")
-    index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
     return Snapshot(
         ref=ref,
         commit=commit,
-        branch=meta.get("devkit-branch", ""),
-        head=meta["devkit-head"],
+        branch=meta.get("devkit-branch", branch),
+        head=head,
         index_tree=index_tree,
         worktree_tree=tree,
-        left=meta.get("devkit-left"),
+        left=g.rev(left_ref(ref)) if ref.startswith(SNAPSHOT_PREFIX) else None,
     )
 
 
 def mark_left(g: GitRepo, ref: str, left: str) -> None:
     """Record where the sync left the branch (undo only acts if it is still there)."""
-    snap = read_snapshot(g, ref)
-    index_commit = g.text(["rev-parse", f"{snap.commit}^2"]).strip()
-    message = _message("before sync", branch=snap.branch, head=snap.head, left=left)
-    commit = g.text(
-        ["commit-tree", snap.worktree_tree, "-p", snap.head, "-p", index_commit, "-m", message],
-        env=BOOKKEEPING_IDENTITY,
-    ).strip()
-    g.run(["update-ref", "-m", "devkit: sync completed", ref, commit, snap.commit])
+    g.run(["update-ref", "-m", "devkit: sync completed", left_ref(ref), left, "0" * 40])
 
 
 def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:
@@ -225,6 +242,7 @@ def undo_last_sync(repo: Path) -> UndoResult:
         )
         restore_snapshot(g, snap, branch_now=status.oid)
         g.run(["update-ref", "-d", snap.ref, snap.commit])
+        g.run(["update-ref", "-d", left_ref(snap.ref)], check=False)
         return UndoResult(
             repo=str(g.worktree),
             branch=branch,

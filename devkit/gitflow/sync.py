@@ -196,6 +196,17 @@ def _sync_one(path: Path, run: _Run) -> RepoSyncResult:
             return _sync_locked(g, run)
 
 
+def _require_commit(g: GitRepo, branch: str) -> str:
+    sha = g.rev("HEAD")
+    if sha is None:
+        raise SyncStopped(
+            f"'{branch}' has no commits yet",
+            code="no_commits",
+            hint="make a first commit (devkit commit -m ...)",
+        )
+    return sha
+
+
 def _upstream_of(g: GitRepo, branch: str) -> tuple[str | None, str | None]:
     """(remote, merge ref) configured for the branch."""
     return g.config(f"branch.{branch}.remote"), g.config(f"branch.{branch}.merge")
@@ -206,7 +217,7 @@ def _pick_remote(g: GitRepo, branch: str) -> str:
         value = g.config(key)
         if value:
             return value
-    remotes = g.text(["remote"]).split()
+    remotes = g.remotes()
     if "origin" in remotes:
         return "origin"
     if len(remotes) == 1:
@@ -231,6 +242,7 @@ def _fetch(g: GitRepo, remote: str, run: _Run) -> None:
         ["fetch", "--prune", "--quiet", "--no-recurse-submodules", "--", remote],
         check=False,
         timeout=network_timeout(),
+        env=g.network_env(),
     )
     if not out.ok:
         raise SyncStopped(
@@ -240,32 +252,33 @@ def _fetch(g: GitRepo, remote: str, run: _Run) -> None:
         )
 
 
+def _current_branch(g: GitRepo) -> str | None:
+    """The checked-out branch, or None when HEAD is detached."""
+    try:
+        head = (g.git_dir / "HEAD").read_text().strip()
+    except OSError:
+        head = ""
+    if head.startswith("ref: refs/heads/"):
+        return head.removeprefix("ref: refs/heads/")
+    if head.startswith("ref: ") or not head:
+        out = g.run(["symbolic-ref", "--quiet", "--short", "HEAD"], check=False)
+        return out.text.strip() or None if out.ok else None
+    return None
+
+
 def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
-    status = g.status()
-    if status.head is None:
+    branch = _current_branch(g)
+    if branch is None:
         run.state = "detached"
         run.note("skipped: HEAD is detached")
         return run.result("skipped", next_step="check out a branch to sync it")
-    run.branch = branch = status.head
-    if status.oid is None:
-        raise SyncStopped(
-            f"'{branch}' has no commits yet",
-            code="no_commits",
-            hint="make a first commit (devkit commit -m ...)",
-        )
-    run.old_head = run.new_head = old = status.oid
+    run.branch = branch
     operation = g.operation_in_progress()
     if operation:
         raise SyncStopped(
             f"a {operation} is in progress",
             code="operation_in_progress",
             hint=f"finish or abort it first (git {operation} --continue / --abort)",
-        )
-    if status.unmerged:
-        raise SyncStopped(
-            f"{len(status.unmerged)} unmerged path(s): {', '.join(status.unmerged[:5])}",
-            code="unmerged_paths",
-            hint="resolve them and commit first",
         )
 
     remote, merge_ref = _upstream_of(g, branch)
@@ -282,6 +295,7 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         if g.rev(tracking) is not None:
             if not run.dry_run:
                 g.run(["branch", f"--set-upstream-to={remote}/{branch}", branch])
+                g.forget_config()
                 run.note(f"now tracking {remote}/{branch}")
             merge_ref = f"refs/heads/{branch}"
         else:
@@ -296,16 +310,34 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
             if run.dry_run:
                 run.note(f"would publish {branch} to {remote} and track it")
                 return run.result("would_publish")
+            run.old_head = run.new_head = _require_commit(g, branch)
             _push(g, run, remote=remote, dest=f"refs/heads/{branch}", lease=None, set_upstream=True)
             return run.result("published")
     else:
         _fetch(g, remote, run)
 
-    up_ref_out = g.run(["rev-parse", "--symbolic-full-name", "@{upstream}"], check=False)
-    up_ref = up_ref_out.text.strip() if up_ref_out.ok else ""
-    up_sha = g.rev(up_ref) if up_ref else None
+    # Read the state after fetching: ahead/behind are then against the fresh upstream.
+    status = g.status()
+    if status.head != branch:
+        raise SyncStopped(f"HEAD moved off '{branch}' while syncing", code="branch_moved")
+    if status.oid is None:
+        raise SyncStopped(
+            f"'{branch}' has no commits yet",
+            code="no_commits",
+            hint="make a first commit (devkit commit -m ...)",
+        )
+    run.old_head = run.new_head = old = status.oid
+    if status.unmerged:
+        raise SyncStopped(
+            f"{len(status.unmerged)} unmerged path(s): {', '.join(status.unmerged[:5])}",
+            code="unmerged_paths",
+            hint="resolve them and commit first",
+        )
+
+    up = g.run(["rev-parse", "--verify", "--quiet", "@{upstream}", "--"], check=False)
+    up_sha = up.text.splitlines()[0].strip() if up.ok and up.text.strip() else None
     remote_branch = merge_ref.removeprefix("refs/heads/")
-    short_up = up_ref.removeprefix("refs/remotes/") if up_ref else f"{remote}/{remote_branch}"
+    short_up = status.upstream or f"{remote}/{remote_branch}"
     run.upstream = short_up
     if up_sha is None:
         # Configured, but the remote has no such branch (never pushed, or deleted).
@@ -319,10 +351,14 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         if run.dry_run:
             run.note(f"would publish {branch} to {short_up}")
             return run.result("would_publish")
+        run.old_head = run.new_head = _require_commit(g, branch)
         _push(g, run, remote=remote, dest=merge_ref, lease=None, set_upstream=True)
         return run.result("published")
-    counts = g.text(["rev-list", "--left-right", "--count", f"{old}...{up_sha}"]).split()
-    run.ahead, run.behind = int(counts[0]), int(counts[1])
+    if status.ahead is not None and status.behind is not None:
+        run.ahead, run.behind = status.ahead, status.behind
+    else:
+        counts = g.text(["rev-list", "--left-right", "--count", f"{old}...{up_sha}"]).split()
+        run.ahead, run.behind = int(counts[0]), int(counts[1])
     run.state = {
         (False, False): "up_to_date",
         (True, False): "ahead",
@@ -351,7 +387,10 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
 
     # Predict before touching anything.
     if run.ahead > 0:
-        report, outcome = predict_conflicts(g, current=(branch, old), incoming=(short_up, up_sha))
+        # `branch` is at `old` (we hold the lock) and `short_up` is the upstream's name.
+        report, outcome = predict_conflicts(
+            g, current=(branch, old), incoming=(short_up, up_sha), names_resolve=True
+        )
         if not report.clean:
             raise SyncStopped(
                 f"merging {short_up} into '{branch}' would conflict in "
@@ -363,8 +402,8 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         incoming_tree = outcome.tree
     else:
         incoming_tree = up_sha
-    incoming = _changed_paths(g, old, incoming_tree)
     local = status.changed_paths
+    incoming = _changed_paths(g, old, incoming_tree) if local else []
     overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
     untracked = set(status.untracked)
     untracked_overlap = [p for p in overlapping if p in untracked]
@@ -394,7 +433,9 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
     if overlapping:
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     run.note("taking a snapshot")
-    run.snapshot = take_snapshot(g, branch=branch, head=old, reason="before sync")
+    run.snapshot = take_snapshot(
+        g, branch=branch, head=old, reason="before sync", clean=not status.dirty
+    )
     try:
         new = _integrate(g, run, old=old, up_sha=up_sha, short_up=short_up, stash=stash)
         run.new_head = new
@@ -414,6 +455,10 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         raise
     result = {"fast-forward": "fast_forwarded", "rebase": "rebased", "merge": "merged"}[action]
     return run.result(result, next_step="devkit undo reverts this sync" if run.snapshot else None)
+
+
+def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
+    return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
 
 def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[str]:
@@ -503,10 +548,6 @@ def _integrate(
                 hint="commit or stash local changes and sync again",
             )
     else:
-        if g.rev("HEAD") != old:
-            raise SyncStopped(
-                f"'{branch}' moved while syncing", code="branch_moved", hint="sync again"
-            )
         # A two-tree read-tree is what checkout does: it updates index and files from
         # OLD to NEW, keeps every other local change (staged ones included) and
         # refuses, changing nothing, if a local change would be overwritten.
@@ -520,13 +561,12 @@ def _integrate(
         message = f"devkit sync ({run.mode}): onto {short_up}"
         g.run(["update-ref", "-m", message, f"refs/heads/{branch}", new, old])
     # Verify: on the branch, at the new tip, nothing half-done.
-    head = g.rev("HEAD")
-    on_branch = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
-    if head != new or on_branch != f"refs/heads/{branch}" or g.operation_in_progress():
+    where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
+    if where.split() != [new, f"refs/heads/{branch}"] or g.operation_in_progress():
         raise SyncStopped(
             "verification after integrating failed", code="verify_failed", hint="report this"
         )
-    if g.run(["merge-base", "--is-ancestor", up_sha, new], check=False).status != 0:
+    if run.mode == "merge" and run.ahead and not _is_ancestor(g, up_sha, new):
         raise SyncStopped(
             "verification failed: the result does not contain the upstream",
             code="verify_failed",
@@ -573,11 +613,22 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
                 hint=f"integrate by hand: git {run.mode} {short_up}, then resolve",
                 conflicts=report,
             )
-        return g.text([*base, "rev-parse", "HEAD"]).strip()
+        return _detached_head_of(scratch) or g.text([*base, "rev-parse", "HEAD"]).strip()
     finally:
         g.run(["worktree", "remove", "--force", "--force", str(scratch)], check=False)
         shutil.rmtree(scratch_parent, ignore_errors=True)
-        g.run(["worktree", "prune"], check=False)
+        if (g.common_dir / "worktrees" / scratch_parent.name).exists():
+            g.run(["worktree", "prune"], check=False)
+
+
+def _detached_head_of(worktree: Path) -> str | None:
+    """The commit a linked worktree's detached HEAD names, read from its files."""
+    try:
+        pointer = (worktree / ".git").read_text().strip()
+        head = (Path(pointer.removeprefix("gitdir: ")) / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    return head if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head) else None
 
 
 def _scratch_report(
@@ -614,7 +665,7 @@ def _push(
         args += [f"--force-with-lease={dest}:{lease}", "--force-if-includes"]
     args += ["--", remote, f"refs/heads/{branch}:{dest}"]
     run.note(f"pushing to {remote}")
-    out = g.run(args, check=False, timeout=network_timeout())
+    out = g.run(args, check=False, timeout=network_timeout(), env=g.network_env())
     outcome = parse_push_porcelain(out.text)
     if out.ok and outcome and all(flag in " *+=-" for flag, _, _ in outcome):
         run.pushed = any(flag != "=" for flag, _, _ in outcome)
