@@ -45,3 +45,8 @@ def _root(
     4 missing external tool, 130 interrupted. Add --json to any command for one
     machine-readable JSON document on stdout.
     """
+
+
+from devkit.cli import extract as _extract  # noqa: E402
+
+_extract.register(app)
