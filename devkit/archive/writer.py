@@ -118,9 +118,13 @@ class TreeWriter:
                     break
                 if kind == "symlink":
                     return f"path goes through the symlink {ancestor!r}"
+                if kind == "refused":
+                    return f"path goes through the unsafe member {ancestor!r}"
                 if kind != "dir":
                     return f"path goes through the file {ancestor!r}"
         existing = kinds.get(path)
+        if existing == "refused":
+            existing = None
         if entry.kind == "dir":
             if existing not in (None, "dir"):
                 return f"directory clashes with an earlier {existing} of the same name"
@@ -152,6 +156,7 @@ class TreeWriter:
         reason = self.problem(entry)
         if reason is None:
             return not self.unsafe  # once refusing, only keep scanning
+        self._mark_refused(entry)
         if self.options.skip_unsafe:
             self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
         else:
@@ -164,11 +169,17 @@ class TreeWriter:
         reason = entry.unsafe or link_target_problem(entry.path, entry.link or "")
         if reason is None:
             return not self.unsafe
+        self._mark_refused(entry)
         if self.options.skip_unsafe:
             self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
         else:
             self.unsafe.append({"name": entry.name, "reason": reason})
         return False
+
+    def _mark_refused(self, entry: Entry) -> None:
+        """Remember an unsafe member's path so that nothing is written below it."""
+        if entry.path and entry.path not in self.kinds:
+            self.kinds[entry.path] = "refused"
 
     def raise_if_unsafe(self) -> None:
         if not self.unsafe:
@@ -236,6 +247,9 @@ class TreeWriter:
         existing = self.kinds.get(path)
         if existing is None:
             return
+        if existing == "refused":
+            del self.kinds[path]
+            return
         self.skipped.append(
             Skipped(
                 entry.name, f"duplicate name: the earlier {existing} was replaced by a later member"
@@ -296,7 +310,9 @@ class TreeWriter:
     # -- the end ---------------------------------------------------------------------
 
     def layout(self, archive_stem: str) -> Layout:
-        tops = {path.split("/", 1)[0] for path in self.kinds if path}
+        tops = {
+            path.split("/", 1)[0] for path, kind in self.kinds.items() if path and kind != "refused"
+        }
         if len(tops) == 1:
             (top,) = tops
             if self.kinds.get(top) == "dir":
@@ -313,6 +329,8 @@ class TreeWriter:
         if entry.kind == "dir":
             self.kinds[path] = "dir"
             return
+        if self.kinds.get(path) == "refused":
+            del self.kinds[path]
         if self.kinds.get(path) == "symlink":
             del self.links[path]
             del self.link_meta[path]

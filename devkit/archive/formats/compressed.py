@@ -63,6 +63,12 @@ class CountingFile:
     def seekable(self) -> bool:
         return False
 
+    def __enter__(self) -> CountingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
     def close(self) -> None:
         self._raw.close()
 

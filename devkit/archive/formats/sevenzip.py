@@ -152,9 +152,14 @@ class SevenZipReader:
             drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()))  # type: ignore[union-attr]
             drain.start()
             assert proc.stdout is not None
+            early: ArchiveCorrupt | None = None
+            extra = b""
             try:
                 self._split(proc.stdout, writer, watchdog)
                 extra = proc.stdout.read(1)
+            except ArchiveCorrupt as error:
+                early = error  # 7zz's own message (wrong password?) says more
+                proc.kill()
             except BaseException:
                 proc.kill()
                 raise
@@ -162,10 +167,12 @@ class SevenZipReader:
                 code = proc.wait()
                 drain.join()
             message = b"".join(errors).decode("utf-8", "replace")
-            if code != 0 or extra:
-                self._fail(code, message, watchdog.fired)
+            if code != 0 or extra or early:
+                if early is not None and code == 0:
+                    raise early
+                self._fail(code, message, watchdog.fired, early)
 
-    def _fail(self, code: int, message: str, stalled: bool) -> None:
+    def _fail(self, code: int, message: str, stalled: bool, early: ArchiveCorrupt | None) -> None:
         if stalled:
             raise ArchiveCorrupt(
                 f"7zz stopped producing data for {self.path.name}; it was stopped",
@@ -178,6 +185,8 @@ class SevenZipReader:
                 code="wrong_password",
                 hint="check the password passed with --password-file or --password-env",
             )
+        if early is not None and code < 0:
+            raise early  # we stopped 7zz ourselves
         lines = [line.strip() for line in message.splitlines() if line.strip()]
         detail = "; ".join(line for line in lines if "ERROR" in line.upper()) or (
             lines[-1] if lines else f"exit code {code}"

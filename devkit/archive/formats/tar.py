@@ -102,6 +102,11 @@ class TarReader:
                     writer.add(entry, _TarData(source, self.path) if source else None)
                 else:
                     writer.add(entry)
+            # Read to the end so that the compressed stream's checksum is verified
+            # (tarfile stops at the end-of-archive blocks, before gzip's CRC).
+            drain = GuardedStream(raw, self.path)
+            while drain.read(1024 * 1024):
+                pass
 
     def close(self) -> None:
         pass
