@@ -145,6 +145,10 @@ class Watchdog:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        """Stop every registered process still running (failure, Ctrl-C)."""
         with self._lock:
             for proc in self._procs:
                 if proc.poll() is None:

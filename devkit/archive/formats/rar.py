@@ -268,7 +268,9 @@ class _RarData:
     def __enter__(self) -> _RarData:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is not None:
+            self._watchdog.kill_all()  # closing waits for the backend: stop it first
         with contextlib.suppress(self._reader._rarfile.Error):
             self._stream.close()
 
