@@ -321,3 +321,64 @@ def test_recursive_extracts_nested_archives(tmp_path: Path) -> None:
     plain = extract_archive(outer, dest=tmp_path / "plain")
     assert not (tmp_path / "plain" / "outer" / "inner").exists()
     assert plain.nested == ()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_tar_long_names_links_and_utf8_in_every_tar_dialect(tmp_path: Path, fmt: int) -> None:
+    """Long names (pax records, GNU ././@LongLink, ustar prefix) through the fast reader."""
+    deep = "pkg/" + "/".join(["segment-" + "x" * 30] * 3) + "/file.txt"
+    long_target = "../" + "y" * 90 + "-target.txt"
+    unicode_name = "pkg/naïve-名前.txt"
+    archive = tmp_path / "long.tar.xz"
+    with tarfile.open(archive, "w:xz", format=fmt) as tar:
+        for name, data in ((deep, b"deep\n"), (unicode_name, b"utf8\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = MTIME
+            info.mode = 0o640
+            tar.addfile(info, io.BytesIO(data))
+        if fmt != tarfile.USTAR_FORMAT:  # ustar cannot store a 100+ char link target
+            link = tarfile.TarInfo("pkg/sub/" + "z" * 10)
+            link.type = tarfile.SYMTYPE
+            link.linkname = long_target.replace("../", "")
+            tar.addfile(link)
+    result = extract_archive(archive, dest=tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / deep).read_bytes() == b"deep\n"
+    assert stat.S_IMODE((out / deep).stat().st_mode) == 0o640
+    assert int((out / deep).stat().st_mtime) == MTIME
+    assert (out / unicode_name).read_bytes() == b"utf8\n"
+    if fmt != tarfile.USTAR_FORMAT:
+        assert os.readlink(out / "pkg/sub" / ("z" * 10)) == long_target.replace("../", "")
+    assert result.files == 2
+
+
+def test_tar_big_member_streams_across_blocks(tmp_path: Path) -> None:
+    data = random.Random(5).randbytes(3 * 1024 * 1024 + 123)
+    archive = tmp_path / "big.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("big/blob.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        small = tarfile.TarInfo("big/after.txt")
+        small.size = 6
+        tar.addfile(small, io.BytesIO(b"after\n"))
+    extract_archive(archive, dest=tmp_path / "out")
+    assert (tmp_path / "out" / "big" / "blob.bin").read_bytes() == data
+    assert (tmp_path / "out" / "big" / "after.txt").read_bytes() == b"after\n"
+
+
+def test_unusual_tar_falls_back_to_tarfile(tmp_path: Path) -> None:
+    """GNU sparse members are left to tarfile; the result is the same tree."""
+    from tests.archive.conftest import TESTDATA, corpus
+
+    if TESTDATA is None:
+        pytest.skip("shared test corpus (../shared/testdata) is absent")
+    archive = corpus(tmp_path, "libarchive/test_read_format_gtar_sparse_1_17_posix10.tar")
+    # holes are written out as zeros, far beyond the default ratio for a 10 KB archive
+    result = extract_archive(archive, dest=tmp_path / "out", options=ExtractOptions(max_ratio=1e6))
+    with tarfile.open(archive) as tar:
+        expected = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+    root = Path(result.path) if result.wrapped else tmp_path / "out"
+    for name, data in expected.items():
+        assert (root / name).read_bytes() == data

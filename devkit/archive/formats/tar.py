@@ -88,6 +88,16 @@ class TarReader:
             return [entry_for(info) for info in self._iterate(archive)]
 
     def extract(self, writer: TreeWriter) -> None:
+        from devkit.archive.formats.fasttar import FastTar, UseTarfile
+
+        try:
+            FastTar(self.path, self.compression).extract(writer, self.on_progress)
+            return
+        except UseTarfile:
+            writer.reset()
+        self._extract_with_tarfile(writer)
+
+    def _extract_with_tarfile(self, writer: TreeWriter) -> None:
         archive, raw = self._open()
         with raw, archive:
             for info in self._iterate(archive):
