@@ -47,6 +47,8 @@ def _root(
     """
 
 
+from devkit.cli import extract as _extract  # noqa: E402
 from devkit.cli import git as _git  # noqa: E402
 
 _git.register(app)
+_extract.register(app)
