@@ -47,6 +47,12 @@ def _root(
     """
 
 
+from devkit.cli import extract as _extract  # noqa: E402
+from devkit.cli import git as _git  # noqa: E402
+
+_git.register(app)
+_extract.register(app)
+
 from devkit.cli import run as _run  # noqa: E402
 
 _run.register(app)

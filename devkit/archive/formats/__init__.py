@@ -1,0 +1,48 @@
+"""One module per format family. Each opens an archive and drives a TreeWriter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from devkit.archive.detect import Detected
+from devkit.archive.model import Entry
+from devkit.archive.writer import TreeWriter
+
+
+class ArchiveReader(Protocol):
+    format: str
+
+    def listing(self) -> list[Entry] | None:
+        """Members known before any data is read (None for streamed formats: tar)."""
+
+    def members(self) -> list[Entry]:
+        """All members (reads a streamed archive once)."""
+
+    def extract(self, writer: TreeWriter) -> None:
+        """Feed every member in archive order to the writer."""
+
+    def close(self) -> None: ...
+
+
+def open_reader(detected: Detected, path: Path, *, password: str | None) -> ArchiveReader:
+    fmt = detected.format
+    if fmt == "zip":
+        from devkit.archive.formats.zip import ZipReader
+
+        return ZipReader(path, password=password)
+    if fmt == "tar" or fmt.startswith("tar."):
+        from devkit.archive.formats.tar import TarReader
+
+        return TarReader(path, compression=fmt[4:] or None)
+    if fmt == "7z":
+        from devkit.archive.formats.sevenzip import SevenZipReader
+
+        return SevenZipReader(path, password=password, offset=detected.offset)
+    if fmt == "rar":
+        from devkit.archive.formats.rar import RarReader
+
+        return RarReader(path, password=password)
+    from devkit.archive.formats.single import SingleReader
+
+    return SingleReader(path, compression=fmt)

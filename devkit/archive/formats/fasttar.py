@@ -1,0 +1,310 @@
+"""A lean tar reader for the common case (ustar, GNU long names, pax), used because
+tarfile's per-member cost dominates archives of many small files (see bench/extract.py).
+
+Decompression runs in a producer thread (zlib, lzma, bz2 and zstd release the GIL)
+that hands bounded blocks to the parser, so decoding overlaps with parsing and
+writing. Small members are sliced out of the block and written in one call. Anything
+unusual (sparse files, volume headers, unknown types) raises `UseTarfile` before a
+member is written, and the caller falls back to tarfile for the whole archive.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from devkit.archive.errors import ArchiveCorrupt
+from devkit.archive.formats.compressed import CountingFile, corrupt, open_decompressed
+from devkit.archive.model import Entry, Kind
+from devkit.archive.safety import normalize_name
+from devkit.archive.writer import CHUNK, TreeWriter
+
+BLOCK = 512
+READ_SIZE = 1024 * 1024
+QUEUE_DEPTH = 8  # at most ~8 MiB of decoded data waits for the parser
+_KINDS: dict[bytes, Kind] = {
+    b"0": "file",
+    b"\x00": "file",
+    b"7": "file",
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "special",
+    b"4": "special",
+    b"5": "dir",
+    b"6": "special",
+}
+
+
+class UseTarfile(Exception):
+    """This archive needs the full tarfile implementation."""
+
+
+class _Producer:
+    """Reads decoded blocks in a thread; the consumer gets them in order."""
+
+    _END = object()
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="devkit-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(READ_SIZE)
+                if not data:
+                    break
+                self._put(data)
+            self._put(self._END)
+        except BaseException as error:  # handed to the consumer
+            self._put(error)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes | None:
+        item = self._queue.get()
+        if item is self._END:
+            self._queue.put(item)  # stay at the end
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(0.05)
+
+
+class _Buffer:
+    def __init__(self, producer: _Producer, path: Path) -> None:
+        self._producer = producer
+        self._path = path
+        self._data = b""
+        self._pos = 0
+
+    def _fill(self, need: int) -> bool:
+        """Make `need` bytes available; False at a clean end of stream."""
+        while len(self._data) - self._pos < need:
+            try:
+                more = self._producer.get()
+            except ArchiveCorrupt:
+                raise
+            except Exception as error:
+                raise corrupt(self._path, error) from error
+            if more is None:
+                return False
+            self._data = self._data[self._pos :] + more
+            self._pos = 0
+        return True
+
+    def take(self, size: int) -> bytes | None:
+        if not self._fill(size):
+            return None
+        start = self._pos
+        self._pos += size
+        return self._data[start : self._pos]
+
+    def take_some(self, limit: int) -> bytes | None:
+        """Up to `limit` bytes, without joining blocks (large members)."""
+        if self._pos >= len(self._data) and not self._fill(1):
+            return None
+        start = self._pos
+        self._pos = min(len(self._data), start + limit)
+        return self._data[start : self._pos]
+
+    def skip(self, size: int) -> None:
+        while size:
+            step = min(size, READ_SIZE)
+            if self.take(step) is None:
+                raise corrupt(self._path, EOFError("unexpected end of data"))
+            size -= step
+
+    def drain(self) -> None:
+        self._pos = len(self._data)
+        while self._producer.get() is not None:
+            pass
+
+
+class _Member:
+    """A large member's data, streamed from the buffer."""
+
+    def __init__(self, buffer: _Buffer, size: int, path: Path) -> None:
+        self._buffer = buffer
+        self.left = size
+        self._path = path
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self.left:
+            return b""
+        want = self.left if size < 0 else min(size, self.left)
+        data = self._buffer.take_some(want)
+        if data is None:
+            raise corrupt(self._path, EOFError("unexpected end of data"))
+        self.left -= len(data)
+        return data
+
+
+def _number(field: bytes) -> int:
+    if field[:1] in (b"\x80", b"\xff"):  # base-256 (GNU)
+        value = int.from_bytes(field[1:], "big")
+        if field[0] == 0xFF:
+            value -= 1 << (8 * (len(field) - 1))
+        return value
+    text = field.split(b"\x00", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            break
+        length = int(data[pos:space])
+        if length <= 0:
+            raise ValueError("bad pax record length")
+        record = data[space + 1 : pos + length - 1]
+        key, _, value = record.partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def _padded(size: int) -> int:
+    return (size + BLOCK - 1) // BLOCK * BLOCK
+
+
+class FastTar:
+    def __init__(self, path: Path, compression: str | None) -> None:
+        self.path = path
+        self.compression = compression
+
+    def extract(self, writer: TreeWriter, on_progress: Callable[[int], None] | None) -> None:
+        with self.path.open("rb") as raw_file:
+            raw: Any = CountingFile(raw_file, on_progress)
+            stream = open_decompressed(raw, self.compression) if self.compression else raw
+            producer = _Producer(stream)
+            try:
+                self._parse(_Buffer(producer, self.path), writer)
+            finally:
+                producer.close()
+
+    def _parse(self, buf: _Buffer, writer: TreeWriter) -> None:
+        path = self.path
+        long_name: str | None = None
+        long_link: str | None = None
+        pax: dict[str, str] = {}
+        global_pax: dict[str, str] = {}
+        first = True
+        while True:
+            header = buf.take(BLOCK)
+            if header is None:
+                if first:
+                    raise corrupt(path, EOFError("empty tar archive"))
+                return  # end without the zero blocks: tolerated like GNU tar
+            if header.count(0) == BLOCK:
+                buf.drain()  # second zero block, padding, and the checksum of gz/xz/zst
+                return
+            first = False
+            # Anything odd (signed checksums, bad numbers) is left to tarfile to judge.
+            try:
+                stored = _number(header[148:156])
+                size = _number(header[124:136])
+            except ValueError as error:
+                raise UseTarfile("unusual numeric field") from error
+            if stored != sum(header) - sum(header[148:156]) + 256 or size < 0:
+                raise UseTarfile("unusual header")
+            typeflag = header[156:157]
+            if typeflag in (b"L", b"K", b"x", b"g"):
+                if size > 1024 * 1024:
+                    raise corrupt(path, ValueError("oversized extended header"))
+                data = buf.take(_padded(size))
+                if data is None:
+                    raise corrupt(path, EOFError("unexpected end of data"))
+                data = data[:size]
+                if typeflag == b"L":
+                    long_name = _text(data)
+                elif typeflag == b"K":
+                    long_link = _text(data)
+                else:
+                    try:
+                        records = _pax(data)
+                    except ValueError as error:
+                        raise UseTarfile("unusual pax header") from error
+                    if any(key.startswith("GNU.sparse") for key in records):
+                        raise UseTarfile("pax sparse member")
+                    (pax if typeflag == b"x" else global_pax).update(records)
+                continue
+            kind = _KINDS.get(typeflag)
+            if kind is None:
+                raise UseTarfile(f"tar member type {typeflag!r}")
+            merged = {**global_pax, **pax} if global_pax else pax
+            if header[257:263] == b"ustar\x00" and header[345:346] != b"\x00":
+                name = _text(header[345:500]) + "/" + _text(header[0:100])
+            else:
+                name = _text(header[0:100])
+            name = merged.get("path", long_name or name)
+            link = merged.get("linkpath", long_link or _text(header[157:257]))
+            try:
+                if "size" in merged:
+                    size = int(merged["size"])
+                mtime = float(merged.get("mtime") or _number(header[136:148]))
+                mode = _number(header[100:108])
+            except ValueError as error:
+                raise UseTarfile("unusual numeric field") from error
+            long_name = long_link = None
+            pax = {}
+            if kind == "file" and typeflag != b"7" and name.endswith("/"):
+                kind = "dir"
+            data_size = size if kind == "file" else 0  # as tarfile: only files carry data
+            entry_path, reason = normalize_name(name, backslash_is_separator=False)
+            if entry_path == "" and kind != "dir" and reason is None:
+                entry_path, reason = None, "empty name"
+            entry = Entry(
+                name=name.rstrip("/") if kind == "dir" else name,
+                path=entry_path,
+                kind=kind,
+                size=data_size if kind == "file" else 0,
+                mtime=mtime,
+                mode=mode,
+                link=link if kind in ("symlink", "hardlink") else None,
+                unsafe=reason,
+            )
+            padded = _padded(data_size)
+            if not writer.admit(entry):
+                buf.skip(padded)
+                continue
+            if kind != "file":
+                writer.add(entry)
+                buf.skip(padded)
+                continue
+            if data_size <= CHUNK:
+                block = buf.take(padded)
+                if block is None:
+                    raise corrupt(path, EOFError("unexpected end of data"))
+                writer.add_bytes(entry, memoryview(block)[:data_size])
+            else:
+                member = _Member(buf, data_size, path)
+                writer.add(entry, member)
+                buf.skip(padded - data_size)

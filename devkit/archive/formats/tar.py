@@ -1,0 +1,136 @@
+"""tar, plain or compressed, read as one stream (tarfile's stream mode: no seeking, one
+pass). Members are checked by the writer as they arrive; the layout is decided once the
+whole member list is known, before anything lands in DEST."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from devkit.archive.formats.compressed import (
+    CountingFile,
+    GuardedStream,
+    corrupt,
+    open_decompressed,
+)
+from devkit.archive.model import Entry, Kind
+from devkit.archive.safety import normalize_name
+from devkit.archive.writer import TreeWriter
+
+
+def _kind(info: tarfile.TarInfo) -> Kind:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    if info.issym():
+        return "symlink"
+    if info.islnk():
+        return "hardlink"
+    return "special"
+
+
+def entry_for(info: tarfile.TarInfo) -> Entry:
+    kind = _kind(info)
+    path, reason = normalize_name(info.name, backslash_is_separator=False)
+    if path == "" and kind != "dir" and reason is None:
+        path, reason = None, "empty name"
+    return Entry(
+        name=info.name,
+        path=path,
+        kind=kind,
+        size=info.size if kind == "file" else 0,
+        packed=None,
+        mtime=float(info.mtime),
+        mode=info.mode,
+        link=info.linkname if kind in ("symlink", "hardlink") else None,
+        unsafe=reason,
+    )
+
+
+class TarReader:
+    def __init__(self, path: Path, *, compression: str | None) -> None:
+        self.path = path
+        self.compression = compression
+        self.format = f"tar.{compression}" if compression else "tar"
+        # Streams report progress as compressed bytes read (the total is the file size).
+        self.on_progress: Callable[[int], None] | None = None
+
+    def listing(self) -> list[Entry] | None:
+        return None
+
+    def _open(self) -> tuple[tarfile.TarFile, IO[bytes]]:
+        raw: Any = CountingFile(self.path.open("rb"), self.on_progress)
+        if self.compression:
+            raw = open_decompressed(raw, self.compression)
+        try:
+            archive = tarfile.open(fileobj=GuardedStream(raw, self.path), mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+        except tarfile.TarError as error:
+            raw.close()
+            raise corrupt(self.path, error) from error
+        return archive, raw
+
+    def _iterate(self, archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+        while True:
+            try:
+                info = archive.next()
+            except tarfile.TarError as error:
+                raise corrupt(self.path, error) from error
+            if info is None:
+                return
+            yield info
+
+    def members(self) -> list[Entry]:
+        archive, raw = self._open()
+        with raw, archive:
+            return [entry_for(info) for info in self._iterate(archive)]
+
+    def extract(self, writer: TreeWriter) -> None:
+        from devkit.archive.formats.fasttar import FastTar, UseTarfile
+
+        try:
+            FastTar(self.path, self.compression).extract(writer, self.on_progress)
+            return
+        except UseTarfile:
+            writer.reset()
+        self._extract_with_tarfile(writer)
+
+    def _extract_with_tarfile(self, writer: TreeWriter) -> None:
+        archive, raw = self._open()
+        with raw, archive:
+            for info in self._iterate(archive):
+                entry = entry_for(info)
+                if not writer.admit(entry):
+                    continue
+                if entry.kind == "file":
+                    try:
+                        source = archive.extractfile(info)
+                    except tarfile.TarError as error:
+                        raise corrupt(self.path, error) from error
+                    writer.add(entry, _TarData(source, self.path) if source else None)
+                else:
+                    writer.add(entry)
+            # Read to the end so that the compressed stream's checksum is verified
+            # (tarfile stops at the end-of-archive blocks, before gzip's CRC).
+            drain = GuardedStream(raw, self.path)
+            while drain.read(1024 * 1024):
+                pass
+
+    def close(self) -> None:
+        pass
+
+
+class _TarData:
+    """A member's data; tarfile raises ReadError on a truncated member."""
+
+    def __init__(self, source: IO[bytes], path: Path) -> None:
+        self._source = source
+        self._path = path
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._source.read(size)
+        except tarfile.TarError as error:
+            raise corrupt(self._path, error) from error

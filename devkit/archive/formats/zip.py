@@ -1,0 +1,234 @@
+"""zip through zipfile (stored, deflate, bzip2, lzma, zip64, ZipCrypto), deflate64
+through inflate64, Unix modes and symlinks from the external attributes, UTC times
+from the extended-timestamp field. AES and PKWARE strong encryption are refused with
+a clear error (zipfile does not implement them)."""
+
+from __future__ import annotations
+
+import stat
+import struct
+import time
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Any
+
+from devkit.archive.errors import ArchiveCorrupt, PasswordError
+from devkit.archive.formats.compressed import corrupt
+from devkit.archive.model import Entry, Kind
+from devkit.archive.safety import normalize_name
+from devkit.archive.writer import CHUNK, TreeWriter
+
+MAX_LINK_TARGET = 4096
+DEFLATE64 = 9
+AES = 99
+_UNIX = 3
+
+
+def _extended_mtime(extra: bytes) -> float | None:
+    """The UTC mtime from the 0x5455 extended-timestamp extra field, if any."""
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, offset)
+        body = extra[offset + 4 : offset + 4 + size]
+        if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
+            return float(struct.unpack_from("<i", body, 1)[0])
+        offset += 4 + size
+    return None
+
+
+def _dos_mtime(info: zipfile.ZipInfo) -> float | None:
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
+def entry_for(info: zipfile.ZipInfo) -> Entry:
+    mode: int | None = None
+    kind: Kind = "file"
+    if info.create_system == _UNIX and info.external_attr >> 16:
+        unix = info.external_attr >> 16
+        mode = stat.S_IMODE(unix)
+        fmt = stat.S_IFMT(unix)
+        if stat.S_ISLNK(unix):
+            kind = "symlink"
+        elif stat.S_ISDIR(unix):
+            kind = "dir"
+        elif fmt and not stat.S_ISREG(fmt):
+            kind = "special"
+    if info.filename.endswith(("/", "\\")):
+        kind = "dir"
+    path, reason = normalize_name(info.filename, backslash_is_separator=True)
+    if path == "" and kind != "dir" and reason is None:
+        path, reason = None, "empty name"
+    return Entry(
+        name=info.filename,
+        path=path,
+        kind=kind,
+        size=info.file_size if kind == "file" else 0,
+        packed=info.compress_size,
+        mtime=_extended_mtime(info.extra) or _dos_mtime(info),
+        mode=mode,
+        encrypted=bool(info.flag_bits & 0x1),
+        unsafe=reason,
+        ref=info,
+    )
+
+
+class ZipReader:
+    format = "zip"
+
+    def __init__(self, path: Path, *, password: str | None) -> None:
+        self.path = path
+        self.password = password.encode("utf-8") if password is not None else None
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.entries = [entry_for(info) for info in self.zip.infolist()]
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+            raise corrupt(path, error) from error
+
+    def listing(self) -> list[Entry] | None:
+        return self.entries
+
+    def members(self) -> list[Entry]:
+        return self.entries
+
+    def _check_encryption(self, info: zipfile.ZipInfo) -> None:
+        if info.compress_type == AES or info.flag_bits & 0x40:
+            raise PasswordError(
+                f"{info.filename!r} uses AES or PKWARE strong encryption, which devkit's zip"
+                " reader (Python's zipfile) does not implement",
+                code="unsupported_encryption",
+                hint="extract it with 7-Zip (7zz x), or ask for a ZipCrypto or 7z archive",
+            )
+        if info.flag_bits & 0x1 and self.password is None:
+            raise PasswordError(
+                f"{info.filename!r} is encrypted and no password was given",
+                hint="pass --password-file FILE or --password-env VAR",
+            )
+
+    def _open(self, info: zipfile.ZipInfo) -> Any:
+        if info.compress_type == DEFLATE64 and not info.flag_bits & 0x1:
+            return _Deflate64Member(self.path, self.zip, info)
+        try:
+            return _ZipData(self.zip.open(info, pwd=self.password), self.path)
+        except RuntimeError as error:
+            raise PasswordError(
+                f"wrong password for {info.filename!r}",
+                code="wrong_password",
+                hint="check the password passed with --password-file or --password-env",
+            ) from error
+        except NotImplementedError as error:
+            raise ArchiveCorrupt(
+                f"{info.filename!r} uses a compression method devkit cannot decode: {error}",
+                code="unsupported_method",
+                hint="extract it with 7-Zip (7zz x)",
+            ) from error
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+            raise corrupt(self.path, error) from error
+
+    def extract(self, writer: TreeWriter) -> None:
+        for entry in self.entries:
+            if not writer.admit(entry):
+                continue
+            info: zipfile.ZipInfo = entry.ref
+            if entry.kind in ("file", "symlink"):
+                self._check_encryption(info)
+            if entry.kind == "symlink":
+                with self._open(info) as data:
+                    target = data.read(MAX_LINK_TARGET + 1)
+                if len(target) > MAX_LINK_TARGET:
+                    entry.unsafe = "symlink target is too long"
+                else:
+                    entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
+                if writer.check_link(entry):
+                    writer.add(entry)
+            elif entry.kind == "file":
+                with self._open(info) as data:
+                    writer.add(entry, data)
+            else:
+                writer.add(entry)
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+class _ZipData:
+    def __init__(self, member: IO[bytes], path: Path) -> None:
+        self._member = member
+        self._path = path
+
+    def __enter__(self) -> _ZipData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._member.close()
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._member.read(size)
+        except RuntimeError as error:
+            raise PasswordError(
+                f"wrong password for {self._path.name}",
+                code="wrong_password",
+                hint="check the password passed with --password-file or --password-env",
+            ) from error
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
+            raise corrupt(self._path, error) from error
+        except Exception as error:  # bz2/lzma decoders raise their own types
+            raise corrupt(self._path, error) from error
+
+
+class _Deflate64Member:
+    """Deflate64 (method 9) data decoded with inflate64, CRC checked at the end."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+        import inflate64
+
+        self._path = path
+        self._info = info
+        self._file = path.open("rb")
+        self._file.seek(info.header_offset)  # zipfile already added any SFX stub
+        header = self._file.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise corrupt(path, ValueError(f"bad local header for {info.filename!r}"))
+        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        self._file.seek(name_len + extra_len, 1)
+        self._left_in = info.compress_size
+        self._left_out = info.file_size
+        self._crc = 0
+        self._inflater = inflate64.Inflater()
+        self._pending = b""
+
+    def __enter__(self) -> _Deflate64Member:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._pending and (self._left_in or self._left_out):
+            raw = self._file.read(min(CHUNK, self._left_in)) if self._left_in else b""
+            self._left_in -= len(raw)
+            if not raw and self._left_in:
+                raise corrupt(self._path, EOFError("truncated deflate64 member"))
+            try:
+                out = self._inflater.inflate(raw)
+            except Exception as error:
+                raise corrupt(self._path, error) from error
+            if len(out) > self._left_out:
+                raise corrupt(self._path, ValueError("member is larger than declared"))
+            self._left_out -= len(out)
+            self._crc = zlib.crc32(out, self._crc)
+            self._pending = out
+            if not raw and not out:
+                break
+        if not self._pending:
+            if self._left_out or self._crc != self._info.CRC:
+                raise corrupt(self._path, ValueError(f"bad CRC for {self._info.filename!r}"))
+            return b""
+        if size < 0:
+            size = len(self._pending)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data

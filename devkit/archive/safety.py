@@ -1,0 +1,92 @@
+"""Member policy: which names and links are safe, decided without touching the disk.
+
+Every format module normalises names through `normalize_name`; the writer checks each
+member against what it has already created (`TreeState`), so no path is resolved on the
+filesystem and nothing is ever written through a symlink.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+MAX_LINK_HOPS = 64
+
+
+def normalize_name(raw: str, *, backslash_is_separator: bool) -> tuple[str | None, str | None]:
+    """Return (relative POSIX path, None) or (None, reason) for an unsafe name.
+
+    "" is returned for the archive root ("./"), which callers ignore.
+    """
+    if "\x00" in raw:
+        return None, "NUL byte in name"
+    name = raw.replace("\\", "/") if backslash_is_separator else raw
+    if _DRIVE.match(name):
+        return None, "drive letter in name"
+    if name.startswith("/"):
+        return None, "absolute path"
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return None, "'..' in path escapes the destination"
+    return "/".join(parts), None
+
+
+def link_target_problem(link_path: str, target: str) -> str | None:
+    """A symlink target's own problems (absolute, NUL, lexical escape)."""
+    if not target:
+        return "empty symlink target"
+    if "\x00" in target:
+        return "NUL byte in symlink target"
+    if target.startswith("/") or _DRIVE.match(target):
+        return f"absolute symlink target {target!r}"
+    depth = link_path.count("/")  # components of the link's directory
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return f"symlink target {target!r} points outside the extracted tree"
+        else:
+            depth += 1
+    return None
+
+
+def resolves_inside(
+    link_path: str,
+    target: str,
+    *,
+    kinds: dict[str, str],
+    links: dict[str, str],
+    root: str,
+) -> bool:
+    """Follow `target` from the link's folder through the tree's own symlinks (all of
+    them known: nothing else exists in the private temp tree) and say whether every
+    step stays inside `root` ("" for the whole tree). Components that do not exist
+    are walked lexically, which is stricter than the kernel."""
+    base = len(root.split("/")) if root else 0
+    stack = link_path.split("/")[:-1]
+    todo = deque(target.split("/"))
+    hops = 0
+    while todo:
+        part = todo.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if len(stack) <= base:
+                return False
+            stack.pop()
+            continue
+        stack.append(part)
+        here = "/".join(stack)
+        if kinds.get(here) == "symlink":
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return False
+            next_target = links[here]
+            if next_target.startswith("/"):
+                return False
+            stack.pop()
+            todo.extendleft(reversed(next_target.split("/")))
+    return True

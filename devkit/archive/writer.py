@@ -1,0 +1,434 @@
+"""The one place that creates files: a private tree inside DEST's temp folder.
+
+The writer checks every member against what it has created so far (a dict of path ->
+kind), which makes the checks cheap (no path is resolved on the filesystem) and exact
+(the temp tree holds nothing but our own entries). Symlinks are only recorded while
+members are written and created at the very end, after a full resolution check, so no
+file is ever written through one; directory modes and times are applied last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from devkit.archive.errors import CapExceeded, UnsafeArchive
+from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
+from devkit.archive.safety import link_target_problem, normalize_name, resolves_inside
+
+CHUNK = 1024 * 1024
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_SPECIAL_MODES = 0o7000
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def human_size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+@dataclass
+class Budget:
+    """Caps shared by an archive and the archives nested in it."""
+
+    max_bytes: int
+    max_entries: int
+    written: int = 0
+    entries: int = 0
+
+    def count_entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.max_entries:
+            raise CapExceeded(
+                f"the archive has more than {self.max_entries} entries (the entry cap)",
+                code="max_entries",
+                hint="raise the cap with --max-entries N",
+                details={"cap": "max_entries", "limit": self.max_entries},
+            )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tree lands: `source` (inside the temp folder) becomes DEST/`name`."""
+
+    source: str
+    name: str
+    wrapped: bool
+
+
+class TreeWriter:
+    def __init__(
+        self,
+        root: str,
+        *,
+        options: ExtractOptions,
+        budget: Budget,
+        archive_size: int,
+        on_progress: Callable[[int], None] | None = None,
+        umask: int | None = None,
+    ) -> None:
+        self.root = root
+        self.options = options
+        self.budget = budget
+        self.archive_size = max(archive_size, 1)
+        self.on_progress = on_progress
+        self.umask = current_umask() if umask is None else umask
+        self.kinds: dict[str, str] = {"": "dir"}
+        self.links: dict[str, str] = {}
+        self.link_meta: dict[str, tuple[str, float | None]] = {}
+        self.dir_meta: dict[str, tuple[int | None, float | None]] = {}
+        self.skipped: list[Skipped] = []
+        self.unsafe: list[dict[str, str]] = []
+        self.files = 0
+        self.hardlinks = 0
+        self.written = 0
+        self._budget_start = (budget.written, budget.entries)
+
+    def reset(self) -> None:
+        """Forget a partial attempt (the tar fast path falling back to tarfile)."""
+        import shutil
+
+        shutil.rmtree(self.root)
+        os.mkdir(self.root, 0o700)
+        self.kinds = {"": "dir"}
+        self.links.clear()
+        self.link_meta.clear()
+        self.dir_meta.clear()
+        self.skipped.clear()
+        self.unsafe.clear()
+        self.files = self.hardlinks = self.written = 0
+        self.budget.written, self.budget.entries = self._budget_start
+
+    # -- checks ----------------------------------------------------------------------
+
+    def problem(self, entry: Entry) -> str | None:
+        """Why this member may not be written given the tree so far (None: it may)."""
+        if entry.unsafe:
+            return entry.unsafe
+        path = entry.path
+        assert path is not None
+        kinds = self.kinds
+        slash = path.rfind("/")
+        parent = path[:slash] if slash > 0 else ""
+        if kinds.get(parent) != "dir":
+            parts = path.split("/")
+            for index in range(1, len(parts)):
+                ancestor = "/".join(parts[:index])
+                kind = kinds.get(ancestor)
+                if kind is None:
+                    break
+                if kind == "symlink":
+                    return f"path goes through the symlink {ancestor!r}"
+                if kind == "refused":
+                    return f"path goes through the unsafe member {ancestor!r}"
+                if kind != "dir":
+                    return f"path goes through the file {ancestor!r}"
+        existing = kinds.get(path)
+        if existing == "refused":
+            existing = None
+        if entry.kind == "dir":
+            if existing not in (None, "dir"):
+                return f"directory clashes with an earlier {existing} of the same name"
+            return None
+        if existing == "dir":
+            return f"{entry.kind} clashes with an earlier directory of the same name"
+        if entry.kind == "symlink":
+            if entry.link is None:
+                return None  # stored as data: check_link() runs once it is read
+            return link_target_problem(path, entry.link)
+        if entry.kind == "hardlink":
+            target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
+            if reason or not target:
+                return f"hard link target {entry.link!r}: {reason or 'empty'}"
+            if kinds.get(target) != "file":
+                return f"hard link target {entry.link!r} is not a file extracted earlier"
+            if target == path:
+                return "hard link to itself"
+        return None
+
+    def admit(self, entry: Entry) -> bool:
+        """Count the member and decide: True to write it, False if skipped or refused."""
+        self.budget.count_entry()
+        if entry.path == "" and entry.kind == "dir":
+            return False  # the archive's own root ("./")
+        if entry.kind == "special":
+            self.skipped.append(Skipped(entry.name, "device, FIFO or socket: not extracted"))
+            return False
+        reason = self.problem(entry)
+        if reason is None:
+            return not self.unsafe  # once refusing, only keep scanning
+        self._mark_refused(entry)
+        if self.options.skip_unsafe:
+            self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
+        else:
+            self.unsafe.append({"name": entry.name, "reason": reason})
+        return False
+
+    def check_link(self, entry: Entry) -> bool:
+        """Second look at a symlink whose target was stored as member data."""
+        assert entry.path is not None
+        reason = entry.unsafe or link_target_problem(entry.path, entry.link or "")
+        if reason is None:
+            return not self.unsafe
+        self._mark_refused(entry)
+        if self.options.skip_unsafe:
+            self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
+        else:
+            self.unsafe.append({"name": entry.name, "reason": reason})
+        return False
+
+    def _mark_refused(self, entry: Entry) -> None:
+        """Remember an unsafe member's path so that nothing is written below it."""
+        if entry.path and entry.path not in self.kinds:
+            self.kinds[entry.path] = "refused"
+
+    def raise_if_unsafe(self) -> None:
+        if not self.unsafe:
+            return
+        count = len(self.unsafe)
+        first = self.unsafe[0]
+        raise UnsafeArchive(
+            f"refused: {count} unsafe member{'s' if count != 1 else ''}, nothing was extracted"
+            f" (first: {first['name']!r}: {first['reason']})",
+            unsafe=list(self.unsafe),
+        )
+
+    # -- writing ---------------------------------------------------------------------
+
+    def add(self, entry: Entry, source: Readable | None = None) -> None:
+        """Write one admitted member."""
+        path = entry.path
+        assert path is not None
+        kind = entry.kind
+        if kind == "dir":
+            if self.kinds.get(path) != "dir":
+                self._ensure_parent(path)
+                os.mkdir(self._full(path), 0o700)
+                self.kinds[path] = "dir"
+            self.dir_meta[path] = (entry.mode, entry.mtime)
+            return
+        self._ensure_parent(path)
+        self._drop_existing(entry)
+        if kind == "file":
+            self._write_file(path, entry, source)
+            self.kinds[path] = "file"
+            self.files += 1
+        elif kind == "symlink":
+            assert entry.link is not None
+            self.kinds[path] = "symlink"
+            self.links[path] = entry.link
+            self.link_meta[path] = (entry.name, entry.mtime)
+        elif kind == "hardlink":
+            target, _ = normalize_name(entry.link or "", backslash_is_separator=False)
+            assert target
+            os.link(self._full(target), self._full(path), follow_symlinks=False)
+            self.kinds[path] = "file"
+            self.hardlinks += 1
+
+    def add_bytes(self, entry: Entry, data: memoryview) -> None:
+        """Write an admitted regular file whose whole content is in memory (small).
+
+        (A thread pool for these writes was measured slower: the GIL hand-offs cost
+        more than the short system calls they would overlap.)"""
+        path = entry.path
+        assert path is not None
+        self._ensure_parent(path)
+        if path in self.kinds:
+            self._drop_existing(entry)
+        self._account(len(data))
+        mode = (0o666 if entry.mode is None else entry.mode) & 0o777 & ~self.umask
+        _write_small(f"{self.root}/{path}", data, mode, entry.mtime)
+        self.kinds[path] = "file"
+        self.files += 1
+
+    def _full(self, path: str) -> str:
+        return f"{self.root}/{path}"
+
+    def _ensure_parent(self, path: str) -> None:
+        slash = path.rfind("/")
+        if slash <= 0 or self.kinds.get(path[:slash]) == "dir":
+            return
+        parts = path.split("/")[:-1]
+        for index in range(1, len(parts) + 1):
+            ancestor = "/".join(parts[:index])
+            if self.kinds.get(ancestor) is None:
+                os.mkdir(self._full(ancestor), 0o700)
+                self.kinds[ancestor] = "dir"
+                self.dir_meta.setdefault(ancestor, (None, None))
+
+    def _drop_existing(self, entry: Entry) -> None:
+        """Duplicate names: the later member replaces the earlier one (never written
+        through: the old entry is unlinked, so a hard-linked twin keeps its data)."""
+        path = entry.path
+        assert path is not None
+        existing = self.kinds.get(path)
+        if existing is None:
+            return
+        if existing == "refused":
+            del self.kinds[path]
+            return
+        self.skipped.append(
+            Skipped(
+                entry.name, f"duplicate name: the earlier {existing} was replaced by a later member"
+            )
+        )
+        if existing == "symlink":
+            del self.links[path]
+            del self.link_meta[path]
+        else:
+            os.unlink(self._full(path))
+            self.files -= 1
+        del self.kinds[path]
+
+    def _account(self, amount: int) -> None:
+        self.written += amount
+        budget = self.budget
+        budget.written += amount
+        if budget.written > budget.max_bytes:
+            raise CapExceeded(
+                f"extraction passed the byte cap of {human_size(budget.max_bytes)}",
+                code="max_bytes",
+                hint="raise the cap with --max-bytes SIZE",
+                details={"cap": "max_bytes", "limit": budget.max_bytes},
+            )
+        if self.written > RATIO_FLOOR and self.written > self.options.max_ratio * self.archive_size:
+            raise CapExceeded(
+                f"the archive expands more than {self.options.max_ratio:g}x its size"
+                " (the expansion-ratio cap)",
+                code="max_ratio",
+                hint="raise the cap with --max-ratio N",
+                details={"cap": "max_ratio", "limit": self.options.max_ratio},
+            )
+        if self.on_progress is not None:
+            self.on_progress(amount)
+
+    def _write_file(self, path: str, entry: Entry, source: Readable | None) -> None:
+        fd = os.open(self._full(path), _OPEN_FLAGS, 0o600)
+        try:
+            if source is not None:
+                read = source.read
+                write = os.write
+                while True:
+                    chunk = read(CHUNK)
+                    if not chunk:
+                        break
+                    self._account(len(chunk))
+                    view = memoryview(chunk)
+                    while view:
+                        done = write(fd, view)
+                        view = view[done:]
+            mode = 0o666 if entry.mode is None else entry.mode
+            os.fchmod(fd, mode & 0o777 & ~self.umask)
+            if entry.mtime is not None:
+                os.utime(fd, (entry.mtime, entry.mtime))
+        finally:
+            os.close(fd)
+
+    # -- the end ---------------------------------------------------------------------
+
+    def layout(self, archive_stem: str) -> Layout:
+        tops = {
+            path.split("/", 1)[0] for path, kind in self.kinds.items() if path and kind != "refused"
+        }
+        if len(tops) == 1:
+            (top,) = tops
+            if self.kinds.get(top) == "dir":
+                return Layout(source=self._full(top), name=top, wrapped=False)
+        return Layout(source=self.root, name=archive_stem, wrapped=True)
+
+    def record(self, entry: Entry) -> None:
+        """Dry run: update the bookkeeping as `add` would, touching nothing on disk."""
+        path = entry.path
+        assert path is not None
+        parts = path.split("/")
+        for index in range(1, len(parts)):
+            self.kinds.setdefault("/".join(parts[:index]), "dir")
+        if entry.kind == "dir":
+            self.kinds[path] = "dir"
+            return
+        if self.kinds.get(path) == "refused":
+            del self.kinds[path]
+        if self.kinds.get(path) == "symlink":
+            del self.links[path]
+            del self.link_meta[path]
+        if entry.kind == "symlink":
+            if entry.link is None:
+                self.kinds[path] = "file"  # target unknown until its data is read
+                return
+            self.kinds[path] = "symlink"
+            self.links[path] = entry.link
+            self.link_meta[path] = (entry.name, entry.mtime)
+        else:
+            self.kinds[path] = "file"
+
+    def check_links(self, layout: Layout) -> None:
+        """Resolve every symlink through the complete tree; unsafe ones are refused or,
+        with skip_unsafe, dropped."""
+        root = "" if layout.wrapped else layout.name
+        for path, target in list(self.links.items()):
+            if resolves_inside(path, target, kinds=self.kinds, links=self.links, root=root):
+                continue
+            name = self.link_meta[path][0]
+            reason = f"symlink target {target!r} resolves outside the extracted tree"
+            if self.options.skip_unsafe:
+                self.skipped.append(Skipped(name, f"unsafe: {reason}"))
+                del self.links[path]
+                del self.kinds[path]
+            else:
+                self.unsafe.append({"name": name, "reason": reason})
+
+    def finish(self, layout: Layout) -> None:
+        """Create the symlinks (each checked against the complete tree), then set
+        directory modes and times, deepest first."""
+        self.check_links(layout)
+        self.raise_if_unsafe()
+        for path, target in self.links.items():
+            full = self._full(path)
+            os.symlink(target, full)
+            mtime = self.link_meta[path][1]
+            if mtime is not None:
+                with contextlib.suppress(NotImplementedError, OSError):
+                    os.utime(full, (mtime, mtime), follow_symlinks=False)
+        for path in sorted(self.dir_meta, key=lambda p: p.count("/"), reverse=True):
+            mode, mtime = self.dir_meta[path]
+            full = self._full(path)
+            if mtime is not None:
+                os.utime(full, (mtime, mtime))
+            final = 0o777 if mode is None else mode
+            os.chmod(full, final & 0o777 & ~self.umask)
+        os.chmod(self.root, 0o777 & ~self.umask)
+
+    @property
+    def dirs(self) -> int:
+        return sum(1 for kind in self.kinds.values() if kind == "dir") - 1
+
+    @property
+    def symlinks(self) -> int:
+        return len(self.links)
+
+
+def _write_small(full: str, data: memoryview, mode: int, mtime: float | None) -> None:
+    fd = os.open(full, _OPEN_FLAGS, 0o600)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fchmod(fd, mode)
+        if mtime is not None:
+            os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)

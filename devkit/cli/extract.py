@@ -1,0 +1,216 @@
+"""`devkit extract`: safe, atomic extraction (and --list) of every common archive format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from devkit.cli.common import JsonOption, run_command
+from devkit.console import Console, printable
+from devkit.errors import DevkitError, InvalidInput
+
+if TYPE_CHECKING:
+    from devkit.archive import ArchiveListing, ExtractOptions, ExtractResult
+
+_STREAMED = ("tar",)
+
+
+def _password(password_file: Path | None, password_env: str | None) -> str | None:
+    if password_file is not None and password_env is not None:
+        raise InvalidInput(
+            "--password-file and --password-env are mutually exclusive",
+            code="usage",
+            hint="pass only one of them",
+        )
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot read the password file {password_file}: {error.strerror}",
+                code="bad_password_file",
+                hint="check the path and its permissions",
+            ) from error
+        return text.splitlines()[0] if text.splitlines() else ""
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise InvalidInput(
+                f"the environment variable {password_env} is not set",
+                code="bad_password_env",
+                hint=f"export {password_env}=... or use --password-file FILE",
+            )
+        return value
+    return None
+
+
+def _human(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
+    where = os.path.relpath(result.path) if not os.path.isabs(result.archive) else result.path
+    console.outcome(
+        True,
+        printable(
+            f"{prefix}{result.archive} -> {where} ({result.format}, {result.files} files,"
+            f" {_human(result.bytes)}, {result.seconds:.2f} s)"
+        ),
+    )
+    if result.renamed:
+        console.info(printable(f"  the name was taken, so it went to {result.path}"))
+    if result.replaced:
+        console.info(printable(f"  replaced the existing {result.path} (--overwrite)"))
+    if result.wrapped:
+        console.info("  members were not under one folder, so they were wrapped in one")
+    for skipped in result.skipped:
+        console.warn(printable(f"skipped {skipped.name!r}: {skipped.reason}"))
+    for nested in result.nested:
+        _report(console, nested, prefix=prefix + "  nested: ")
+
+
+def _list(console: Console, listing: ArchiveListing) -> None:
+    from devkit.archive.model import iso_time
+
+    rows = [
+        [
+            member.name + (f" -> {member.link}" if member.link else ""),
+            member.kind,
+            "" if member.size is None else str(member.size),
+            "" if member.packed is None else str(member.packed),
+            iso_time(member.mtime) or "",
+        ]
+        for member in listing.members
+    ]
+    console.table(
+        ["name", "kind", "size", "packed", "modified"],
+        rows,
+        title=f"{listing.archive} ({listing.format}, {len(listing.members)} members)",
+    )
+
+
+def _extract_with_progress(
+    console: Console, archive: Path, dest: Path, options: ExtractOptions
+) -> ExtractResult:
+    from devkit.archive import extract_archive, list_archive
+
+    if not console.interactive_stderr or console.json_mode:
+        return extract_archive(archive, dest=dest, options=options)
+    from devkit.archive.detect import detect
+
+    fmt = detect(archive).format
+    if fmt.startswith(_STREAMED):
+        total: int | None = archive.stat().st_size
+    else:
+        total = list_archive(archive, password=options.password).total_size or None
+    with console.progress(f"extracting {archive.name}", total) as bar:
+        return extract_archive(archive, dest=dest, options=options, on_progress=bar.advance)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def extract(
+        archives: Annotated[
+            list[Path], typer.Argument(help="Archive files (format detected from content).")
+        ],
+        dest: Annotated[
+            Path, typer.Option("-C", "--dest", help="Destination folder (default: current).")
+        ] = Path("."),
+        list_only: Annotated[
+            bool, typer.Option("--list", help="List the members; extract nothing.")
+        ] = False,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace an existing target instead of name-1.")
+        ] = False,
+        password_file: Annotated[
+            Path | None,
+            typer.Option("--password-file", help="Read the password from the file's first line."),
+        ] = None,
+        password_env: Annotated[
+            str | None,
+            typer.Option(
+                "--password-env", help="Read the password from this environment variable."
+            ),
+        ] = None,
+        recursive: Annotated[
+            bool, typer.Option("--recursive", help="Also extract archives inside (depth <= 3).")
+        ] = False,
+        max_bytes: Annotated[
+            str | None, typer.Option("--max-bytes", help="Cap on bytes written (e.g. 50M, 2G).")
+        ] = None,
+        max_ratio: Annotated[
+            float | None, typer.Option("--max-ratio", help="Cap on bytes written / archive size.")
+        ] = None,
+        max_entries: Annotated[
+            int | None, typer.Option("--max-entries", help="Cap on the number of members.")
+        ] = None,
+        skip_unsafe: Annotated[
+            bool,
+            typer.Option("--skip-unsafe", help="Extract the safe members; list what was skipped."),
+        ] = False,
+        json_output: JsonOption = False,
+    ) -> None:
+        """Extract archives safely: zip, tar.*, gz/bz2/xz/zst, 7z, rar.
+
+        Never writes outside the destination, never leaves half a tree: members land in
+        one folder (wrapped if they are not under one), an unsafe member refuses the
+        whole archive, caps stop bombs, and a failure leaves DEST as it was.
+        """
+
+        def body(console: Console) -> tuple[dict[str, Any], int]:
+            from devkit.archive import ExtractOptions, list_archive, parse_size
+            from devkit.archive.model import (
+                DEFAULT_MAX_BYTES,
+                DEFAULT_MAX_ENTRIES,
+                DEFAULT_MAX_RATIO,
+            )
+
+            password = _password(password_file, password_env)
+            if list_only:
+                listings = [list_archive(a, password=password) for a in archives]
+                for listing in listings:
+                    _list(console, listing)
+                return {"listings": [listing.to_json() for listing in listings]}, 0
+            if max_ratio is not None and max_ratio <= 0:
+                raise InvalidInput("--max-ratio must be positive", code="usage", hint="e.g. 500")
+            if max_entries is not None and max_entries <= 0:
+                raise InvalidInput("--max-entries must be positive", code="usage", hint="e.g. 1000")
+            options = ExtractOptions(
+                overwrite=overwrite,
+                password=password,
+                recursive=recursive,
+                max_bytes=parse_size(max_bytes) if max_bytes is not None else DEFAULT_MAX_BYTES,
+                max_ratio=max_ratio if max_ratio is not None else DEFAULT_MAX_RATIO,
+                max_entries=max_entries if max_entries is not None else DEFAULT_MAX_ENTRIES,
+                skip_unsafe=skip_unsafe,
+            )
+            if len(archives) == 1:
+                result = _extract_with_progress(console, archives[0], dest, options)
+                _report(console, result)
+                return {"results": [result.to_json()]}, 0
+            results: list[dict[str, Any]] = []
+            errors: list[DevkitError] = []
+            for archive in archives:
+                try:
+                    result = _extract_with_progress(console, archive, dest, options)
+                except DevkitError as error:
+                    error.details.setdefault("archive", str(archive))
+                    console.error(error)
+                    errors.append(error)
+                    continue
+                _report(console, result)
+                results.append(result.to_json())
+            data = {"results": results}
+            code = int(errors[0].exit_code) if errors else 0
+            if errors:
+                console.emit("extract", data=data, exit_code=code, errors=errors)
+            return data, code
+
+        run_command("extract", json_mode=json_output, body=body)

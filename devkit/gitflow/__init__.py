@@ -1,0 +1,58 @@
+"""Git flows that never lose work: init, stage, commit, sync, conflicts, undo.
+
+This package is the only place that imports GitPython. Importing it is cheap: the
+public functions load their modules (and GitPython) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from devkit.gitflow.results import (
+    CommitResult,
+    ConflictReport,
+    InitResult,
+    RepoSyncResult,
+    StageResult,
+    SyncReport,
+    UndoResult,
+)
+
+if TYPE_CHECKING:
+    from devkit.gitflow.conflicts import report_conflicts
+    from devkit.gitflow.local import create_commit, init_repository, stage_paths
+    from devkit.gitflow.snapshot import undo_last_sync
+    from devkit.gitflow.sync import sync_repositories
+
+_LAZY = {
+    "init_repository": "devkit.gitflow.local",
+    "stage_paths": "devkit.gitflow.local",
+    "create_commit": "devkit.gitflow.local",
+    "sync_repositories": "devkit.gitflow.sync",
+    "report_conflicts": "devkit.gitflow.conflicts",
+    "undo_last_sync": "devkit.gitflow.snapshot",
+}
+
+__all__ = [
+    "CommitResult",
+    "ConflictReport",
+    "InitResult",
+    "RepoSyncResult",
+    "StageResult",
+    "SyncReport",
+    "UndoResult",
+    "create_commit",
+    "init_repository",
+    "report_conflicts",
+    "stage_paths",
+    "sync_repositories",
+    "undo_last_sync",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devkit.gitflow' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,373 @@
+"""init, stage and commit: the local half of the git flows."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from devkit.errors import InvalidInput, OperationFailed
+from devkit.gitflow.gitcmd import GitRepo, open_repo, unsafe_url_reason
+from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
+from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def max_stage_bytes() -> int:
+    try:
+        return int(os.environ.get("DEVKIT_STAGE_MAX_BYTES", DEFAULT_MAX_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_BYTES
+
+
+# -- identity -------------------------------------------------------------------------
+
+
+def require_identity(g: GitRepo) -> None:
+    """Fail before committing when git has no user name or email configured."""
+    name = os.environ.get("GIT_AUTHOR_NAME") or g.config("user.name")
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or os.environ.get("EMAIL") or g.config("user.email")
+    missing = [what for what, value in (("name", name), ("email", email)) if not value]
+    if missing:
+        raise OperationFailed(
+            f"git does not know who you are (no user {' or '.join(missing)})",
+            code="missing_identity",
+            hint='run: git config --global user.name "Your Name" && '
+            'git config --global user.email "you@example.com"',
+            details={
+                "commands": [
+                    'git config --global user.name "Your Name"',
+                    'git config --global user.email "you@example.com"',
+                ]
+            },
+        )
+
+
+# -- init -----------------------------------------------------------------------------
+
+
+def init_repository(
+    path: Path,
+    *,
+    remote: str | None = None,
+    branch: str = "main",
+    gitignore: Sequence[str] = (),
+    commit: bool = True,
+) -> InitResult:
+    """Create a repository (or adopt an existing one without touching its history)."""
+    from devkit.gitflow.gitcmd import _import_git, check_git_version
+
+    names = [n.strip().lower() for n in gitignore if n.strip()]
+    unknown = [n for n in names if n not in GITIGNORE_TEMPLATES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown .gitignore template(s): {', '.join(unknown)}",
+            code="unknown_template",
+            hint="choose from: " + ", ".join(sorted(GITIGNORE_TEMPLATES)),
+        )
+    if remote is not None and (reason := unsafe_url_reason(remote)):
+        raise InvalidInput(
+            f"refusing remote URL {remote!r}: {reason}",
+            code="unsafe_remote",
+            hint="pass an https://, ssh:// or scp-style (user@host:path) URL, or a path",
+        )
+    if not branch or branch.startswith("-") or not _valid_branch(branch):
+        raise InvalidInput(f"invalid branch name {branch!r}", code="invalid_branch")
+    git = _import_git()
+    check_git_version()
+    path = path.absolute()
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"{path} exists and is not a directory", code="not_a_directory")
+    created = not (path / ".git").exists()
+    if created:
+        path.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(str(path), initial_branch=branch)  # type: ignore[attr-defined]
+        repo.close()
+    with open_repo(path, search_parents=False) as g:
+        status = g.status()
+        if status.oid is None and status.head != branch:
+            # Unborn branch: naming it changes no history.
+            g.run(["symbolic-ref", "HEAD", f"refs/heads/{branch}"])
+        current_branch = branch if status.oid is None else (status.head or "HEAD")
+        written = _write_gitignore(g.worktree / ".gitignore", names)
+        if remote is not None:
+            _add_remote(g, remote)
+        short: str | None = None
+        if commit and status.oid is None:
+            status = g.status(untracked="all")
+            if status.entries:
+                require_identity(g)
+                candidates = [e.path for e in status.entries if e.kind in "12?"]
+                refused = check_paths(g.worktree, candidates)
+                if refused:
+                    raise OperationFailed(
+                        "the repository is ready, but the first commit was not made: "
+                        + "; ".join(f"{r.path} ({r.detail})" for r in refused[:5]),
+                        code="refused_paths",
+                        hint="remove or ignore those files, or pass --no-commit and stage by hand",
+                        details={"refused": [r.to_json() for r in refused]},
+                    )
+                g.run(["add", "-A", "--", "."])
+                out = g.run(["commit", "--quiet", "-m", "Initial commit"], check=False)
+                if not out.ok:
+                    raise OperationFailed(
+                        f"the first commit failed: {out.last_error_line()}",
+                        code="commit_failed",
+                        hint="fix the problem (a commit hook?) and run devkit commit",
+                    )
+                short = g.text(["rev-parse", "--short", "HEAD"]).strip()
+        return InitResult(
+            path=str(g.worktree),
+            created=created,
+            branch=current_branch,
+            remote=remote,
+            gitignore_written=tuple(written),
+            commit=short,
+        )
+
+
+def _valid_branch(name: str) -> bool:
+    return (
+        bool(re.fullmatch(r"[A-Za-z0-9._/-]+", name))
+        and ".." not in name
+        and not name.endswith((".lock", "/", "."))
+    )
+
+
+def _write_gitignore(target: Path, names: list[str]) -> list[str]:
+    existing = target.read_text() if target.exists() else ""
+    missing = [n for n in dict.fromkeys(names) if f"# devkit: {n}\n" not in existing]
+    if not missing:
+        return []
+    prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+    separator = "\n" if prefix else ""
+    target.write_text(prefix + separator + render_templates(missing))
+    return missing
+
+
+def _add_remote(g: GitRepo, url: str) -> None:
+    remotes = g.text(["remote"]).split()
+    if "origin" in remotes:
+        current = g.remote_url("origin")
+        if current == url:
+            return
+        raise OperationFailed(
+            f"remote 'origin' already exists with URL {current!r}",
+            code="remote_exists",
+            hint=f"change it with git remote set-url origin {url}",
+        )
+    g.run(["remote", "add", "--", "origin", url])
+
+
+# -- stage ----------------------------------------------------------------------------
+
+_SECRET_NAMES = re.compile(
+    r"(^|/)(\.env(\.[^/]*)?|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.(pem|key|p12|pfx|keystore|jks)"
+    r"|credentials(\.json)?|\.netrc|\.pypirc|\.npmrc|\.git-credentials|secrets?\.(ya?ml|json))$",
+    re.IGNORECASE,
+)
+_SAFE_NAMES = re.compile(r"\.(example|sample|template|dist)$", re.IGNORECASE)
+_SECRET_CONTENT = (
+    (re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----"), "contains a private key"),
+    (re.compile(rb"\bAKIA[0-9A-Z]{16}\b"), "contains an AWS access key id"),
+    (re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "contains a GitHub token"),
+    (re.compile(rb"\bxox[baprs]-[A-Za-z0-9-]{10,}"), "contains a Slack token"),
+)
+_MARKER_START = re.compile(rb"^<{7}( |$)", re.MULTILINE)
+_MARKER_MIDDLE = re.compile(rb"^={7}$", re.MULTILINE)
+_MARKER_END = re.compile(rb"^>{7}( |$)", re.MULTILINE)
+
+
+def check_paths(worktree: Path, paths: Sequence[str]) -> list[Refusal]:
+    """Files that should not be staged: conflict markers, likely secrets, too large."""
+    limit = max_stage_bytes()
+    refused: list[Refusal] = []
+    for rel in paths:
+        target = worktree / rel
+        if target.is_symlink() or not target.is_file():
+            continue
+        if _SECRET_NAMES.search(rel) and not _SAFE_NAMES.search(rel):
+            refused.append(Refusal(rel, "secret", "its name marks it as a secret or key file"))
+            continue
+        size = target.stat().st_size
+        if size > limit:
+            refused.append(
+                Refusal(rel, "too_large", f"{size} bytes is over the {limit}-byte limit")
+            )
+            continue
+        data = target.read_bytes()
+        hit = next((why for pattern, why in _SECRET_CONTENT if pattern.search(data)), None)
+        if hit:
+            refused.append(Refusal(rel, "secret", hit))
+            continue
+        if b"\0" not in data[:8000] and (
+            _MARKER_START.search(data) and _MARKER_MIDDLE.search(data) and _MARKER_END.search(data)
+        ):
+            refused.append(Refusal(rel, "conflict_markers", "it still contains conflict markers"))
+    return refused
+
+
+def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
+    """Literal pathspecs (no glob magic) relative to the worktree root; relative paths
+    are taken relative to `base` (the directory the caller named, the CLI's cwd)."""
+    specs = []
+    root = os.path.realpath(g.worktree)
+    for raw in paths:
+        absolute = os.path.realpath(os.path.join(base.absolute(), raw))
+        rel = os.path.relpath(absolute, root)
+        if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+            raise InvalidInput(f"{raw} is outside the repository {g.worktree}", code="outside_repo")
+        specs.append(":(literal)" + ("." if rel == "." else rel))
+    return specs
+
+
+@contextmanager
+def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[], None]]]:
+    """git's own lockfile protocol for the index, with git doing the staging.
+
+    Take `index.lock` (as every git command that writes the index does), copy the
+    index into it and let `git add` work on that copy (GIT_INDEX_FILE). `commit()`
+    renames the copy over the index atomically; leaving without it discards the copy,
+    so a refused or dry-run stage leaves the index byte-for-byte as it was."""
+    index = g.git_dir / "index"
+    lock = g.git_dir / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise OperationFailed(
+            "another git process is using the index (.git/index.lock exists)",
+            code="index_locked",
+            hint="wait for it to finish; if none is running, remove .git/index.lock",
+        ) from None
+    done = False
+
+    def commit() -> None:
+        nonlocal done
+        os.replace(lock, index)
+        done = True
+
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if index.exists():
+                handle.write(index.read_bytes())
+        yield {"GIT_INDEX_FILE": str(lock)}, commit
+    finally:
+        if not done:
+            lock.unlink(missing_ok=True)
+
+
+def stage_paths(
+    repo: Path,
+    paths: Sequence[str] = (),
+    *,
+    all_changes: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+) -> StageResult:
+    """Stage paths (or all changes); refuse conflict markers, secrets and big files
+    unless `force`. Nothing is staged when anything is refused."""
+    if not paths and not all_changes:
+        raise InvalidInput("name the paths to stage, or pass --all", code="nothing_to_stage")
+    with open_repo(repo) as g:
+        specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
+        with _index_transaction(g) as (env, commit):
+            # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
+            # scan of the work tree, exactly what plain `git add -A` costs.
+            out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
+            added = [
+                line[5:-1]
+                for line in out.text.splitlines()
+                if line.startswith("add '") and line.endswith("'")
+            ]
+            refused = tuple(check_paths(g.worktree, added))
+            if dry_run:
+                return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
+            if refused and not force:
+                return StageResult(str(g.worktree), False, (), refused, force)
+            commit()
+        return StageResult(str(g.worktree), False, _staged(g), refused, force)
+
+
+def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """(status letter, path) of everything staged (index against HEAD)."""
+    raw = g.run(
+        ["diff", "--cached", "--name-status", "--no-renames", "-z"], strip=False, env=env
+    ).text
+    tokens = [t for t in raw.split("\0") if t]
+    return tuple((tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2))
+
+
+# -- commit ---------------------------------------------------------------------------
+
+
+def create_commit(
+    repo: Path, *, message: str, all_changes: bool = False, allow_empty: bool = False
+) -> CommitResult:
+    """Commit through the git CLI (hooks and signing apply)."""
+    if not message.strip():
+        raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
+    with open_repo(repo) as g:
+        on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+        if not on.startswith("refs/heads/"):
+            raise OperationFailed(
+                "HEAD is detached: a commit here would belong to no branch",
+                code="detached_head",
+                hint="create a branch first: git switch -c NAME",
+            )
+        branch = on.removeprefix("refs/heads/")
+        unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
+        if unmerged:
+            raise OperationFailed(
+                f"{len(unmerged)} file(s) still have unresolved conflicts: "
+                + ", ".join(unmerged[:5]),
+                code="unresolved_conflicts",
+                hint="resolve them, then devkit stage those files",
+            )
+        merging = g.operation_in_progress() == "merge"
+        if g.rev("HEAD") is None:
+            has_changes = bool(_lines0(g, ["ls-files", "-z"]))
+        else:
+            # Index against HEAD (cheap); with --all, tracked files in the work tree too.
+            probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
+            has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
+        if not (has_changes or allow_empty or merging):
+            raise OperationFailed(
+                "nothing is staged to commit",
+                code="nothing_staged",
+                hint="stage changes with devkit stage PATHS (or --all), or pass --all",
+            )
+        require_identity(g)
+        args = ["commit", "--quiet", "-m", message]
+        if all_changes:
+            args.append("--all")
+        if allow_empty:
+            args.append("--allow-empty")
+        out = g.run(args, check=False)
+        if not out.ok:
+            raise OperationFailed(
+                f"git commit failed: {out.last_error_line()}",
+                code="commit_failed",
+                hint="a commit hook or signing may have refused it; see the message",
+                details={"stderr": out.stderr[-2000:]},
+            )
+        shown = g.run(
+            ["log", "-1", "-z", "--format=%H%x1f%h%x1f%s%x1f", "--name-only", "HEAD"],
+            strip=False,
+        ).text
+        sha, short, summary, files = shown.split("\x1f", 3)
+        changed = [p for p in files.lstrip("\0\n").split("\0") if p]
+        return CommitResult(
+            repo=str(g.worktree),
+            branch=branch,
+            sha=sha,
+            short_sha=short,
+            summary=summary,
+            files_changed=len(changed),
+        )
+
+
+def _lines0(g: GitRepo, args: list[str]) -> list[str]:
+    return [item for item in g.run(args, strip=False).text.split("\0") if item]

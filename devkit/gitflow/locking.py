@@ -1,0 +1,50 @@
+"""One devkit operation per repository at a time (an advisory lock in the git dir)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devkit.errors import OperationFailed
+
+
+def lock_wait_seconds() -> float:
+    try:
+        return float(os.environ.get("DEVKIT_LOCK_WAIT", "3"))
+    except ValueError:
+        return 3.0
+
+
+@contextmanager
+def repository_lock(common_dir: Path, *, wait: float | None = None) -> Iterator[None]:
+    """Hold `<git dir>/devkit.lock`; wait briefly for another holder, then fail clearly.
+
+    flock locks belong to the open file, so the kernel releases them when a holder
+    dies: a crashed devkit never leaves a stale lock behind.
+    """
+    path = common_dir / "devkit.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + (lock_wait_seconds() if wait is None else wait)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationFailed(
+                        "another devkit sync or undo is running in this repository",
+                        code="locked",
+                        hint="wait for it to finish, then run the command again",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
