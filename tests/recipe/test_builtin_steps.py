@@ -55,10 +55,13 @@ def test_git_steps_init_stage_commit_sync_conflicts(
     pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     server = tmp_path / "server.git"
     git("init", "--quiet", "--bare", str(server))
+    repo = tmp_path / "my repo"
+    repo.mkdir()
+    (repo / "first.txt").write_text("first\n")
     recipe(
         f"""\
         vars:
-          repo: "{tmp_path}/my repo"
+          repo: "{repo}"
         tasks:
           t:
             - git: init
@@ -79,14 +82,45 @@ def test_git_steps_init_stage_commit_sync_conflicts(
     )
     result = devkit(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    repo = tmp_path / "my repo"
-    assert git("log", "-1", "--format=%s", cwd=repo) == "Say hello; $(touch CANARY)"
+    assert git("log", "--format=%s", cwd=repo).splitlines() == [
+        "Say hello; $(touch CANARY)",
+        "Initial commit",
+    ]
     assert git("show", "HEAD:hello.txt", cwd=repo) == "hello"
-    assert git("rev-parse", "HEAD", cwd=repo) == git("--git-dir", str(server), "rev-parse", "HEAD")
+    assert git("show", "HEAD~1:first.txt", cwd=repo) == "first"
+    assert git("remote", "get-url", "origin", cwd=repo) == str(server)
+    assert git("rev-parse", "HEAD", cwd=repo) == git("--git-dir", str(server), "rev-parse", "main")
     assert not (tmp_path / "CANARY").exists()
     steps = json.loads(result.stdout)["data"]["tasks"][0]["steps"]
-    assert all(step["status"] == "ok" for step in steps)
-    assert isinstance(steps[-1]["data"], dict)  # the conflict report's JSON
+    assert [step["status"] for step in steps] == ["ok"] * 6
+    assert steps[-1]["data"]["clean"] is True  # the conflict report's JSON
+    assert steps[3]["data"]["summary"] == "Say hello; $(touch CANARY)"
+
+
+@pytest.mark.xfail(
+    reason="devkit.gitflow.stage_paths copies a missing .git/index as an empty index.lock"
+    " (git: 'index file smaller than expected'); reported to the integrator",
+    strict=False,
+)
+def test_git_stage_right_after_init_of_an_empty_folder(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
+    recipe(
+        """\
+        tasks:
+          t:
+            - git: init
+              path: repo
+            - run: echo hi > repo/a.txt
+            - git: stage
+              repo: repo
+              paths: [a.txt]
+        """
+    )
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert git("diff", "--cached", "--name-only", cwd=tmp_path / "repo") == "a.txt"
 
 
 def test_git_step_failure_points_at_the_step(recipe: Callable[[str], Path], tmp_path: Path) -> None:

@@ -239,7 +239,7 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
     result = devkit(["run", str(RECIPES / "demo.yaml")], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from the teammate" not in result.stderr
-    assert "Add the demo app" in result.stdout
+    assert "Initial commit" in result.stdout and "Explain how to run the app" in result.stdout
     assert "./release/src/app.py" in result.stdout  # extracted from the release archive
     assert "__pycache__" not in result.stdout  # ignored by the python .gitignore
     assert "hello from the teammate" in result.stdout  # the teammate's change synced
