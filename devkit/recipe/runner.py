@@ -432,7 +432,9 @@ class Runner:
         if (failed is not None or interrupted) and task.on_failure:
             self._run_steps(task, task.on_failure, scope, env, "on_failure", records)
         if task.finally_:
-            self._run_steps(task, task.finally_, scope, env, "finally", records)
+            # A failing cleanup fails a task that had succeeded so far.
+            cleanup = self._run_steps(task, task.finally_, scope, env, "finally", records)
+            failed = failed or cleanup
         duration = time.monotonic() - started
         if dry:
             return TaskRecord(task.name, "planned", 0, duration, steps=tuple(records))
@@ -459,14 +461,17 @@ class Runner:
         phase: str,
         records: list[StepRecord],
     ) -> StepRecord | None:
-        """Run steps in order; the record of the step that failed the task, if any."""
+        """Run steps in order; the record of the step that failed the task, if any.
+        Regular steps stop at the first failure; cleanup steps all run."""
+        first_failure: StepRecord | None = None
         for step in steps:
             if phase == "steps" and self.interruption.count:
                 return None
             failed = self._run_step(task, step, scope, env, phase, records)
             if failed is not None and phase == "steps":
                 return failed
-        return None
+            first_failure = first_failure or failed
+        return first_failure
 
     def _items(self, step: Step, scope: Scope, cwd: Path) -> list[str | None]:
         if step.loop is None:
@@ -649,8 +654,8 @@ class Runner:
             if message:
                 text += f": {message}"
             message = self.masker.text(text)
-            if status == "failed" and phase == "steps":
-                self._fail(text, outcome.exit_code)
+            if status == "failed":
+                self._fail(text, outcome.exit_code)  # keeps only the first failure
         data = self._masked(dict(outcome.data)) if outcome.data is not None else None
         return StepRecord(
             task.name,

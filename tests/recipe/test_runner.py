@@ -559,3 +559,22 @@ def test_a_failed_need_blocks_everything_after_it(
     statuses = {t["name"]: t["status"] for t in json.loads(result.stdout)["data"]["tasks"]}
     assert statuses == {"broken": "failed", "middle": "blocked", "top": "blocked"}
     assert not (tmp_path / "middle.txt").exists() and not (tmp_path / "top.txt").exists()
+
+
+def test_a_failing_finally_step_fails_the_run(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """\
+        tasks:
+          t:
+            steps: [touch main.txt]
+            finally:
+              - exit 6
+              - touch second-cleanup.txt
+        """
+    )
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 6
+    assert "devkit.yaml:5:9: step 'exit 6' in task 't' failed: exit 6" in result.stderr
+    assert (tmp_path / "main.txt").exists() and (tmp_path / "second-cleanup.txt").exists()
