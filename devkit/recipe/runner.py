@@ -602,19 +602,21 @@ class Runner:
         for attempt in range(1, step.retry.attempts + 1):
             attempts = attempt
             in_main = kind.in_process and threading.current_thread() is threading.main_thread()
-            self._in_process_main = in_main
             try:
                 if kind.in_process:
                     with _environment(ctx.env()):
-                        outcome = kind.execute(step, ctx)
+                        # Ctrl-C raises KeyboardInterrupt only inside the built-in step.
+                        self._in_process_main = in_main
+                        try:
+                            outcome = kind.execute(step, ctx)
+                        finally:
+                            self._in_process_main = False
                 else:
                     outcome = kind.execute(step, ctx)
             except KeyboardInterrupt:
                 outcome = StepOutcome(130, message="interrupted", interrupted=True)
             except (KeyError, ValueError) as error:
                 outcome = StepOutcome(1, message=f"cannot resolve the step: {error}")
-            finally:
-                self._in_process_main = False
             if outcome.exit_code == 0 or outcome.interrupted or self.interruption.count:
                 break
             if attempt < step.retry.attempts:
