@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from devkit.recipe.fields import (
@@ -66,6 +67,17 @@ COMMON_STEP_FIELDS: dict[str, Field] = {
 }
 
 
+@cache
+def _step_shape(kind_key: str, variant: str | None) -> Obj:
+    """The keys a step of this kind (and sub-command) accepts, built once."""
+    kind = REGISTRY[kind_key]
+    fields: dict[str, Field] = {kind.key: Field(kind.value, kind.description)}
+    fields.update({k: f for k, f in COMMON_STEP_FIELDS.items() if k in kind.common})
+    fields.update(kind.option_fields(variant))
+    what = f"a {kind.key} {variant} step" if variant else f"a {kind.key} step"
+    return Obj(fields, what=what)
+
+
 @dataclass(frozen=True)
 class StepType(Type):
     """A step: exactly one kind key (run, task, git, extract) decides which keys apply."""
@@ -96,13 +108,10 @@ class StepType(Type):
         if kind_value is INVALID:
             return INVALID
         variant = str(kind_value) if kind.variants is not None else None
-        fields: dict[str, Field] = {kind.key: Field(kind.value, kind.description)}
-        fields.update({k: f for k, f in COMMON_STEP_FIELDS.items() if k in kind.common})
-        fields.update(kind.option_fields(variant))
-        what = f"a {kind.key} {variant} step" if variant else f"a {kind.key} step"
+        shape = _step_shape(kind.key, variant)
         rest = PosDict((k, v) for k, v in value.items() if k != kind.key)
         rest.pos, rest.key_pos = value.pos, value.key_pos
-        checked = Obj(fields, what=what).check_keys(rest, chk, fields)
+        checked = shape.check_keys(rest, chk, shape.fields)
         checked[kind.key] = kind_value
         checked.kind = kind.key
         return checked

@@ -14,7 +14,7 @@ from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
-from devkit.recipe.schema import check_structure
+from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.template import TemplateSyntaxError, parse_template
 from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
 
@@ -228,21 +228,7 @@ class _Builder:
         from devkit.recipe.steps import REGISTRY
 
         kind = REGISTRY[raw.kind]  # type: ignore[attr-defined]
-        common = {
-            "name",
-            "cwd",
-            "env",
-            "timeout",
-            "grace",
-            "retry",
-            "continue_on_error",
-            "if",
-            "for",
-            "platforms",
-            "stdin",
-            kind.key,
-        }
-        options = {k: v for k, v in raw.items() if k not in common}
+        options = {k: v for k, v in raw.items() if k not in _STEP_KEYS and k != kind.key}
         value = raw[kind.key]
         if isinstance(value, PosList):
             value = tuple(value)
@@ -394,6 +380,9 @@ class _Builder:
                     self.error(pos, f"variables refer to each other in a cycle: {cycle}")
             except UndefinedVariable:
                 pass  # reported where that variable's own value is checked
+
+
+_STEP_KEYS = frozenset(COMMON_STEP_FIELDS)
 
 
 class _Forward(Checker):
