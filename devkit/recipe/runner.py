@@ -29,7 +29,7 @@ from devkit.recipe.model import Recipe, Step, Task
 from devkit.recipe.process import Interruption, become_subreaper, run_in_group
 from devkit.recipe.report import RunReport, StepRecord, TaskRecord
 from devkit.recipe.state import StateStore, task_lock
-from devkit.recipe.steps import BASH_PREFIX, REGISTRY, StepOutcome
+from devkit.recipe.steps import REGISTRY, StepOutcome, bash_prefix
 from devkit.recipe.template import parse_template, render_plain, render_shell
 from devkit.recipe.validate import recipe_scope
 from devkit.recipe.vars import Scope
@@ -423,7 +423,7 @@ class Runner:
                     raise _Failure("not confirmed", 1)
             for require in task.requires:
                 command = render_shell(parse_template(str(require.check)), scope.lookup)
-                outcome = self._quiet(task, [*BASH_PREFIX, command], env)
+                outcome = self._quiet(task, [*bash_prefix(), command], env)
                 if outcome.exit_code != 0:
                     raise _Failure(require.message, 1)
         records: list[StepRecord] = []
@@ -546,7 +546,7 @@ class Runner:
                 continue
             if step.condition is not None:
                 check = render_shell(parse_template(str(step.condition)), ctx.scope.lookup)
-                result = self._quiet(task, [*BASH_PREFIX, check], ctx.env(), cwd=cwd)
+                result = self._quiet(task, [*bash_prefix(), check], ctx.env(), cwd=cwd)
                 if result.exit_code != 0:
                     record = StepRecord(
                         task.name,

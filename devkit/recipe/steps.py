@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,7 +87,15 @@ class StepKind:
 
 # -- run: shell text or a program with arguments -------------------------------------
 
-BASH_PREFIX = ("bash", "-euo", "pipefail", "-c")
+BASH_FLAGS = ("-euo", "pipefail", "-c")
+
+
+@cache
+def bash_prefix() -> tuple[str, ...]:
+    """`bash -euo pipefail -c`, with bash found once (not searched on PATH per step)."""
+    import shutil
+
+    return (shutil.which("bash") or "bash", *BASH_FLAGS)
 
 
 # Shell text made only of words (no expansions, operators, globs, redirections, comments
@@ -209,7 +218,7 @@ def shell_argv(step: Step, ctx: StepContext) -> list[str]:
         return [ctx.render(part) for part in step.value]
     text = ctx.render(step.value, shell=True)
     direct = direct_argv(text, path=ctx.env().get("PATH"), cwd=ctx.cwd)
-    return direct if direct is not None else [*BASH_PREFIX, text]
+    return direct if direct is not None else [*bash_prefix(), text]
 
 
 def _execute_run(step: Step, ctx: StepContext) -> StepOutcome:
