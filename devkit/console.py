@@ -72,6 +72,15 @@ class _NoProgress:
         pass
 
 
+class StatusSink(Protocol):
+    def update(self, text: str) -> None: ...
+
+
+class _NoStatus:
+    def update(self, text: str) -> None:
+        pass
+
+
 class Console:
     """Human or JSON output for one command invocation."""
 
@@ -88,6 +97,7 @@ class Console:
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
         self._emitted = False
+        self._status: Any = None  # a rich Status while live_status() is active
 
     # -- styling -----------------------------------------------------------------
 
@@ -112,7 +122,12 @@ class Console:
 
     def _write(self, text: str, *, style: str | None, err: bool) -> None:
         stream = self._stderr if err else self._stdout
-        if style and _wants_color(stream):
+        if self._status is not None and _wants_color(stream):
+            # Terminal lines go above the live status line, through its console.
+            self._rich(err=False).print(
+                text, style=style, markup=False, emoji=False, highlight=False
+            )
+        elif style and _wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False)
         else:
             stream.write(text + "\n")
@@ -189,9 +204,15 @@ class Console:
         isatty = getattr(sys.stdin, "isatty", None)
         if not (isatty and isatty()):
             return False
-        self._stderr.write(f"{printable(question)} [y/N] ")
-        self._stderr.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
+        if self._status is not None:
+            self._status.stop()  # the live status line would draw over the question
+        try:
+            self._stderr.write(f"{printable(question)} [y/N] ")
+            self._stderr.flush()
+            return sys.stdin.readline().strip().lower() in ("y", "yes")
+        finally:
+            if self._status is not None:
+                self._status.start()
 
     def info(self, text: str) -> None:
         self._write(text, style="dim", err=True)
@@ -205,6 +226,28 @@ class Console:
         if error.hint:
             text += f" (hint: {error.hint})"
         self._write(printable(text), style="bold red", err=True)
+
+    @contextmanager
+    def live_status(self) -> Iterator[StatusSink]:
+        """A transient one-line status (spinner and text) kept under the output, only
+        when stdout is a terminal; lines printed meanwhile scroll above it."""
+        if self.json_mode or not self.styled:
+            yield _NoStatus()
+            return
+        status = self._rich(err=False).status("", spinner="dots")
+        status.start()
+        self._status = status
+        try:
+            from rich.text import Text
+
+            class _Sink:
+                def update(self, text: str) -> None:
+                    status.update(Text(printable(text)))  # Text: no markup in names
+
+            yield _Sink()
+        finally:
+            self._status = None
+            status.stop()
 
     @contextmanager
     def progress(self, label: str, total: int | None) -> Iterator[ProgressSink]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from devkit.cli.common import JsonOption, run_command
-from devkit.console import Console, printable
+from devkit.console import Console, StatusSink, printable
 from devkit.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ def parse_vars(values: list[str]) -> dict[str, str]:
 class ConsoleObserver:
     """Shows a run: compact on a terminal, timestamped plain lines otherwise (cron)."""
 
-    def __init__(self, console: Console, *, parallel: bool) -> None:
+    def __init__(self, console: Console, *, parallel: bool, status: StatusSink) -> None:
         self.console = console
         self.styled = console.styled and not console.json_mode
         self.parallel = parallel
+        self.status = status
+        self.running: dict[str, str] = {}
 
     def _show(self, text: str, *, style: str | None = None) -> None:
         if not self.styled:
@@ -67,6 +69,11 @@ class ConsoleObserver:
 
     def step_started(self, task: str, label: str) -> None:
         self._show(f"  {self._prefix(task)}• {printable(label)}", style="cyan")
+        self.running[task] = label
+        self._update_status()
+
+    def _update_status(self) -> None:
+        self.status.update("  ".join(f"{task} › {label}" for task, label in self.running.items()))
 
     def output(self, task: str, line: str) -> None:
         self._show(f"    {self._prefix(task)}{printable(line)}")
@@ -75,6 +82,8 @@ class ConsoleObserver:
         return f"[{printable(task)}] " if self.parallel or not self.styled else ""
 
     def step_finished(self, record: StepRecord) -> None:
+        if self.running.pop(record.task, None) is not None:
+            self._update_status()
         name = printable(record.name)
         prefix = self._prefix(record.task)
         took = f"({record.duration:.1f} s)"
@@ -281,8 +290,9 @@ def register(app: typer.Typer) -> None:
             from devkit.recipe.runner import RunOptions, run_recipe
 
             parallel = any(t.parallel for t in recipe.tasks.values())
-            observer = ConsoleObserver(console, parallel=parallel)
             with contextlib.ExitStack() as stack:
+                status = stack.enter_context(console.live_status())
+                observer = ConsoleObserver(console, parallel=parallel, status=status)
                 log_stream = None
                 if log is not None:
                     try:

@@ -578,3 +578,40 @@ def test_a_failing_finally_step_fails_the_run(
     assert result.returncode == 6
     assert "devkit.yaml:5:9: step 'exit 6' in task 't' failed: exit 6" in result.stderr
     assert (tmp_path / "main.txt").exists() and (tmp_path / "second-cleanup.txt").exists()
+
+
+def test_terminal_output_has_a_live_status_line(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    import pytest
+
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("util-linux 'script' is needed to give devkit a terminal")
+    recipe(
+        """\
+        tasks:
+          t:
+            - name: "[bold]counting"
+              run: for i in 1 2; do echo line-$i; sleep 0.3; done
+            - exit 3
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+    result = subprocess.run(
+        [script, "-qc", f"{sys.executable} -m devkit run", "/dev/null"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    screen = result.stdout
+    assert "line-1" in screen and "line-2" in screen
+    assert "t › [bold]counting" in screen  # the status line, markup shown literally
+    assert "\x1b[" in screen  # styled, with no timestamps on a terminal
+    assert "step 'exit 3' in task 't' failed" in screen
