@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -886,4 +886,4 @@ def run_recipe(
     return Runner(recipe, options, observer, environ=environ).run()
 
 
-__all__ = ["Callable", "RunObserver", "RunOptions", "Runner", "run_recipe"]
+__all__ = ["RunObserver", "RunOptions", "Runner", "run_recipe"]

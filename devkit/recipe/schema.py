@@ -26,7 +26,7 @@ from devkit.recipe.fields import (
     did_you_mean,
     object_schema,
 )
-from devkit.recipe.loader import PosDict, Text, make_text
+from devkit.recipe.loader import PosDict, Text
 from devkit.recipe.steps import REGISTRY
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -237,4 +237,4 @@ def check_structure(root: Any, chk: Checker) -> Mapping[str, Any] | None:
     return checked  # type: ignore[no-any-return]
 
 
-__all__ = ["check_structure", "json_schema", "make_text"]
+__all__ = ["COMMON_STEP_FIELDS", "check_structure", "json_schema"]
