@@ -36,7 +36,19 @@ _LAZY = {
     "load_recipe": "devkit.recipe.validate",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Diagnostic",
+    "Position",
+    "RecipeInvalid",
+    "RunObserver",
+    "RunOptions",
+    "RunReport",
+    "StepRecord",
+    "TaskRecord",
+    "json_schema",
+    "load_recipe",
+    "run_recipe",
+]
 
 
 def __getattr__(name: str) -> Any:
