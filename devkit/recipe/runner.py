@@ -546,7 +546,9 @@ class Runner:
                 continue
             if step.condition is not None:
                 check = render_shell(parse_template(str(step.condition)), ctx.scope.lookup)
-                result = self._quiet(task, [*bash_prefix(), check], ctx.env(), cwd=cwd)
+                result = self._quiet(
+                    task, [*bash_prefix(), check], ctx.env(), cwd=cwd, timeout=ctx.timeout()
+                )
                 if result.exit_code != 0:
                     record = StepRecord(
                         task.name,
@@ -709,7 +711,12 @@ class Runner:
             self.observer.step_finished(record)
 
     def _quiet(
-        self, task: Task, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
+        self,
+        task: Task,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        timeout: float | None = None,
     ) -> StepOutcome:
         """A check (if:, requires:) whose output goes only to the log."""
         stream = self.masker.stream()
@@ -726,6 +733,7 @@ class Runner:
             on_output=sink,
             interruption=self.interruption,
             grace=self.recipe.grace,
+            timeout=timeout or task.timeout or self.recipe.timeout,
         )
         for line in lines.feed(stream.flush()) + lines.flush():
             self._log(task.name, f"  {line}")
