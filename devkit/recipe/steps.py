@@ -403,7 +403,7 @@ def _execute_extract(step: Step, ctx: StepContext) -> StepOutcome:
 
 
 def _describe_extract(step: Step, ctx: StepContext) -> str:
-    return f"devkit extract {ctx.render(step.value)} --to {ctx.render(_opt(step, 'to'))}"
+    return f"devkit extract {ctx.render(step.value)} --dest {ctx.render(_opt(step, 'to'))}"
 
 
 # -- the registry -------------------------------------------------------------------------
@@ -455,7 +455,7 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
         "repos": Field(_TEXTS, "Several repositories to sync."),
         "mode": Field(
             Str(choices=("ff-only", "rebase", "merge")),
-            "How to integrate the upstream (default: rebase on a terminal... see devkit sync).",
+            "How to integrate the upstream; default ff-only (a recipe is never interactive).",
         ),
         "push": Field(Bool(), "Push after integrating (default true)."),
         "autostash": Field(Bool(), "Stash local changes around the sync."),
