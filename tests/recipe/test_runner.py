@@ -37,9 +37,13 @@ def _indent(text: str, spaces: int) -> str:
     return "".join(" " * spaces + line + "\n" for line in text.splitlines())
 
 
-def test_exit_code_is_the_failing_steps(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_exit_code_is_the_failing_steps(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe("tasks:\n  t:\n    - echo one\n    - exit 7\n    - touch never.txt\n")
-    result = devkit(["run"], cwd=tmp_path)
+    result = devkit_here(["run"], cwd=tmp_path)
     assert result.returncode == 7
     assert "devkit.yaml:4:7: step 'exit 7' in task 't' failed: exit 7 after 1 attempt" in (
         result.stderr
@@ -153,7 +157,11 @@ def test_background_leftovers_do_not_outlive_their_step(
         kill_if_alive(pid)
 
 
-def test_retries_until_success(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_retries_until_success(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         """\
         tasks:
@@ -163,7 +171,7 @@ def test_retries_until_success(recipe: Callable[[str], Path], tmp_path: Path) ->
               retry: {attempts: 5, delay: 10ms, backoff: 2}
         """
     )
-    result = devkit(["run", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "tries").read_text().count("x") == 3
     step = json.loads(result.stdout)["data"]["tasks"][0]["steps"][0]
@@ -171,16 +179,24 @@ def test_retries_until_success(recipe: Callable[[str], Path], tmp_path: Path) ->
     assert "attempt 1 failed (exit 1); retrying" in result.stderr
 
 
-def test_retries_exhausted_report_attempts(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_retries_exhausted_report_attempts(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe("tasks:\n  t:\n    - name: never\n      run: exit 5\n      retry: {attempts: 3}\n")
-    result = devkit(["run"], cwd=tmp_path)
+    result = devkit_here(["run"], cwd=tmp_path)
     assert result.returncode == 5
     assert "devkit.yaml:3:7: step 'never' in task 't' failed: exit 5 after 3 attempts" in (
         result.stderr
     )
 
 
-def test_continue_on_error_and_finally(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_continue_on_error_and_finally(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         """\
         tasks:
@@ -196,7 +212,7 @@ def test_continue_on_error_and_finally(recipe: Callable[[str], Path], tmp_path: 
               - touch finally.txt
         """
     )
-    result = devkit(["run", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 9
     statuses = [s["status"] for s in json.loads(result.stdout)["data"]["tasks"][0]["steps"]]
     assert statuses == ["ignored", "ok", "failed", "ok", "ok"]
@@ -204,11 +220,15 @@ def test_continue_on_error_and_finally(recipe: Callable[[str], Path], tmp_path: 
         assert (tmp_path / name).exists(), name
 
 
-def test_on_failure_does_not_run_on_success(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_on_failure_does_not_run_on_success(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         "tasks:\n  t:\n    steps: [echo ok]\n    on_failure: [touch bad]\n    finally: [touch f]\n"
     )
-    assert devkit(["run"], cwd=tmp_path).returncode == 0
+    assert devkit_here(["run"], cwd=tmp_path).returncode == 0
     assert not (tmp_path / "bad").exists() and (tmp_path / "f").exists()
 
 
@@ -335,7 +355,11 @@ def test_jobs_one_runs_parallel_needs_one_at_a_time(
     )
 
 
-def test_each_task_runs_once(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_each_task_runs_once(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         """\
         tasks:
@@ -346,7 +370,7 @@ def test_each_task_runs_once(recipe: Callable[[str], Path], tmp_path: Path) -> N
         default: all
         """
     )
-    assert devkit(["run"], cwd=tmp_path).returncode == 0
+    assert devkit_here(["run"], cwd=tmp_path).returncode == 0
     assert (tmp_path / "base.count").read_text() == "x\n"
 
 
@@ -389,7 +413,9 @@ def test_missing_secret_refuses_to_run(recipe: Callable[[str], Path], tmp_path: 
 
 
 def test_dry_run_runs_nothing_and_shows_resolved_commands(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     (tmp_path / "a.txt").write_text("")
     (tmp_path / "b.txt").write_text("")
@@ -407,7 +433,7 @@ def test_dry_run_runs_nothing_and_shows_resolved_commands(
               - touch cleaned
         """
     )
-    result = devkit(["run", "--dry-run"], cwd=tmp_path)
+    result = devkit_here(["run", "--dry-run"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "would run: touch 'my folder'/marker" in result.stdout
     assert "would run: cp a.txt 'my folder'" in result.stdout
@@ -417,7 +443,9 @@ def test_dry_run_runs_nothing_and_shows_resolved_commands(
 
 
 def test_conditions_platforms_requires_and_task_steps(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     recipe(
         """\
@@ -441,11 +469,11 @@ def test_conditions_platforms_requires_and_task_steps(
         default: t
         """
     )
-    assert devkit(["run"], cwd=tmp_path).returncode == 0
+    assert devkit_here(["run"], cwd=tmp_path).returncode == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"if-true.txt", "helper.txt"} <= names
     assert not {"if-false.txt", "elsewhere.txt"} & names
-    blocked = devkit(["run", "blocked"], cwd=tmp_path)
+    blocked = devkit_here(["run", "blocked"], cwd=tmp_path)
     assert blocked.returncode == 1
     assert "task 'blocked' failed: install the frobnicator first" in blocked.stderr
     assert not (tmp_path / "blocked.txt").exists()
@@ -463,7 +491,11 @@ def test_confirm_is_refused_without_a_terminal_unless_yes(
     assert (tmp_path / "done.txt").exists()
 
 
-def test_list_and_json_summary(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_list_and_json_summary(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         """\
         vars: {where: here}
@@ -473,11 +505,11 @@ def test_list_and_json_summary(recipe: Callable[[str], Path], tmp_path: Path) ->
         default: ship
         """
     )
-    listed = devkit(["run", "--list"], cwd=tmp_path)
+    listed = devkit_here(["run", "--list"], cwd=tmp_path)
     assert listed.returncode == 0
     assert "ship (default)" in listed.stdout and "Build it" in listed.stdout
     assert "where" in listed.stdout
-    result = devkit(["run", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 0
     doc = json.loads(result.stdout)
     assert doc["command"] == "run" and doc["ok"] is True
@@ -489,10 +521,12 @@ def test_list_and_json_summary(recipe: Callable[[str], Path], tmp_path: Path) ->
 
 
 def test_failure_json_envelope_carries_the_step_exit_code(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     recipe("tasks:\n  t: [exit 3]\n")
-    result = devkit(["run", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 3
     doc = json.loads(result.stdout)
     assert doc["exit_code"] == 3 and doc["ok"] is False
@@ -500,9 +534,11 @@ def test_failure_json_envelope_carries_the_step_exit_code(
     assert doc["data"]["tasks"][0]["steps"][0]["exit_code"] == 3
 
 
-def test_recipe_and_tasks_as_arguments(tmp_path: Path) -> None:
+def test_recipe_and_tasks_as_arguments(
+    tmp_path: Path, devkit_here: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     (tmp_path / "other.yaml").write_text("tasks:\n  a: [echo ran-a]\n  b: [echo ran-b]\n")
-    result = devkit(["run", "other.yaml", "b", "a"], cwd=tmp_path)
+    result = devkit_here(["run", "other.yaml", "b", "a"], cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.index("ran-b") < result.stdout.index("ran-a")
     assert process_gone(2**22 + 1)
@@ -543,7 +579,9 @@ def test_stdin_true_reads_the_terminal(recipe: Callable[[str], Path], tmp_path: 
 
 
 def test_a_failed_need_blocks_everything_after_it(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     recipe(
         """\
@@ -554,7 +592,7 @@ def test_a_failed_need_blocks_everything_after_it(
         default: top
         """
     )
-    result = devkit(["run", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--json"], cwd=tmp_path)
     assert result.returncode == 4
     statuses = {t["name"]: t["status"] for t in json.loads(result.stdout)["data"]["tasks"]}
     assert statuses == {"broken": "failed", "middle": "blocked", "top": "blocked"}
@@ -562,7 +600,9 @@ def test_a_failed_need_blocks_everything_after_it(
 
 
 def test_a_failing_finally_step_fails_the_run(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     recipe(
         """\
@@ -574,7 +614,7 @@ def test_a_failing_finally_step_fails_the_run(
               - touch second-cleanup.txt
         """
     )
-    result = devkit(["run"], cwd=tmp_path)
+    result = devkit_here(["run"], cwd=tmp_path)
     assert result.returncode == 6
     assert "devkit.yaml:5:9: step 'exit 6' in task 't' failed: exit 6" in result.stderr
     assert (tmp_path / "main.txt").exists() and (tmp_path / "second-cleanup.txt").exists()

@@ -4,6 +4,7 @@ and nothing runs."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,7 +177,11 @@ def test_bad_dotenv_line_points_into_the_dotenv_file(
     assert "hunter2" not in result.stderr  # a dotenv line is never echoed: it holds secrets
 
 
-def test_yaml_11_surprises_stay_strings(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_yaml_11_surprises_stay_strings(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe(
         """\
         vars:
@@ -191,27 +196,33 @@ def test_yaml_11_surprises_stay_strings(recipe: Callable[[str], Path], tmp_path:
             - run: [printf, "%s|", "{{ a }}", "{{ b }}", "{{ c }}", "{{ d }}", "{{ e }}", "{{ f }}"]
         """
     )
-    result = devkit(["run"], cwd=tmp_path)
+    result = devkit_here(["run"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "on|no|0755|1.10|0x1F|~x|" in result.stdout
 
 
 def test_valid_recipe_passes_check_and_runs_nothing(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     recipe("tasks:\n  a: [touch ran.txt]\n  b: [touch ran.txt]\n")
-    result = devkit(["run", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "--check"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "valid: 2 tasks, 2 steps" in result.stdout
     assert not (tmp_path / "ran.txt").exists()
 
 
-def test_unknown_task_on_the_command_line(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_unknown_task_on_the_command_line(
+    recipe: Callable[[str], Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     recipe("tasks:\n  build: [echo]\n  test: [echo]\n")
-    result = devkit(["run", "biuld"], cwd=tmp_path)
+    result = devkit_here(["run", "biuld"], cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown task 'biuld'" in result.stderr and "did you mean 'build'" in result.stderr
-    result = devkit(["run"], cwd=tmp_path)
+    result = devkit_here(["run"], cwd=tmp_path)
     assert result.returncode == 2
     assert "no 'default'" in result.stderr
 
