@@ -244,6 +244,32 @@ class GitRepo:
             )
         return output
 
+    def update_refs(self, commands: Sequence[tuple[str, ...]], *, message: str) -> None:
+        """Several ref updates in one atomic transaction (`update-ref --stdin -z`).
+
+        Each command is ("update", ref, new, old) or ("create", ref, new)."""
+        import tempfile
+
+        payload = b"".join(
+            (f"{verb} {ref}\0" + "".join(f"{v}\0" for v in values)).encode()
+            for verb, ref, *values in commands
+        )
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(payload)
+            stdin.seek(0)
+            status, _out, err = self.repo.git.execute(
+                ["git", "update-ref", "-m", message, "--stdin", "-z"],
+                istream=stdin,
+                with_extended_output=True,
+                with_exceptions=False,
+                kill_after_timeout=LOCAL_TIMEOUT,
+            )
+        if status != 0:
+            raise OperationFailed(
+                f"git update-ref failed: {GitOutput(int(status), b'', str(err)).last_error_line()}",
+                code="git_failed",
+            )
+
     def text(self, args: Sequence[str], **kwargs: object) -> str:
         return self.run(args, **kwargs).text  # type: ignore[arg-type]
 

@@ -27,6 +27,7 @@ from devkit.gitflow.locking import repository_lock
 from devkit.gitflow.results import ConflictReport, RepoSyncResult, SyncReport
 from devkit.gitflow.snapshot import (
     Snapshot,
+    left_ref,
     mark_left,
     read_snapshot,
     restore_snapshot,
@@ -79,6 +80,7 @@ class _Run:
     new_head: str | None = None
     snapshot: str | None = None
     pushed: bool = False
+    left_marked: bool = False
     log: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -449,7 +451,8 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
                 lease=up_sha if rewrote else None,
                 set_upstream=False,
             )
-        mark_left(g, run.snapshot, new)
+        if not run.left_marked:
+            mark_left(g, run.snapshot, new)
     except BaseException:
         _roll_back(g, run, old)
         raise
@@ -483,6 +486,8 @@ def _roll_back(g: GitRepo, run: _Run, old: str) -> None:
     restore_snapshot(g, snap, branch_now=head)
     run.new_head = old
     g.run(["update-ref", "-d", run.snapshot], check=False)
+    if run.left_marked:
+        g.run(["update-ref", "-d", left_ref(run.snapshot)], check=False)
     run.snapshot = None
 
 
@@ -558,8 +563,13 @@ def _integrate(
                 code="integrate_failed",
                 hint="commit or stash local changes and sync again",
             )
-        message = f"devkit sync ({run.mode}): onto {short_up}"
-        g.run(["update-ref", "-m", message, f"refs/heads/{branch}", new, old])
+        # Move the branch (only if still at `old`) and record where the sync leaves it,
+        # in one transaction.
+        updates: list[tuple[str, ...]] = [("update", f"refs/heads/{branch}", new, old)]
+        if run.snapshot:
+            updates.append(("create", left_ref(run.snapshot), new))
+        g.update_refs(updates, message=f"devkit sync ({run.mode}): onto {short_up}")
+        run.left_marked = run.snapshot is not None
     # Verify: on the branch, at the new tip, nothing half-done.
     where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
     if where.split() != [new, f"refs/heads/{branch}"] or g.operation_in_progress():
