@@ -398,7 +398,7 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
                 f"merging {short_up} into '{branch}' would conflict in "
                 f"{len(report.files)} file(s); nothing was changed",
                 code="conflict_predicted",
-                hint=f"run `devkit conflicts` for details, then integrate by hand (git {run.mode})",
+                hint=f"see `devkit conflicts`; integrate by hand: git {run.mode} {short_up}",
                 conflicts=report,
             )
         incoming_tree = outcome.tree
