@@ -128,6 +128,14 @@ def check_git_version() -> tuple[int, ...]:
         return version
 
 
+def _cancel_watchdogs() -> None:
+    """GitPython's timeout is a non-daemon threading.Timer that is only cancelled when
+    git returns; after Ctrl-C it would keep the interpreter alive until it fires."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
 def unsafe_url_reason(url: str) -> str | None:
     """Why a remote URL must not be used, or None. Refuses URLs git would execute or
     parse as an option (`ext::`, `fd::`, a leading dash, `--upload-pack`)."""
@@ -220,15 +228,19 @@ class GitRepo:
         strip: bool = True,
     ) -> GitOutput:
         """Run `git ARGS` in this repository; raise OperationFailed when check and it fails."""
-        status, stdout, stderr = self.repo.git.execute(
-            ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            stdout_as_string=False,
-            kill_after_timeout=timeout,
-            env=dict(env) if env else None,
-            strip_newline_in_stdout=strip,
-        )
+        try:
+            status, stdout, stderr = self.repo.git.execute(
+                ["git", *args],
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                kill_after_timeout=timeout,
+                env=dict(env) if env else None,
+                strip_newline_in_stdout=strip,
+            )
+        except KeyboardInterrupt:
+            _cancel_watchdogs()
+            raise
         output = GitOutput(int(status), bytes(stdout or b""), str(stderr or ""))
         if "did not complete in" in output.stderr and output.stderr.startswith("Timeout"):
             raise OperationFailed(

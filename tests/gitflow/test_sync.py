@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -470,3 +471,31 @@ def test_unknown_mode_is_a_usage_error(tmp_path: Path, mode: str) -> None:
     process = run_devkit(["sync", "--mode", mode, str(tmp_path)])
     assert process.returncode == 2
     assert "unknown sync mode" in process.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_push_restores_the_repository(remote: Remote, tmp_path: Path) -> None:
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    commit(clone, "mine", {"mine.txt": "m\n"})
+    write(clone, "wip.txt", "untracked work\n")
+    started = tmp_path / "pushing"
+    hook(clone, "pre-push", f"touch '{started}'\nsleep 3\nexit 1\n")
+    before = fingerprint(clone)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "sync", "--mode", "rebase", str(clone)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert_unchanged(before, clone)
+    assert git(clone, "for-each-ref", "refs/devkit") == ""
