@@ -499,3 +499,19 @@ def test_ctrl_c_during_push_restores_the_repository(remote: Remote, tmp_path: Pa
     assert "Traceback" not in err
     assert_unchanged(before, clone)
     assert git(clone, "for-each-ref", "refs/devkit") == ""
+
+
+def test_a_remote_that_never_answers_times_out(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = remote.clone("me")
+    wrapper = tmp_path / "hanging-ssh"
+    wrapper.write_text("#!/bin/sh\nsleep 30\n")
+    wrapper.chmod(0o755)
+    git(clone, "remote", "set-url", "origin", f"ssh://example.invalid{remote.bare}")
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(wrapper))
+    monkeypatch.setenv("DEVKIT_GIT_TIMEOUT", "1")
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="rebase")
+    assert result.error and result.error["code"] == "git_timeout"
+    assert_unchanged(before, clone)
