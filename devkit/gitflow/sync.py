@@ -594,8 +594,22 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
     holder.mkdir(exist_ok=True)
     scratch_parent = Path(tempfile.mkdtemp(prefix="sync-", dir=holder))
     scratch = scratch_parent / "wt"
-    env = {"GIT_REFLOG_ACTION": f"devkit sync ({run.mode})"}
-    g.run(["worktree", "add", "--detach", "--quiet", str(scratch), old])
+    env = {"GIT_REFLOG_ACTION": f"devkit sync ({run.mode})", "GIT_LFS_SKIP_SMUDGE": "1"}
+    # The scratch checkout is bookkeeping, not the user's checkout: no post-checkout
+    # hook, no LFS downloads. The rebase or merge itself runs with the user's hooks.
+    g.run(
+        [
+            "-c",
+            "core.hooksPath=/dev/null",
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            str(scratch),
+            old,
+        ],
+        env={"GIT_LFS_SKIP_SMUDGE": "1"},
+    )
     try:
         base = ["-C", str(scratch)]
         if run.mode == "rebase":
@@ -615,7 +629,14 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
             report = _scratch_report(g, scratch, branch=branch, short_up=short_up, mode=run.mode)
             abort = "rebase" if run.mode == "rebase" else "merge"
             g.run([*base, abort, "--abort"], check=False)
-            files = len(report.files) if report else 0
+            if report is None or not report.files:
+                raise SyncStopped(
+                    f"{run.mode} of '{branch}' onto {short_up} failed: {out.last_error_line()}; "
+                    "nothing was changed",
+                    code="integrate_failed",
+                    hint="a hook may have refused it; see the message",
+                )
+            files = len(report.files)
             raise SyncStopped(
                 f"{run.mode} of '{branch}' onto {short_up} stopped on a conflict "
                 f"({files} file(s)); nothing was changed",
@@ -703,7 +724,3 @@ def parse_push_porcelain(text: str) -> list[tuple[str, str, str]]:
         if len(parts) >= 2:
             lines.append((flag, parts[0], parts[1]))
     return lines
-
-
-def exit_code_for(results: Sequence[RepoSyncResult]) -> int:
-    return max((r.exit_code for r in results), default=int(ExitCode.OK))
