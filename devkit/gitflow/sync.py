@@ -405,10 +405,15 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
     else:
         incoming_tree = up_sha
     local = status.changed_paths
-    incoming = _changed_paths(g, old, incoming_tree) if local else []
+    changes = _changed_paths(g, old, incoming_tree)
+    incoming = [path for _, path in changes]
     overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
     untracked = set(status.untracked)
-    untracked_overlap = [p for p in overlapping if p in untracked]
+    # Paths the incoming commits add where a file already sits: untracked files, and
+    # ignored ones too (status does not list them, and `git merge` would overwrite them).
+    in_the_way = {p for p in overlapping if p in untracked or p.endswith("/")}
+    in_the_way.update(_occupied(g.worktree, [p for letter, p in changes if letter == "A"]))
+    untracked_overlap = sorted(in_the_way)
     if overlapping and not run.autostash:
         raise SyncStopped(
             f"local changes touch {len(overlapping)} path(s) that {short_up} changes; "
@@ -419,7 +424,7 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         )
     if untracked_overlap:
         raise SyncStopped(
-            f"untracked files would be overwritten by {short_up}; nothing was changed",
+            f"untracked or ignored files would be overwritten by {short_up}; nothing was changed",
             code="untracked_overlap",
             hint="move or commit them first",
             overlapping=untracked_overlap,
@@ -464,11 +469,31 @@ def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
     return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
 
-def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[str]:
+def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]:
+    """(status letter, path) of what the incoming side changes."""
     raw = g.run(
-        ["diff", "--name-only", "-z", "--no-renames", old, new_tree, "--"], strip=False
+        ["diff", "--name-status", "-z", "--no-renames", old, new_tree, "--"], strip=False
     ).text
-    return [p for p in raw.split("\0") if p]
+    tokens = [t for t in raw.split("\0") if t]
+    return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
+
+
+def _occupied(worktree: Path, added: list[str]) -> list[str]:
+    """Added paths that something on disk is in the way of (the path itself, or a
+    parent that is a file)."""
+    found = []
+    for rel in added:
+        target = worktree / rel
+        if os.path.lexists(target):
+            found.append(rel)
+            continue
+        parent = target.parent
+        while parent != worktree:
+            if os.path.lexists(parent) and not parent.is_dir():
+                found.append(str(parent.relative_to(worktree)))
+                break
+            parent = parent.parent
+    return found
 
 
 def _roll_back(g: GitRepo, run: _Run, old: str) -> None:

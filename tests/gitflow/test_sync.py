@@ -373,7 +373,7 @@ def test_second_concurrent_sync_waits_then_fails_clearly(remote: Remote, tmp_pat
     clone = remote.clone("me")
     commit(clone, "mine", {"mine.txt": "m\n"})
     started = tmp_path / "started"
-    hook(clone, "pre-push", f"touch '{started}'\nsleep 4\n")
+    hook(clone, "pre-push", f"touch '{started}'\nsleep 2\n")
     first = subprocess.Popen(
         [sys.executable, "-m", "devkit", "sync", "--mode", "rebase", "--json", str(clone)],
         stdout=subprocess.PIPE,
@@ -515,3 +515,20 @@ def test_a_remote_that_never_answers_times_out(
     result = sync_one(clone, mode="rebase")
     assert result.error and result.error["code"] == "git_timeout"
     assert_unchanged(before, clone)
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_incoming_file_where_an_untracked_or_ignored_file_sits(
+    remote: Remote, ignored: bool
+) -> None:
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {".env": "THEIRS=1\n"})
+    if ignored:
+        write(clone, ".git/info/exclude", ".env\n")
+    write(clone, ".env", "MY_SECRET=1\n")
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="ff-only", autostash=True)
+    assert result.error and result.error["code"] == "untracked_overlap"
+    assert result.overlapping == (".env",)
+    assert_unchanged(before, clone)
+    assert (clone / ".env").read_text() == "MY_SECRET=1\n"
