@@ -128,6 +128,14 @@ def check_git_version() -> tuple[int, ...]:
         return version
 
 
+def _cancel_watchdogs() -> None:
+    """GitPython's timeout is a non-daemon threading.Timer that is only cancelled when
+    git returns; after Ctrl-C it would keep the interpreter alive until it fires."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
 def unsafe_url_reason(url: str) -> str | None:
     """Why a remote URL must not be used, or None. Refuses URLs git would execute or
     parse as an option (`ext::`, `fd::`, a leading dash, `--upload-pack`)."""
@@ -220,15 +228,19 @@ class GitRepo:
         strip: bool = True,
     ) -> GitOutput:
         """Run `git ARGS` in this repository; raise OperationFailed when check and it fails."""
-        status, stdout, stderr = self.repo.git.execute(
-            ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            stdout_as_string=False,
-            kill_after_timeout=timeout,
-            env=dict(env) if env else None,
-            strip_newline_in_stdout=strip,
-        )
+        try:
+            status, stdout, stderr = self.repo.git.execute(
+                ["git", *args],
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                kill_after_timeout=timeout,
+                env=dict(env) if env else None,
+                strip_newline_in_stdout=strip,
+            )
+        except KeyboardInterrupt:
+            _cancel_watchdogs()
+            raise
         output = GitOutput(int(status), bytes(stdout or b""), str(stderr or ""))
         if "did not complete in" in output.stderr and output.stderr.startswith("Timeout"):
             raise OperationFailed(
@@ -243,6 +255,32 @@ class GitRepo:
                 details={"command": ["git", *args][:12], "stderr": output.stderr[-2000:]},
             )
         return output
+
+    def update_refs(self, commands: Sequence[tuple[str, ...]], *, message: str) -> None:
+        """Several ref updates in one atomic transaction (`update-ref --stdin -z`).
+
+        Each command is ("update", ref, new, old) or ("create", ref, new)."""
+        import tempfile
+
+        payload = b"".join(
+            (f"{verb} {ref}\0" + "".join(f"{v}\0" for v in values)).encode()
+            for verb, ref, *values in commands
+        )
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(payload)
+            stdin.seek(0)
+            status, _out, err = self.repo.git.execute(
+                ["git", "update-ref", "-m", message, "--stdin", "-z"],
+                istream=stdin,
+                with_extended_output=True,
+                with_exceptions=False,
+                kill_after_timeout=LOCAL_TIMEOUT,
+            )
+        if status != 0:
+            raise OperationFailed(
+                f"git update-ref failed: {GitOutput(int(status), b'', str(err)).last_error_line()}",
+                code="git_failed",
+            )
 
     def text(self, args: Sequence[str], **kwargs: object) -> str:
         return self.run(args, **kwargs).text  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ leaves the repository exactly as it found it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -27,6 +28,7 @@ from devkit.gitflow.locking import repository_lock
 from devkit.gitflow.results import ConflictReport, RepoSyncResult, SyncReport
 from devkit.gitflow.snapshot import (
     Snapshot,
+    left_ref,
     mark_left,
     read_snapshot,
     restore_snapshot,
@@ -79,6 +81,7 @@ class _Run:
     new_head: str | None = None
     snapshot: str | None = None
     pushed: bool = False
+    left_marked: bool = False
     log: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -396,17 +399,22 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
                 f"merging {short_up} into '{branch}' would conflict in "
                 f"{len(report.files)} file(s); nothing was changed",
                 code="conflict_predicted",
-                hint=f"run `devkit conflicts` for details, then integrate by hand (git {run.mode})",
+                hint=f"see `devkit conflicts`; integrate by hand: git {run.mode} {short_up}",
                 conflicts=report,
             )
         incoming_tree = outcome.tree
     else:
         incoming_tree = up_sha
     local = status.changed_paths
-    incoming = _changed_paths(g, old, incoming_tree) if local else []
+    changes = _changed_paths(g, old, incoming_tree)
+    incoming = [path for _, path in changes]
     overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
     untracked = set(status.untracked)
-    untracked_overlap = [p for p in overlapping if p in untracked]
+    # Paths the incoming commits add where a file already sits: untracked files, and
+    # ignored ones too (status does not list them, and `git merge` would overwrite them).
+    in_the_way = {p for p in overlapping if p in untracked or p.endswith("/")}
+    in_the_way.update(_occupied(g.worktree, [p for letter, p in changes if letter == "A"]))
+    untracked_overlap = sorted(in_the_way)
     if overlapping and not run.autostash:
         raise SyncStopped(
             f"local changes touch {len(overlapping)} path(s) that {short_up} changes; "
@@ -417,7 +425,7 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
         )
     if untracked_overlap:
         raise SyncStopped(
-            f"untracked files would be overwritten by {short_up}; nothing was changed",
+            f"untracked or ignored files would be overwritten by {short_up}; nothing was changed",
             code="untracked_overlap",
             hint="move or commit them first",
             overlapping=untracked_overlap,
@@ -449,7 +457,8 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
                 lease=up_sha if rewrote else None,
                 set_upstream=False,
             )
-        mark_left(g, run.snapshot, new)
+        if not run.left_marked:
+            mark_left(g, run.snapshot, new)
     except BaseException:
         _roll_back(g, run, old)
         raise
@@ -461,11 +470,31 @@ def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
     return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
 
-def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[str]:
+def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]:
+    """(status letter, path) of what the incoming side changes."""
     raw = g.run(
-        ["diff", "--name-only", "-z", "--no-renames", old, new_tree, "--"], strip=False
+        ["diff", "--name-status", "-z", "--no-renames", old, new_tree, "--"], strip=False
     ).text
-    return [p for p in raw.split("\0") if p]
+    tokens = [t for t in raw.split("\0") if t]
+    return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
+
+
+def _occupied(worktree: Path, added: list[str]) -> list[str]:
+    """Added paths that something on disk is in the way of (the path itself, or a
+    parent that is a file)."""
+    found = []
+    for rel in added:
+        target = worktree / rel
+        if os.path.lexists(target):
+            found.append(rel)
+            continue
+        parent = target.parent
+        while parent != worktree:
+            if os.path.lexists(parent) and not parent.is_dir():
+                found.append(str(parent.relative_to(worktree)))
+                break
+            parent = parent.parent
+    return found
 
 
 def _roll_back(g: GitRepo, run: _Run, old: str) -> None:
@@ -483,6 +512,8 @@ def _roll_back(g: GitRepo, run: _Run, old: str) -> None:
     restore_snapshot(g, snap, branch_now=head)
     run.new_head = old
     g.run(["update-ref", "-d", run.snapshot], check=False)
+    if run.left_marked:
+        g.run(["update-ref", "-d", left_ref(run.snapshot)], check=False)
     run.snapshot = None
 
 
@@ -558,8 +589,13 @@ def _integrate(
                 code="integrate_failed",
                 hint="commit or stash local changes and sync again",
             )
-        message = f"devkit sync ({run.mode}): onto {short_up}"
-        g.run(["update-ref", "-m", message, f"refs/heads/{branch}", new, old])
+        # Move the branch (only if still at `old`) and record where the sync leaves it,
+        # in one transaction.
+        updates: list[tuple[str, ...]] = [("update", f"refs/heads/{branch}", new, old)]
+        if run.snapshot:
+            updates.append(("create", left_ref(run.snapshot), new))
+        g.update_refs(updates, message=f"devkit sync ({run.mode}): onto {short_up}")
+        run.left_marked = run.snapshot is not None
     # Verify: on the branch, at the new tip, nothing half-done.
     where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
     if where.split() != [new, f"refs/heads/{branch}"] or g.operation_in_progress():
@@ -584,8 +620,22 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
     holder.mkdir(exist_ok=True)
     scratch_parent = Path(tempfile.mkdtemp(prefix="sync-", dir=holder))
     scratch = scratch_parent / "wt"
-    env = {"GIT_REFLOG_ACTION": f"devkit sync ({run.mode})"}
-    g.run(["worktree", "add", "--detach", "--quiet", str(scratch), old])
+    env = {"GIT_REFLOG_ACTION": f"devkit sync ({run.mode})", "GIT_LFS_SKIP_SMUDGE": "1"}
+    # The scratch checkout is bookkeeping, not the user's checkout: no post-checkout
+    # hook, no LFS downloads. The rebase or merge itself runs with the user's hooks.
+    g.run(
+        [
+            "-c",
+            "core.hooksPath=/dev/null",
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            str(scratch),
+            old,
+        ],
+        env={"GIT_LFS_SKIP_SMUDGE": "1"},
+    )
     try:
         base = ["-C", str(scratch)]
         if run.mode == "rebase":
@@ -605,7 +655,14 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
             report = _scratch_report(g, scratch, branch=branch, short_up=short_up, mode=run.mode)
             abort = "rebase" if run.mode == "rebase" else "merge"
             g.run([*base, abort, "--abort"], check=False)
-            files = len(report.files) if report else 0
+            if report is None or not report.files:
+                raise SyncStopped(
+                    f"{run.mode} of '{branch}' onto {short_up} failed: {out.last_error_line()}; "
+                    "nothing was changed",
+                    code="integrate_failed",
+                    hint="a hook may have refused it; see the message",
+                )
+            files = len(report.files)
             raise SyncStopped(
                 f"{run.mode} of '{branch}' onto {short_up} stopped on a conflict "
                 f"({files} file(s)); nothing was changed",
@@ -615,17 +672,34 @@ def _in_scratch_worktree(g: GitRepo, run: _Run, *, old: str, up_sha: str, short_
             )
         return _detached_head_of(scratch) or g.text([*base, "rev-parse", "HEAD"]).strip()
     finally:
-        g.run(["worktree", "remove", "--force", "--force", str(scratch)], check=False)
+        # What `git worktree remove --force` does (delete the files and the admin
+        # dir), without one more git process per repository.
+        admin = _admin_dir_of(scratch)
         shutil.rmtree(scratch_parent, ignore_errors=True)
-        if (g.common_dir / "worktrees" / scratch_parent.name).exists():
+        if admin is not None and admin.parent == g.common_dir / "worktrees":
+            shutil.rmtree(admin, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                admin.parent.rmdir()  # only if empty, as git's prune does
+        else:
             g.run(["worktree", "prune"], check=False)
+
+
+def _admin_dir_of(worktree: Path) -> Path | None:
+    """A linked worktree's directory under .git/worktrees/ (from its .git file)."""
+    try:
+        pointer = (worktree / ".git").read_text().strip()
+    except OSError:
+        return None
+    if not pointer.startswith("gitdir: "):
+        return None
+    return Path(pointer.removeprefix("gitdir: ")).resolve()
 
 
 def _detached_head_of(worktree: Path) -> str | None:
     """The commit a linked worktree's detached HEAD names, read from its files."""
+    admin = _admin_dir_of(worktree)
     try:
-        pointer = (worktree / ".git").read_text().strip()
-        head = (Path(pointer.removeprefix("gitdir: ")) / "HEAD").read_text().strip()
+        head = (admin / "HEAD").read_text().strip() if admin else ""
     except OSError:
         return None
     return head if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head) else None
@@ -693,7 +767,3 @@ def parse_push_porcelain(text: str) -> list[tuple[str, str, str]]:
         if len(parts) >= 2:
             lines.append((flag, parts[0], parts[1]))
     return lines
-
-
-def exit_code_for(results: Sequence[RepoSyncResult]) -> int:
-    return max((r.exit_code for r in results), default=int(ExitCode.OK))

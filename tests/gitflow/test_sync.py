@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -372,7 +373,7 @@ def test_second_concurrent_sync_waits_then_fails_clearly(remote: Remote, tmp_pat
     clone = remote.clone("me")
     commit(clone, "mine", {"mine.txt": "m\n"})
     started = tmp_path / "started"
-    hook(clone, "pre-push", f"touch '{started}'\nsleep 4\n")
+    hook(clone, "pre-push", f"touch '{started}'\nsleep 2\n")
     first = subprocess.Popen(
         [sys.executable, "-m", "devkit", "sync", "--mode", "rebase", "--json", str(clone)],
         stdout=subprocess.PIPE,
@@ -470,3 +471,64 @@ def test_unknown_mode_is_a_usage_error(tmp_path: Path, mode: str) -> None:
     process = run_devkit(["sync", "--mode", mode, str(tmp_path)])
     assert process.returncode == 2
     assert "unknown sync mode" in process.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_push_restores_the_repository(remote: Remote, tmp_path: Path) -> None:
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    commit(clone, "mine", {"mine.txt": "m\n"})
+    write(clone, "wip.txt", "untracked work\n")
+    started = tmp_path / "pushing"
+    hook(clone, "pre-push", f"touch '{started}'\nsleep 3\nexit 1\n")
+    before = fingerprint(clone)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "sync", "--mode", "rebase", str(clone)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert_unchanged(before, clone)
+    assert git(clone, "for-each-ref", "refs/devkit") == ""
+
+
+def test_a_remote_that_never_answers_times_out(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = remote.clone("me")
+    wrapper = tmp_path / "hanging-ssh"
+    wrapper.write_text("#!/bin/sh\nsleep 30\n")
+    wrapper.chmod(0o755)
+    git(clone, "remote", "set-url", "origin", f"ssh://example.invalid{remote.bare}")
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(wrapper))
+    monkeypatch.setenv("DEVKIT_GIT_TIMEOUT", "1")
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="rebase")
+    assert result.error and result.error["code"] == "git_timeout"
+    assert_unchanged(before, clone)
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_incoming_file_where_an_untracked_or_ignored_file_sits(
+    remote: Remote, ignored: bool
+) -> None:
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {".env": "THEIRS=1\n"})
+    if ignored:
+        write(clone, ".git/info/exclude", ".env\n")
+    write(clone, ".env", "MY_SECRET=1\n")
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="ff-only", autostash=True)
+    assert result.error and result.error["code"] == "untracked_overlap"
+    assert result.overlapping == (".env",)
+    assert_unchanged(before, clone)
+    assert (clone / ".env").read_text() == "MY_SECRET=1\n"
