@@ -655,3 +655,37 @@ def test_terminal_output_has_a_live_status_line(
     assert "t › [bold]counting" in screen  # the status line, markup shown literally
     assert "\x1b[" in screen  # styled, with no timestamps on a terminal
     assert "step 'exit 3' in task 't' failed" in screen
+
+
+def test_confirm_on_a_terminal_asks_and_obeys(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    import pytest
+
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("util-linux 'script' is needed to give devkit a terminal")
+    recipe("tasks:\n  t:\n    confirm: Really deploy?\n    steps: [touch done.txt]\n")
+
+    def answer(text: str) -> subprocess.CompletedProcess[str]:
+        process = subprocess.Popen(
+            [script, "-qc", f"{sys.executable} -m devkit run", "/dev/null"],
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)
+        stdout, stderr = process.communicate(text, timeout=60)
+        return subprocess.CompletedProcess([], process.returncode, stdout, stderr)
+
+    declined = answer("n\n")
+    assert "Really deploy? [y/N]" in declined.stdout
+    assert "task 't' failed: not confirmed" in declined.stdout
+    assert not (tmp_path / "done.txt").exists()
+    accepted = answer("y\n")
+    assert accepted.returncode == 0, accepted.stdout
+    assert (tmp_path / "done.txt").exists()
