@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -228,12 +229,16 @@ def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
 def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[], None]]]:
     """git's own lockfile protocol for the index, with git doing the staging.
 
-    Take `index.lock` (as every git command that writes the index does), copy the
-    index into it and let `git add` work on that copy (GIT_INDEX_FILE). `commit()`
-    renames the copy over the index atomically; leaving without it discards the copy,
-    so a refused or dry-run stage leaves the index byte-for-byte as it was."""
+    Take `index.lock` (as every git command that writes the index does) so no other
+    git process writes the index meanwhile, and let `git add` work on a private copy
+    of the index (GIT_INDEX_FILE). `commit()` renames the copy over the index
+    atomically; leaving without it discards the copy, so a refused or dry-run stage
+    leaves the index byte-for-byte as it was. A repository with no index yet (right
+    after `git init`) gets no copy: git treats a missing index file as empty, but an
+    empty file as corrupt."""
     index = g.git_dir / "index"
     lock = g.git_dir / "index.lock"
+    scratch = g.git_dir / "devkit-index"
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
@@ -242,21 +247,23 @@ def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[]
             code="index_locked",
             hint="wait for it to finish; if none is running, remove .git/index.lock",
         ) from None
+    os.close(fd)
     done = False
 
     def commit() -> None:
         nonlocal done
-        os.replace(lock, index)
+        os.replace(scratch, index)
         done = True
 
     try:
-        with os.fdopen(fd, "wb") as handle:
-            if index.exists():
-                handle.write(index.read_bytes())
-        yield {"GIT_INDEX_FILE": str(lock)}, commit
+        scratch.unlink(missing_ok=True)
+        if index.exists():
+            shutil.copyfile(index, scratch)
+        yield {"GIT_INDEX_FILE": str(scratch)}, commit
     finally:
         if not done:
-            lock.unlink(missing_ok=True)
+            scratch.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
 
 
 def stage_paths(

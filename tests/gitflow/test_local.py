@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,17 @@ def test_stage_paths_and_all(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     cli = invoke(["stage", "--all", "--json"])
     assert cli.exit_code == 0
     assert len(json.loads(cli.stdout)["data"]["staged"]) == 3
+
+
+def test_stage_in_a_fresh_repository_with_no_index_yet(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "init", "-q", str(fresh)], check=True)
+    write(fresh, "a.txt", "a\n")
+    assert not (fresh / ".git" / "index").exists()
+    result = stage_paths(fresh, ["a.txt"])
+    assert result.staged == (("A", "a.txt"),)
+    assert staged_names(fresh) == ["a.txt"]
+    assert sorted(p.name for p in (fresh / ".git").iterdir() if "index" in p.name) == ["index"]
 
 
 def test_stage_dry_run_stages_nothing(repo: Path) -> None:

@@ -10,8 +10,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.recipe.conftest import devkit
 
 
@@ -52,7 +50,6 @@ def test_builtin_option_keys_are_checked_before_anything_runs(
 def test_git_steps_init_stage_commit_sync_conflicts(
     recipe: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     server = tmp_path / "server.git"
     git("init", "--quiet", "--bare", str(server))
     repo = tmp_path / "my repo"
@@ -97,15 +94,9 @@ def test_git_steps_init_stage_commit_sync_conflicts(
     assert steps[3]["data"]["summary"] == "Say hello; $(touch CANARY)"
 
 
-@pytest.mark.xfail(
-    reason="devkit.gitflow.stage_paths copies a missing .git/index as an empty index.lock"
-    " (git: 'index file smaller than expected'); reported to the integrator",
-    strict=False,
-)
 def test_git_stage_right_after_init_of_an_empty_folder(
     recipe: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     recipe(
         """\
         tasks:
@@ -124,7 +115,6 @@ def test_git_stage_right_after_init_of_an_empty_folder(
 
 
 def test_git_step_failure_points_at_the_step(recipe: Callable[[str], Path], tmp_path: Path) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     recipe("tasks:\n  t:\n    - git: commit\n      repo: not-a-repo\n      message: x\n")
     (tmp_path / "not-a-repo").mkdir()
     result = devkit(["run"], cwd=tmp_path)
@@ -134,7 +124,6 @@ def test_git_step_failure_points_at_the_step(recipe: Callable[[str], Path], tmp_
 
 
 def test_extract_step_with_loop_and_limits(recipe: Callable[[str], Path], tmp_path: Path) -> None:
-    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     for name in ("a", "b"):
@@ -160,7 +149,6 @@ def test_extract_step_with_loop_and_limits(recipe: Callable[[str], Path], tmp_pa
 
 
 def test_extract_step_refuses_traversal(recipe: Callable[[str], Path], tmp_path: Path) -> None:
-    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("../escaped.txt", "x")

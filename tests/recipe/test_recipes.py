@@ -12,8 +12,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from tests.recipe.conftest import devkit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +109,6 @@ def _tar_gz(path: Path, files: dict[str, bytes]) -> None:
 
 
 def test_data_prep_extracts_every_archive_and_checksums(tmp_path: Path) -> None:
-    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     (downloads / "survey-2024.zip").write_bytes(_zip_bytes({"answers.csv": b"a,b\n1,2\n"}))
@@ -144,7 +141,6 @@ def test_data_prep_extracts_every_archive_and_checksums(tmp_path: Path) -> None:
 
 
 def test_data_prep_refuses_a_hostile_archive(tmp_path: Path) -> None:
-    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     (downloads / "evil.zip").write_bytes(_zip_bytes({"../../escaped.txt": b"x"}))
@@ -182,7 +178,6 @@ def _server_and_checkout(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def test_deploy_pulls_restarts_and_checks_health(tmp_path: Path) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     server, _, app = _server_and_checkout(tmp_path)
     result = devkit(
         [
@@ -204,7 +199,6 @@ def test_deploy_pulls_restarts_and_checks_health(tmp_path: Path) -> None:
 
 
 def test_failed_deploy_shows_the_logs_and_stops(tmp_path: Path) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
     _, _, app = _server_and_checkout(tmp_path)
     result = devkit(
         [
@@ -229,8 +223,6 @@ def test_failed_deploy_shows_the_logs_and_stops(tmp_path: Path) -> None:
 
 
 def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
-    pytest.importorskip("devkit.gitflow", reason="devkit.gitflow is not merged yet")
-    pytest.importorskip("devkit.archive", reason="devkit.archive is not merged yet")
     home = tmp_path / "fresh-home"
     home.mkdir()
     # No git identity, no global config: what a fresh machine has.
