@@ -17,18 +17,9 @@ if TYPE_CHECKING:
 def show_conflicts(console: Console, report: ConflictReport, *, indent: str = "") -> None:
     """Human rendering of a conflict report (silent in JSON mode)."""
     if report.clean:
-        console.outcome(
-            True,
-            f"{indent}no conflicts: {report.incoming.ref} ({report.incoming.sha}) merges "
-            f"cleanly into {report.current.ref} ({report.current.sha})",
-        )
+        console.outcome(True, f"{indent}{report.headline()}")
         return
-    what = "would conflict" if report.state == "predicted" else f"{report.state} in progress"
-    console.line(
-        f"{indent}{len(report.files)} conflicting file(s), {what}: "
-        f"{report.current.ref} ({report.current.sha}) <- "
-        f"{report.incoming.ref} ({report.incoming.sha}); merge base {report.merge_base or '-'}"
-    )
+    console.line(f"{indent}{report.headline()}")
     rows = []
     for item in report.files:
         lines = ", ".join(f"{h.start}-{h.end}" for h in item.hunks) or "-"
@@ -248,6 +239,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Argument(help="Branch or commit to merge (default: the upstream)."),
         ] = None,
+        no_fetch: Annotated[
+            bool,
+            typer.Option(
+                "--no-fetch",
+                help="Compare with the upstream as last fetched (default: fetch it first).",
+            ),
+        ] = False,
         json_output: JsonOption = False,
     ) -> None:
         """Report live conflicts, or predict those of merging TARGET into HEAD.
@@ -259,7 +257,7 @@ def register(app: typer.Typer) -> None:
         def body(console: Console) -> tuple[dict[str, Any], int]:
             from devkit.gitflow import report_conflicts
 
-            report = report_conflicts(Path.cwd(), target=target)
+            report = report_conflicts(Path.cwd(), target=target, fetch=not no_fetch)
             show_conflicts(console, report)
             return report.to_json(), report.exit_code
 

@@ -392,9 +392,14 @@ def live_report(
     return report
 
 
-def report_conflicts(repo: Path, *, target: str | None = None) -> ConflictReport:
+def report_conflicts(
+    repo: Path, *, target: str | None = None, fetch: bool = True
+) -> ConflictReport:
     """Live conflicts when a merge/rebase/cherry-pick/revert is under way; otherwise the
-    conflicts that merging `target` (default: the upstream) into HEAD would cause."""
+    conflicts that merging `target` (default: the upstream) into HEAD would cause.
+
+    With the default target, the upstream's remote is fetched first (unless `fetch` is
+    false): a prediction against what was fetched last week answers the wrong question."""
     with open_repo(repo) as g:
         live = live_report(g)
         if live is not None:
@@ -415,6 +420,15 @@ def report_conflicts(repo: Path, *, target: str | None = None) -> ConflictReport
                     hint="name a target: devkit conflicts origin/main",
                 )
             target = up.text.strip()
+            remote = g.config(f"branch.{branch}.remote")
+            if fetch and remote and remote != ".":
+                fetched = g.fetch(remote)
+                if not fetched.ok:
+                    raise OperationFailed(
+                        f"could not fetch from '{remote}': {fetched.last_error_line()}",
+                        code="fetch_failed",
+                        hint="check the network, or pass --no-fetch to use what was fetched last",
+                    )
         if target.startswith("-"):
             raise InvalidInput(f"invalid target {target!r}", code="invalid_target")
         sha = g.rev(target)

@@ -313,6 +313,17 @@ class GitRepo:
     def remote_url(self, remote: str) -> str:
         return self.text(["remote", "get-url", "--", remote]).strip()
 
+    def fetch(self, remote: str) -> GitOutput:
+        """Fetch (with prune) from a remote checked to be safe; a failure is returned,
+        so callers can word it for their command."""
+        self.check_remote_is_safe(remote)
+        return self.run(
+            ["fetch", "--prune", "--quiet", "--no-recurse-submodules", "--", remote],
+            check=False,
+            timeout=network_timeout(),
+            env=self.network_env(),
+        )
+
     def check_remote_is_safe(self, remote: str) -> None:
         urls = self.config_values(f"remote.{remote}.url") + self.config_values(
             f"remote.{remote}.pushurl"

@@ -173,6 +173,34 @@ class ConflictReport:
             "files": [f.to_json() for f in self.files],
         }
 
+    def headline(self) -> str:
+        """One sentence: clean, or how many files conflict between which sides."""
+        if self.clean:
+            return (
+                f"no conflicts: {self.incoming.ref} ({self.incoming.sha}) merges cleanly into "
+                f"{self.current.ref} ({self.current.sha})"
+            )
+        what = "would conflict" if self.state == "predicted" else f"{self.state} in progress"
+        return (
+            f"{len(self.files)} conflicting file(s), {what}: "
+            f"{self.current.ref} ({self.current.sha}) <- "
+            f"{self.incoming.ref} ({self.incoming.sha}); merge base {self.merge_base or '-'}"
+        )
+
+    def file_lines(self) -> list[str]:
+        """Per conflicting file: its type and hunks, then each side's commits touching it."""
+        lines = []
+        for item in self.files:
+            hunks = ", ".join(f"{h.start}-{h.end}" for h in item.hunks) or "-"
+            renamed = f" (renamed from {item.original_path})" if item.original_path else ""
+            lines.append(f"{item.path}{renamed}: {item.type} conflict, lines {hunks}")
+            lines.extend(
+                f"  {side.ref} {commit.sha} {commit.date[:10]} {commit.author}: {commit.subject}"
+                for side in item.sides
+                for commit in side.commits
+            )
+        return lines
+
 
 # -- sync ---------------------------------------------------------------------------
 

@@ -239,14 +239,8 @@ def _pick_remote(g: GitRepo, branch: str) -> str:
 
 
 def _fetch(g: GitRepo, remote: str, run: _Run) -> None:
-    g.check_remote_is_safe(remote)
     run.note(f"fetching {remote}")
-    out = g.run(
-        ["fetch", "--prune", "--quiet", "--no-recurse-submodules", "--", remote],
-        check=False,
-        timeout=network_timeout(),
-        env=g.network_env(),
-    )
+    out = g.fetch(remote)
     if not out.ok:
         raise SyncStopped(
             f"could not fetch from '{remote}': {out.last_error_line()}",

@@ -347,8 +347,12 @@ def _git_conflicts(step: Step, ctx: StepContext) -> StepOutcome:
 
     target = _opt(step, "target")
     report = report_conflicts(
-        _repo(step, ctx), target=ctx.render(target) if target is not None else None
+        _repo(step, ctx),
+        target=ctx.render(target) if target is not None else None,
+        fetch=_opt(step, "fetch", True),
     )
+    for line in [report.headline(), *report.file_lines()]:
+        ctx.report(line)
     outcome = _json_outcome(report, int(report.exit_code))
     if report.exit_code == 1:
         return StepOutcome(1, message="conflicts found", data=outcome.data)
@@ -442,7 +446,7 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
         "paths": Field(_TEXTS, "Paths to stage."),
         "all": Field(Bool(), "Stage every change."),
         "dry_run": Field(Bool(), "Only report what would be staged."),
-        "force": Field(Bool(), "Stage ignored files too."),
+        "force": Field(Bool(), "Stage files refused as risky (conflict markers, secrets, size)."),
     },
     "commit": {
         "repo": _REPO,
@@ -465,6 +469,7 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
     "conflicts": {
         "repo": _REPO,
         "target": Field(_TEXT, "Branch to predict conflicts against (default: upstream)."),
+        "fetch": Field(Bool(), "Fetch the upstream before predicting (default true)."),
     },
 }
 

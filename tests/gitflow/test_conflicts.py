@@ -13,7 +13,15 @@ from devkit.errors import DevkitError
 from devkit.gitflow import report_conflicts
 from devkit.gitflow.results import ConflictReport, FileConflict
 from tests.clirun import run_devkit
-from tests.gitrepos import assert_unchanged, commit, fingerprint, git, write
+from tests.gitrepos import (
+    assert_unchanged,
+    commit,
+    fingerprint,
+    git,
+    make_remote,
+    push_from,
+    write,
+)
 
 BINARY_BASE = b"\x00\x01base"
 
@@ -232,3 +240,28 @@ def test_cli_conflicts_json_shape_and_exit_codes(tmp_path: Path) -> None:
     assert human.returncode == 1 and "app.txt" in human.stdout and "content" in human.stdout
     clean = run_devkit(["conflicts", "main"], cwd=repo)
     assert clean.returncode == 0 and "no conflicts" in clean.stdout
+
+
+def test_default_target_fetches_the_upstream_first_unless_no_fetch(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path, {"app.txt": "one\n"})
+    mine = remote.clone("mine")
+    push_from(remote, "colleague", "theirs", {"app.txt": "theirs\n"})
+    commit(mine, "ours", {"app.txt": "ours\n"})
+    before = fingerprint(mine)
+    stale = run_devkit(["conflicts", "--no-fetch"], cwd=mine)
+    assert stale.returncode == 0, stale.stderr
+    fresh = report_conflicts(mine)
+    assert fresh.exit_code == 1
+    assert [(f.path, f.type) for f in fresh.files] == [("app.txt", "content")]
+    assert git(mine, "rev-parse", "origin/main").strip() == remote.remote_head()
+    assert_unchanged(before, mine)
+
+
+def test_unreachable_upstream_is_a_clear_failure(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path)
+    mine = remote.clone("mine")
+    git(mine, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    process = run_devkit(["conflicts"], cwd=mine)
+    assert process.returncode == 1
+    assert "could not fetch" in process.stderr and "--no-fetch" in process.stderr
+    assert len(process.stderr.strip().splitlines()) == 1
