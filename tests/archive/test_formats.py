@@ -318,6 +318,8 @@ def test_recursive_extracts_nested_archives(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "outer" / "inner" / "readme.txt").read_text() == "nested\n"
     assert (tmp_path / "out" / "outer" / "bundle.zip").is_file()
     assert len(result.nested) == 1 and result.nested[0].format == "zip"
+    assert result.nested[0].path == str(tmp_path / "out" / "outer" / "inner")
+    assert result.nested[0].archive == str(tmp_path / "out" / "outer" / "bundle.zip")
     plain = extract_archive(outer, dest=tmp_path / "plain")
     assert not (tmp_path / "plain" / "outer" / "inner").exists()
     assert plain.nested == ()
@@ -382,3 +384,26 @@ def test_unusual_tar_falls_back_to_tarfile(tmp_path: Path) -> None:
     root = Path(result.path) if result.wrapped else tmp_path / "out"
     for name, data in expected.items():
         assert (root / name).read_bytes() == data
+
+
+def test_7z_symlink_escape_is_refused(tmp_path: Path) -> None:
+    import py7zr
+
+    from devkit.archive.errors import UnsafeArchive
+
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink("../../../etc", src / "evil")
+    (src / "ok.txt").write_text("ok")
+    archive = tmp_path / "evil.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        z.write(src / "ok.txt", "pkg/ok.txt")
+        z.write(src / "evil", "pkg/evil")
+    out = tmp_path / "out"
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, dest=out)
+    assert not out.exists()
+    result = extract_archive(archive, dest=out, options=ExtractOptions(skip_unsafe=True))
+    assert (out / "pkg" / "ok.txt").read_text() == "ok"
+    assert not os.path.lexists(out / "pkg" / "evil")
+    assert [s.name for s in result.skipped] == ["pkg/evil"]

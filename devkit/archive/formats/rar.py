@@ -65,7 +65,7 @@ def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
     if redir:
         kind_code, _flags, target = redir
         if kind_code == rarfile.RAR5_XREDIR_HARD_LINK:
-            return "hardlink", target, None
+            return "hardlink", target.replace("\\", "/"), None
         if kind_code == rarfile.RAR5_XREDIR_FILE_COPY:
             return "file", None, None
         if kind_code == rarfile.RAR5_XREDIR_WINDOWS_JUNCTION:
