@@ -127,7 +127,6 @@ def measure(make_cmd, base: Path, runs: int) -> tuple[float, float]:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        subprocess.run(["sync"], check=False)
         seconds, rss = timed(make_cmd(dest))
         times.append(seconds)
         peaks.append(rss)
@@ -196,8 +195,8 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=12_000, help="number of small files")
-    parser.add_argument("--large-mb", type=int, default=32, help="size of each of 4 large files")
+    parser.add_argument("--small", type=int, default=8_000, help="number of small files")
+    parser.add_argument("--large-mb", type=int, default=24, help="size of each of 4 large files")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--big-member-gb", type=int, default=2, help="one member of this size (0: skip)"
