@@ -408,3 +408,62 @@ def test_7z_symlink_escape_is_refused(tmp_path: Path) -> None:
     assert (out / "pkg" / "ok.txt").read_text() == "ok"
     assert not os.path.lexists(out / "pkg" / "evil")
     assert [s.name for s in result.skipped] == ["pkg/evil"]
+
+
+def test_zip_deflate64_made_by_7zip(tmp_path: Path) -> None:
+    """zipfile cannot decode deflate64; devkit does (inflate64), CRC checked."""
+    from devkit.archive.tools import bundled_7zz
+
+    source = tmp_path / "d64"
+    source.mkdir()
+    payload = (b"deflate64 " * 50_000) + random.Random(9).randbytes(100_000)
+    (source / "data.bin").write_bytes(payload)
+    archive = tmp_path / "d64.zip"
+    tool = bundled_7zz()
+    assert tool
+    import subprocess
+
+    subprocess.run(
+        [tool, "a", "-tzip", "-mm=Deflate64", str(archive), "d64"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.infolist()[-1].compress_type == 9
+    extract_archive(archive, dest=tmp_path / "out")
+    assert (tmp_path / "out" / "d64" / "data.bin").read_bytes() == payload
+    # a flipped byte in the compressed data is caught (inflate error or CRC)
+    from devkit.archive.errors import ArchiveCorrupt
+
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(broken, dest=tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_zip_aes_made_by_7zip_is_a_clear_error(tmp_path: Path) -> None:
+    from devkit.archive.errors import PasswordError
+    from devkit.archive.tools import bundled_7zz
+
+    (tmp_path / "secret.txt").write_text("secret")
+    archive = tmp_path / "aes.zip"
+    tool = bundled_7zz()
+    assert tool
+    import subprocess
+
+    subprocess.run(
+        [tool, "a", "-tzip", "-ppw", "-mem=AES256", str(archive), "secret.txt"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with pytest.raises(PasswordError) as error:
+        extract_archive(archive, dest=tmp_path / "out", options=ExtractOptions(password="pw"))
+    assert error.value.code == "unsupported_encryption" and "AES" in error.value.message
+    assert not (tmp_path / "out").exists()
