@@ -467,3 +467,17 @@ def test_zip_aes_made_by_7zip_is_a_clear_error(tmp_path: Path) -> None:
         extract_archive(archive, dest=tmp_path / "out", options=ExtractOptions(password="pw"))
     assert error.value.code == "unsupported_encryption" and "AES" in error.value.message
     assert not (tmp_path / "out").exists()
+
+
+def test_7z_behind_a_self_extractor_stub(tmp_path: Path) -> None:
+    import py7zr
+
+    plain = tmp_path / "plain.7z"
+    with py7zr.SevenZipFile(plain, "w") as z:
+        z.writestr(b"inside\n", "sfx/inside.txt")
+    stub = bytes(b for b in random.Random(11).randbytes(6000) if b not in b"7zPKR")
+    archive = tmp_path / "setup.exe"
+    archive.write_bytes(b"MZ" + stub + plain.read_bytes())
+    result = extract_archive(archive, dest=tmp_path / "out")
+    assert result.format == "7z"
+    assert (tmp_path / "out" / "sfx" / "inside.txt").read_bytes() == b"inside\n"
