@@ -345,6 +345,15 @@ def extract_archive(
             f"interrupted: nothing was extracted from {archive.name}",
             hint="run the command again to extract it",
         ) from None
+    except OSError as error:
+        if created:
+            _remove_tree(str(dest))
+        where = error.filename or dest
+        raise OperationFailed(
+            f"cannot write {where}: {error.strerror or error}; nothing was extracted",
+            code="write_failed",
+            hint="check free space, permissions and name lengths in the destination",
+        ) from error
     except BaseException:
         if created:
             _remove_tree(str(dest))
