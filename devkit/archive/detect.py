@@ -39,6 +39,32 @@ class Detected:
     offset: int = 0  # where the archive starts (self-extractors)
 
 
+_NAME_HINTS = (
+    (r"\.(tar\.gz|tgz)$", "tar.gz"),
+    (r"\.(tar\.bz2|tbz2?)$", "tar.bz2"),
+    (r"\.(tar\.xz|txz)$", "tar.xz"),
+    (r"\.(tar\.zst|tzst)$", "tar.zst"),
+    (r"\.(tar\.lzma|tlz)$", "tar.lzma"),
+    (r"\.tar$", "tar"),
+    (r"\.(zip|jar)$", "zip"),
+    (r"\.7z(\.\d{3})?$", "7z"),
+    (r"\.(rar|r\d\d)$", "rar"),
+    (r"\.gz$", "gz"),
+    (r"\.bz2$", "bz2"),
+    (r"\.xz$", "xz"),
+    (r"\.zst$", "zst"),
+    (r"\.lzma$", "lzma"),
+)
+
+
+def format_from_name(path: Path) -> str | None:
+    """The format the file name suggests (only a hint; the content decides)."""
+    for pattern, fmt in _NAME_HINTS:
+        if re.search(pattern, path.name, re.IGNORECASE):
+            return fmt
+    return None
+
+
 def archive_stem(path: Path) -> str:
     """The archive's name without its archive suffixes ("data.tar.gz" -> "data")."""
     stem = _ARCHIVE_SUFFIX.sub("", path.name)

@@ -5,6 +5,7 @@ Ctrl-C) the temp folder is removed and DEST looks exactly as before."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat
 import tempfile
@@ -202,6 +203,17 @@ def _extract_nested(
     return results
 
 
+def _rebase(result: ExtractResult, old: str, new: str) -> ExtractResult:
+    """Nested results name paths inside the temp folder: point them at the final tree."""
+    relative = os.path.relpath(result.path, old)
+    return dataclasses.replace(
+        result,
+        path=os.path.normpath(os.path.join(new, relative)),
+        archive=os.path.normpath(os.path.join(new, os.path.relpath(result.archive, old))),
+        nested=tuple(_rebase(inner, old, new) for inner in result.nested),
+    )
+
+
 def _extract_one(
     archive: Path,
     *,
@@ -260,6 +272,7 @@ def _extract_one(
         final, renamed, replaced = _place(
             layout, dest=dest, tmp=tmp, overwrite=options.overwrite, is_file=single
         )
+        nested = [_rebase(result, layout.source, str(final)) for result in nested]
         return ExtractResult(
             archive=str(archive),
             path=str(final),
@@ -332,6 +345,15 @@ def extract_archive(
             f"interrupted: nothing was extracted from {archive.name}",
             hint="run the command again to extract it",
         ) from None
+    except OSError as error:
+        if created:
+            _remove_tree(str(dest))
+        where = error.filename or dest
+        raise OperationFailed(
+            f"cannot write {where}: {error.strerror or error}; nothing was extracted",
+            code="write_failed",
+            hint="check free space, permissions and name lengths in the destination",
+        ) from error
     except BaseException:
         if created:
             _remove_tree(str(dest))

@@ -64,6 +64,13 @@ def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
             f" {_human(result.bytes)}, {result.seconds:.2f} s)"
         ),
     )
+    from devkit.archive.detect import format_from_name
+
+    hinted = format_from_name(Path(result.archive))
+    if hinted and hinted != result.format:
+        console.info(
+            printable(f"  note: the name suggests {hinted}, the content is {result.format}")
+        )
     if result.renamed:
         console.info(printable(f"  the name was taken, so it went to {result.path}"))
     if result.replaced:
@@ -99,6 +106,17 @@ def _list(console: Console, listing: ArchiveListing) -> None:
 def _extract_with_progress(
     console: Console, archive: Path, dest: Path, options: ExtractOptions
 ) -> ExtractResult:
+    from devkit.archive.errors import UnsafeArchive
+
+    try:
+        return _extract(console, archive, dest, options)
+    except UnsafeArchive as refusal:
+        for item in refusal.unsafe:
+            console.warn(printable(f"unsafe member {item['name']!r}: {item['reason']}"))
+        raise
+
+
+def _extract(console: Console, archive: Path, dest: Path, options: ExtractOptions) -> ExtractResult:
     from devkit.archive import extract_archive, list_archive
 
     if not console.interactive_stderr or console.json_mode:

@@ -95,6 +95,9 @@ def test_refusal_is_exit_1_and_lists_every_unsafe_member(tmp_path: Path) -> None
     assert error["code"] == "unsafe_archive"
     assert {u["name"] for u in error["details"]["unsafe"]} == {"../x", "/abs"}
     assert snapshot(tmp_path) == before
+    human = run_devkit(["extract", str(archive), "-C", str(dest)])
+    assert human.returncode == 1
+    assert "'../x'" in human.stderr and "'/abs'" in human.stderr and "absolute" in human.stderr
     skipped = run_devkit(["extract", str(archive), "-C", str(dest), "--skip-unsafe", "--json"])
     assert skipped.returncode == 0
     (item,) = json.loads(skipped.stdout)["data"]["results"]
@@ -191,3 +194,46 @@ def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert snapshot(dest) == before
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    """With stderr on a pseudo-terminal a progress bar is drawn there; stdout stays clean."""
+    import pty
+
+    archive = small_tgz(tmp_path / "p.tgz", {f"p/{i}.txt": os.urandom(2000) for i in range(50)})
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "extract", str(archive), "-C", str(tmp_path / "o")],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert "extracting p.tgz" in terminal
+    assert "extracting" not in out.decode()
+
+
+def test_content_decides_the_format_and_a_mismatch_is_noted(tmp_path: Path) -> None:
+    real_tgz = small_tgz(tmp_path / "x.tgz", {"x/a.txt": b"a"})
+    disguised = tmp_path / "x.zip"
+    disguised.write_bytes(real_tgz.read_bytes())
+    process = run_devkit(["extract", str(disguised), "-C", str(tmp_path / "o")])
+    assert process.returncode == 0
+    assert "the name suggests zip, the content is tar.gz" in process.stderr
+    assert (tmp_path / "o" / "x" / "a.txt").read_text() == "a"

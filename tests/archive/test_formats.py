@@ -318,6 +318,8 @@ def test_recursive_extracts_nested_archives(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "outer" / "inner" / "readme.txt").read_text() == "nested\n"
     assert (tmp_path / "out" / "outer" / "bundle.zip").is_file()
     assert len(result.nested) == 1 and result.nested[0].format == "zip"
+    assert result.nested[0].path == str(tmp_path / "out" / "outer" / "inner")
+    assert result.nested[0].archive == str(tmp_path / "out" / "outer" / "bundle.zip")
     plain = extract_archive(outer, dest=tmp_path / "plain")
     assert not (tmp_path / "plain" / "outer" / "inner").exists()
     assert plain.nested == ()
@@ -368,6 +370,7 @@ def test_tar_big_member_streams_across_blocks(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "big" / "after.txt").read_bytes() == b"after\n"
 
 
+@pytest.mark.slow  # tarfile writes the sparse member's holes out in Python (~8 s)
 def test_unusual_tar_falls_back_to_tarfile(tmp_path: Path) -> None:
     """GNU sparse members are left to tarfile; the result is the same tree."""
     from tests.archive.conftest import TESTDATA, corpus
@@ -382,3 +385,100 @@ def test_unusual_tar_falls_back_to_tarfile(tmp_path: Path) -> None:
     root = Path(result.path) if result.wrapped else tmp_path / "out"
     for name, data in expected.items():
         assert (root / name).read_bytes() == data
+
+
+def test_7z_symlink_escape_is_refused(tmp_path: Path) -> None:
+    import py7zr
+
+    from devkit.archive.errors import UnsafeArchive
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "outside.txt").write_text("outside")
+    os.symlink("../outside.txt", src / "evil")  # py7zr only stores links that resolve
+    (src / "ok.txt").write_text("ok")
+    archive = tmp_path / "evil.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        z.write(src / "ok.txt", "pkg/ok.txt")
+        z.write(src / "evil", "pkg/evil")
+    out = tmp_path / "out"
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, dest=out)
+    assert not out.exists()
+    result = extract_archive(archive, dest=out, options=ExtractOptions(skip_unsafe=True))
+    assert (out / "pkg" / "ok.txt").read_text() == "ok"
+    assert not os.path.lexists(out / "pkg" / "evil")
+    assert [s.name for s in result.skipped] == ["pkg/evil"]
+
+
+def test_zip_deflate64_made_by_7zip(tmp_path: Path) -> None:
+    """zipfile cannot decode deflate64; devkit does (inflate64), CRC checked."""
+    from devkit.archive.tools import bundled_7zz
+
+    source = tmp_path / "d64"
+    source.mkdir()
+    payload = (b"deflate64 " * 50_000) + random.Random(9).randbytes(100_000)
+    (source / "data.bin").write_bytes(payload)
+    archive = tmp_path / "d64.zip"
+    tool = bundled_7zz()
+    assert tool
+    import subprocess
+
+    subprocess.run(
+        [tool, "a", "-tzip", "-mm=Deflate64", str(archive), "d64"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.infolist()[-1].compress_type == 9
+    extract_archive(archive, dest=tmp_path / "out")
+    assert (tmp_path / "out" / "d64" / "data.bin").read_bytes() == payload
+    # a flipped byte in the compressed data is caught (inflate error or CRC)
+    from devkit.archive.errors import ArchiveCorrupt
+
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(broken, dest=tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_zip_aes_made_by_7zip_is_a_clear_error(tmp_path: Path) -> None:
+    from devkit.archive.errors import PasswordError
+    from devkit.archive.tools import bundled_7zz
+
+    (tmp_path / "secret.txt").write_text("secret")
+    archive = tmp_path / "aes.zip"
+    tool = bundled_7zz()
+    assert tool
+    import subprocess
+
+    subprocess.run(
+        [tool, "a", "-tzip", "-ppw", "-mem=AES256", str(archive), "secret.txt"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with pytest.raises(PasswordError) as error:
+        extract_archive(archive, dest=tmp_path / "out", options=ExtractOptions(password="pw"))
+    assert error.value.code == "unsupported_encryption" and "AES" in error.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_7z_behind_a_self_extractor_stub(tmp_path: Path) -> None:
+    import py7zr
+
+    plain = tmp_path / "plain.7z"
+    with py7zr.SevenZipFile(plain, "w") as z:
+        z.writestr(b"inside\n", "sfx/inside.txt")
+    stub = bytes(b for b in random.Random(11).randbytes(6000) if b not in b"7zPKR")
+    archive = tmp_path / "setup.exe"
+    archive.write_bytes(b"MZ" + stub + plain.read_bytes())
+    result = extract_archive(archive, dest=tmp_path / "out")
+    assert result.format == "7z"
+    assert (tmp_path / "out" / "sfx" / "inside.txt").read_bytes() == b"inside\n"

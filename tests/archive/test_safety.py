@@ -374,3 +374,18 @@ def test_overwrite_replaces_and_default_renames(sandbox) -> None:
     assert replaced.replaced and replaced.path == str(sandbox["dest"] / "app")
     assert sorted(os.listdir(sandbox["dest"] / "app")) == ["new.txt"]
     assert not [p for p in os.listdir(sandbox["dest"]) if p.startswith(".devkit")]
+
+
+def test_a_name_the_filesystem_rejects_is_a_clean_failure(sandbox) -> None:
+    from devkit.errors import OperationFailed
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_file(tar, "pkg/ok.txt")
+        add_file(tar, "pkg/" + "n" * 300)  # longer than NAME_MAX
+
+    archive = make_tar(sandbox["work"] / "long.tgz", build)
+    before = snapshot(sandbox["root"])
+    with pytest.raises(OperationFailed) as error:
+        extract_archive(archive, dest=sandbox["dest"])
+    assert error.value.code == "write_failed"
+    assert snapshot(sandbox["root"]) == before

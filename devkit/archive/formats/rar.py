@@ -65,7 +65,7 @@ def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
     if redir:
         kind_code, _flags, target = redir
         if kind_code == rarfile.RAR5_XREDIR_HARD_LINK:
-            return "hardlink", target, None
+            return "hardlink", target.replace("\\", "/"), None
         if kind_code == rarfile.RAR5_XREDIR_FILE_COPY:
             return "file", None, None
         if kind_code == rarfile.RAR5_XREDIR_WINDOWS_JUNCTION:
@@ -87,8 +87,28 @@ class RarReader:
         self._rarfile = rarfile
         self.path = path
         self.password = password
-        # Headers may hold compressed comments that rarfile decodes with the backend.
+        # Headers may hold compressed comments that rarfile decodes with the backend,
+        # so the backend is configured (and watched) before the archive is opened.
+        global _current_watchdog
         self.tool = rar_tool()
+        with _patch_lock, Watchdog() as watchdog:
+            _current_watchdog = watchdog
+            try:
+                infos = self._open_headers(path, password)
+            finally:
+                _current_watchdog = None
+        if not infos and self._headers_encrypted():
+            raise PasswordError(
+                f"wrong password for {path.name} (its headers are encrypted)"
+                if password is not None
+                else f"{path.name} has encrypted headers and no password was given",
+                code="wrong_password" if password is not None else "password_required",
+                hint="pass the right password with --password-file FILE or --password-env VAR",
+            )
+        self.entries = [self._entry(info) for info in infos]
+
+    def _open_headers(self, path: Path, password: str | None) -> list[Any]:
+        rarfile = self._rarfile
         if self.tool is not None:
             _configure(rarfile, self.tool)
         try:
@@ -127,15 +147,7 @@ class RarReader:
                     hint="check the password passed with --password-file or --password-env",
                 ) from error
             raise corrupt(path, error) from error
-        if not infos and self._headers_encrypted():
-            raise PasswordError(
-                f"wrong password for {path.name} (its headers are encrypted)"
-                if password is not None
-                else f"{path.name} has encrypted headers and no password was given",
-                code="wrong_password" if password is not None else "password_required",
-                hint="pass the right password with --password-file FILE or --password-env VAR",
-            )
-        self.entries = [self._entry(info) for info in infos]
+        return infos  # type: ignore[no-any-return]
 
     def _headers_encrypted(self) -> bool:
         try:

@@ -209,6 +209,8 @@ class SevenZipReader:
                 entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
                 if admitted and writer.check_link(entry):
                     writer.add(entry)
+            elif entry.kind == "file" and admitted and has_data and size <= CHUNK:
+                writer.add_bytes(entry, memoryview(_read_exactly(stream, size, self.path)))
             elif entry.kind == "file" and admitted:
                 data = _Slice(stream, size, self.path, watchdog)
                 writer.add(entry, data if has_data else None)

@@ -5,6 +5,7 @@ a clear error (zipfile does not implement them)."""
 
 from __future__ import annotations
 
+import os
 import stat
 import struct
 import time
@@ -20,6 +21,7 @@ from devkit.archive.safety import normalize_name
 from devkit.archive.writer import CHUNK, TreeWriter
 
 MAX_LINK_TARGET = 4096
+SMALL_MEMBER = 1024 * 1024
 DEFLATE64 = 9
 AES = 99
 _UNIX = 3
@@ -82,6 +84,7 @@ class ZipReader:
     def __init__(self, path: Path, *, password: str | None) -> None:
         self.path = path
         self.password = password.encode("utf-8") if password is not None else None
+        self._fd: int | None = None
         try:
             self.zip = zipfile.ZipFile(path)
             self.entries = [entry_for(info) for info in self.zip.infolist()]
@@ -128,6 +131,47 @@ class ZipReader:
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
             raise corrupt(self.path, error) from error
 
+    def _read_small(self, info: zipfile.ZipInfo) -> bytes | None:
+        """A small stored or deflated member read in one call and checked (size, CRC),
+        skipping ZipExtFile's per-member cost; None leaves it to zipfile."""
+        if (
+            info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+            or info.flag_bits & 0x1
+            or info.compress_size > SMALL_MEMBER
+            or info.file_size > SMALL_MEMBER
+        ):
+            return None
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        want = 30 + len(info.orig_filename.encode("utf-8", "surrogateescape")) + 64
+        want += info.compress_size + len(info.extra)
+        block = os.pread(self._fd, want, info.header_offset)
+        if len(block) < 30 or block[:4] != b"PK\x03\x04":
+            raise corrupt(self.path, ValueError(f"bad local header for {info.filename!r}"))
+        name_len, extra_len = struct.unpack_from("<HH", block, 26)
+        start = 30 + name_len + extra_len
+        end = start + info.compress_size
+        if len(block) < end:
+            block = os.pread(self._fd, end, info.header_offset)
+            if len(block) < end:
+                raise corrupt(self.path, EOFError(f"{info.filename!r} is truncated"))
+        raw = block[start:end]
+        if info.compress_type == zipfile.ZIP_STORED:
+            data = raw
+        else:
+            try:
+                inflater = zlib.decompressobj(-15)
+                data = inflater.decompress(raw, info.file_size + 1)
+            except zlib.error as error:
+                raise corrupt(self.path, error) from error
+        if len(data) != info.file_size:
+            raise corrupt(
+                self.path, ValueError(f"{info.filename!r} does not match its declared size")
+            )
+        if zlib.crc32(data) != info.CRC:
+            raise corrupt(self.path, ValueError(f"bad CRC-32 for {info.filename!r}"))
+        return data
+
     def extract(self, writer: TreeWriter) -> None:
         for entry in self.entries:
             if not writer.admit(entry):
@@ -145,6 +189,10 @@ class ZipReader:
                 if writer.check_link(entry):
                     writer.add(entry)
             elif entry.kind == "file":
+                small = self._read_small(info)
+                if small is not None:
+                    writer.add_bytes(entry, memoryview(small))
+                    continue
                 with self._open(info) as data:
                     writer.add(entry, data)
             else:
@@ -152,6 +200,9 @@ class ZipReader:
 
     def close(self) -> None:
         self.zip.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class _ZipData:
