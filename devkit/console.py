@@ -56,7 +56,8 @@ def envelope(
     }
 
 
-def _wants_color(stream: TextIO) -> bool:
+def wants_color(stream: TextIO) -> bool:
+    """Style output for a person: the stream is a terminal and NO_COLOR is not set."""
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
@@ -103,11 +104,11 @@ class Console:
 
     @property
     def styled(self) -> bool:
-        return _wants_color(self._stdout)
+        return wants_color(self._stdout)
 
     @property
     def interactive_stderr(self) -> bool:
-        return _wants_color(self._stderr)
+        return wants_color(self._stderr)
 
     def _rich(self, *, err: bool) -> RichConsole:
         from rich.console import Console as RichConsole
@@ -122,12 +123,12 @@ class Console:
 
     def _write(self, text: str, *, style: str | None, err: bool) -> None:
         stream = self._stderr if err else self._stdout
-        if self._status is not None and _wants_color(stream):
+        if self._status is not None and wants_color(stream):
             # Terminal lines go above the live status line, through its console.
             self._rich(err=False).print(
                 text, style=style, markup=False, emoji=False, highlight=False
             )
-        elif style and _wants_color(stream):
+        elif style and wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False)
         else:
             stream.write(text + "\n")

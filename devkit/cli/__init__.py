@@ -1,19 +1,124 @@
 """The Typer application: thin commands that parse options, call core code and report.
 
-Each capability registers its commands from its own module; none of them may import
-GitPython, py7zr, rarfile, PyYAML or rich at module level (start-up speed).
+Each capability registers its commands from its own module (`register(app)`); none of
+them may import GitPython, py7zr, rarfile, PyYAML or rich at module level. The root
+group loads a command's module only when that command is run or listed, so
+`devkit --version` and `devkit sync --help` do not pay for every other command.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import inspect
+import sys
+from difflib import get_close_matches
+from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
 
 from devkit import __version__
+from devkit.console import wants_color
+
+# Command name -> module under devkit.cli that registers it, in the order --help lists.
+COMMAND_MODULES: dict[str, str] = {
+    "run": "run",
+    "extract": "extract",
+    "init": "git",
+    "stage": "git",
+    "commit": "git",
+    "sync": "git",
+    "conflicts": "git",
+    "undo": "git",
+}
+
+
+def command_name(info: typer.models.CommandInfo) -> str:
+    if info.name:
+        return info.name
+    assert info.callback is not None
+    return info.callback.__name__.replace("_", "-")
+
+
+def help_markup_mode() -> typer.core.MarkupMode:
+    """Help as rich panels for a person at a terminal; plain text for pipes, scripts and
+    NO_COLOR, which also spares them importing rich (about 100 ms)."""
+    return "rich" if wants_color(sys.stdout) else None
+
+
+def _command_info(name: str) -> typer.models.CommandInfo:
+    """Import the module that registers `name` and return its registration."""
+    module = importlib.import_module(f"devkit.cli.{COMMAND_MODULES[name]}")
+    commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    module.register(commands)
+    return next(info for info in commands.registered_commands if command_name(info) == name)
+
+
+def build_command(name: str) -> Any:
+    """The full command, options and all, as Typer builds it (only for the one run)."""
+    commands = typer.Typer(
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=help_markup_mode(),
+    )
+    commands.registered_commands = [_command_info(name)]
+    return typer.main.get_group(commands).commands[name]
+
+
+def describe_command(name: str) -> Any:
+    """Name and help text only: enough for the root --help listing, without building
+    every option of every command (Typer resolves each annotation, which is slow)."""
+    info = _command_info(name)
+    help_text = info.help or inspect.getdoc(info.callback)
+    return typer.core.TyperCommand(
+        name,
+        help=inspect.cleandoc(help_text) if help_text else None,
+        short_help=info.short_help,
+        hidden=info.hidden,
+        deprecated=info.deprecated,
+        rich_help_panel=info.rich_help_panel,
+    )
+
+
+class LazyCommandGroup(typer.core.TyperGroup):
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in COMMAND_MODULES:
+            return self.commands.get(cmd_name)
+        if self._listing:
+            return describe_command(cmd_name)
+        self.commands[cmd_name] = build_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.TyperException as error:
+            # Typer suggests from the commands built so far; suggest from all of them.
+            matches = get_close_matches(args[0], list(COMMAND_MODULES)) if args else []
+            message = getattr(error, "message", "")
+            if matches and "Did you mean" not in message:
+                suggestions = ", ".join(repr(match) for match in matches)
+                error.message = f"{message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.rich_markup_mode = help_markup_mode()
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="devkit",
+    cls=LazyCommandGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -45,14 +150,3 @@ def _root(
     4 missing external tool, 130 interrupted. Add --json to any command for one
     machine-readable JSON document on stdout.
     """
-
-
-from devkit.cli import extract as _extract  # noqa: E402
-from devkit.cli import git as _git  # noqa: E402
-
-_git.register(app)
-_extract.register(app)
-
-from devkit.cli import run as _run  # noqa: E402
-
-_run.register(app)

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import typer
+import typer.main
 
 from devkit import __version__
-from devkit.cli import app
+from devkit.cli import COMMAND_MODULES, app, command_name
 from tests.clirun import invoke, run_devkit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,36 +66,50 @@ def test_importing_the_cli_loads_no_heavy_module() -> None:
     assert process.stdout.strip() == "", f"heavy modules imported at start-up: {process.stdout}"
 
 
-def _all_commands(group: typer.Typer, prefix: str = "") -> list[tuple[str, object]]:
-    found: list[tuple[str, object]] = []
-    for command in group.registered_commands:
-        name = command.name or (
-            command.callback.__name__.replace("_", "-") if command.callback else ""
-        )
-        found.append(
-            (
-                f"{prefix}{name}",
-                command.help or (command.callback.__doc__ if command.callback else None),
-            )
-        )
-    for sub in group.registered_groups:
-        if sub.typer_instance is None:
-            continue
-        name = sub.name or sub.typer_instance.info.name or ""
-        found.append((f"{prefix}{name}", sub.help or sub.typer_instance.info.help))
-        found.extend(_all_commands(sub.typer_instance, f"{prefix}{name} "))
-    return found
+def _all_commands() -> list[tuple[str, str | None]]:
+    """(name, help) of every command the root group offers, built the way a user's
+    invocation builds them."""
+    group = typer.main.get_command(app)
+    ctx = group.make_context("devkit", ["--help"], resilient_parsing=True)
+    commands = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"'devkit {name}' is listed but cannot be built"
+        commands.append((name, command.help))
+    return commands
+
+
+def test_the_lazy_command_table_matches_what_the_modules_register() -> None:
+    registered: dict[str, str] = {}
+    for module_name in sorted(set(COMMAND_MODULES.values())):
+        module = importlib.import_module(f"devkit.cli.{module_name}")
+        commands = typer.Typer()
+        module.register(commands)
+        for info in commands.registered_commands:
+            registered[command_name(info)] = module_name
+    assert registered == COMMAND_MODULES
+
+
+def test_running_one_command_builds_only_that_command() -> None:
+    code = (
+        "import sys\n"
+        "from devkit.__main__ import main\n"
+        "main(['stage', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('devkit.cli.')), file=sys.stderr)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert process.stderr.strip() == "['devkit.cli.common', 'devkit.cli.git']"
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name, help_text in _all_commands(app):
+    for name, help_text in _all_commands():
         assert help_text and str(help_text).strip(), f"'devkit {name}' has no help text"
         assert f"devkit {name}" in readme, f"'devkit {name}' is missing from README.md"
 
 
 def test_every_command_help_runs() -> None:
-    for name, _ in _all_commands(app):
+    for name, _ in _all_commands():
         result = invoke([*name.split(), "--help"])
         assert result.exit_code == 0, (name, result.output)
 
