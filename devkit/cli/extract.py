@@ -47,21 +47,15 @@ def _password(password_file: Path | None, password_env: str | None) -> str | Non
     return None
 
 
-def _human(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
-
-
 def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
+    from devkit.archive.writer import human_size
+
     where = os.path.relpath(result.path) if not os.path.isabs(result.archive) else result.path
     console.outcome(
         True,
         printable(
             f"{prefix}{result.archive} -> {where} ({result.format}, {result.files} files,"
-            f" {_human(result.bytes)}, {result.seconds:.2f} s)"
+            f" {human_size(result.bytes)}, {result.seconds:.2f} s)"
         ),
     )
     from devkit.archive.detect import format_from_name

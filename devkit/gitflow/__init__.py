@@ -6,8 +6,7 @@ public functions load their modules (and GitPython) on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from devkit.gitflow.results import (
     CommitResult,
@@ -18,6 +17,7 @@ from devkit.gitflow.results import (
     SyncReport,
     UndoResult,
 )
+from devkit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from devkit.gitflow.conflicts import report_conflicts
@@ -51,8 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'devkit.gitflow' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -12,8 +12,9 @@ checking a recipe does not pay for the runner's imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from devkit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
@@ -51,8 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'devkit.recipe' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
