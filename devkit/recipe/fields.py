@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,14 +57,16 @@ def offset_position(text: Text, offset: int) -> Position:
     return Position(text.pos.file, text.pos.line, text.pos.col + offset + int(text.quoted))
 
 
-class Type:
+class Type(ABC):
     label = "a value"
 
+    @abstractmethod
     def check(self, value: Any, chk: Checker) -> Any:
-        raise NotImplementedError
+        """The checked value, or INVALID after reporting what is wrong to `chk`."""
 
+    @abstractmethod
     def json_schema(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON Schema fragment that accepts what `check` accepts."""
 
     def wrong(self, value: Any, chk: Checker, expected: str | None = None) -> Any:
         chk.error(value.pos, f"expected {expected or self.label}, got {describe(value)}")

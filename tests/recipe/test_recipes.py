@@ -1,5 +1,4 @@
-"""Every recipe shipped in recipes/ runs for real (built-in steps need devkit.archive and
-devkit.gitflow; those tests skip only while a module is missing)."""
+"""Every recipe shipped in recipes/ runs for real, built-in git and extract steps included."""
 
 from __future__ import annotations
 
