@@ -172,12 +172,7 @@ class TreeWriter:
         reason = self.problem(entry)
         if reason is None:
             return not self.unsafe  # once refusing, only keep scanning
-        self._mark_refused(entry)
-        if self.options.skip_unsafe:
-            self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
-        else:
-            self.unsafe.append({"name": entry.name, "reason": reason})
-        return False
+        return self._refuse(entry, reason)
 
     def check_link(self, entry: Entry) -> bool:
         """Second look at a symlink whose target was stored as member data."""
@@ -185,6 +180,10 @@ class TreeWriter:
         reason = entry.unsafe or link_target_problem(entry.path, entry.link or "")
         if reason is None:
             return not self.unsafe
+        return self._refuse(entry, reason)
+
+    def _refuse(self, entry: Entry, reason: str) -> bool:
+        """Skip an unsafe member (--skip-unsafe) or record it to refuse the archive."""
         self._mark_refused(entry)
         if self.options.skip_unsafe:
             self.skipped.append(Skipped(entry.name, f"unsafe: {reason}"))
