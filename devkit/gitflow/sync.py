@@ -249,6 +249,25 @@ def _fetch(g: GitRepo, remote: str, run: _Run) -> None:
         )
 
 
+def _publish(
+    g: GitRepo, run: _Run, *, remote: str, branch: str, dest: str, why: str
+) -> RepoSyncResult:
+    """A branch the remote does not have yet: push it with -u (not with --no-push)."""
+    run.state = "no_upstream"
+    if not run.push:
+        raise SyncStopped(
+            why,
+            code="no_upstream",
+            hint=f"publish it: devkit sync (no --no-push) or git push -u {remote} {branch}",
+        )
+    if run.dry_run:
+        run.note(f"would publish {branch} to {run.upstream} and track it")
+        return run.result("would_publish")
+    run.old_head = run.new_head = _require_commit(g, branch)
+    _push(g, run, remote=remote, dest=dest, lease=None, set_upstream=True)
+    return run.result("published")
+
+
 def _current_branch(g: GitRepo) -> str | None:
     """The checked-out branch, or None when HEAD is detached."""
     try:
@@ -296,20 +315,15 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
                 run.note(f"now tracking {remote}/{branch}")
             merge_ref = f"refs/heads/{branch}"
         else:
-            run.state = "no_upstream"
             run.upstream = f"{remote}/{branch}"
-            if not run.push:
-                raise SyncStopped(
-                    f"'{branch}' has no upstream and {remote} has no branch of that name",
-                    code="no_upstream",
-                    hint=f"publish it: devkit sync (no --no-push) or git push -u {remote} {branch}",
-                )
-            if run.dry_run:
-                run.note(f"would publish {branch} to {remote} and track it")
-                return run.result("would_publish")
-            run.old_head = run.new_head = _require_commit(g, branch)
-            _push(g, run, remote=remote, dest=f"refs/heads/{branch}", lease=None, set_upstream=True)
-            return run.result("published")
+            return _publish(
+                g,
+                run,
+                remote=remote,
+                branch=branch,
+                dest=f"refs/heads/{branch}",
+                why=f"'{branch}' has no upstream and {remote} has no branch of that name",
+            )
     else:
         _fetch(g, remote, run)
 
@@ -338,19 +352,14 @@ def _sync_locked(g: GitRepo, run: _Run) -> RepoSyncResult:
     run.upstream = short_up
     if up_sha is None:
         # Configured, but the remote has no such branch (never pushed, or deleted).
-        run.state = "no_upstream"
-        if not run.push:
-            raise SyncStopped(
-                f"{remote} has no branch '{remote_branch}' for '{branch}' to track",
-                code="no_upstream",
-                hint=f"publish it: devkit sync (no --no-push) or git push -u {remote} {branch}",
-            )
-        if run.dry_run:
-            run.note(f"would publish {branch} to {short_up}")
-            return run.result("would_publish")
-        run.old_head = run.new_head = _require_commit(g, branch)
-        _push(g, run, remote=remote, dest=merge_ref, lease=None, set_upstream=True)
-        return run.result("published")
+        return _publish(
+            g,
+            run,
+            remote=remote,
+            branch=branch,
+            dest=merge_ref,
+            why=f"{remote} has no branch '{remote_branch}' for '{branch}' to track",
+        )
     if status.ahead is not None and status.behind is not None:
         run.ahead, run.behind = status.ahead, status.behind
     else:
