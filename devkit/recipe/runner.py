@@ -878,7 +878,9 @@ class _StepContext:
         )
 
     def report(self, text: str) -> None:
-        self.runner.note(self.task.name, text)
+        """A line of a built-in step's own output: shown and logged like a process's."""
+        for line in text.splitlines() or [""]:
+            self.runner.output(self.task.name, self.runner.masker.text(line))
 
 
 def run_recipe(

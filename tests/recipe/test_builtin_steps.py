@@ -92,6 +92,14 @@ def test_git_steps_init_stage_commit_sync_conflicts(
     assert [step["status"] for step in steps] == ["ok"] * 6
     assert steps[-1]["data"]["clean"] is True  # the conflict report's JSON
     assert steps[3]["data"]["summary"] == "Say hello; $(touch CANARY)"
+    # Without --json, built-in steps' reports are step output (stdout, with the others).
+    (tmp_path / "again.yaml").write_text(
+        f'tasks:\n  t:\n    - git: conflicts\n      repo: "{repo}"\n'
+    )
+    human = devkit(["run", "again.yaml"], cwd=tmp_path)
+    assert human.returncode == 0, human.stderr
+    report = [line for line in human.stdout.splitlines() if "no conflicts: origin/main" in line]
+    assert len(report) == 1 and report[0].split()[0].count("-") == 2  # timestamped
 
 
 def test_git_stage_right_after_init_of_an_empty_folder(
