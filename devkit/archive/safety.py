@@ -32,6 +32,16 @@ def normalize_name(raw: str, *, backslash_is_separator: bool) -> tuple[str | Non
     return "/".join(parts), None
 
 
+def member_path(
+    raw: str, kind: str, *, backslash_is_separator: bool
+) -> tuple[str | None, str | None]:
+    """`normalize_name` for an archive member: only a directory may name the root."""
+    path, reason = normalize_name(raw, backslash_is_separator=backslash_is_separator)
+    if path == "" and kind != "dir" and reason is None:
+        return None, "empty name"
+    return path, reason
+
+
 def link_target_problem(link_path: str, target: str) -> str | None:
     """A symlink target's own problems (absolute, NUL, lexical escape)."""
     if not target:

@@ -19,7 +19,7 @@ from typing import IO, Any
 from devkit.archive.errors import ArchiveCorrupt
 from devkit.archive.formats.compressed import CountingFile, corrupt, open_decompressed
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import normalize_name
+from devkit.archive.safety import member_path
 from devkit.archive.writer import CHUNK, TreeWriter
 
 BLOCK = 512
@@ -278,9 +278,7 @@ class FastTar:
             if kind == "file" and typeflag != b"7" and name.endswith("/"):
                 kind = "dir"
             data_size = size if kind == "file" else 0  # as tarfile: only files carry data
-            entry_path, reason = normalize_name(name, backslash_is_separator=False)
-            if entry_path == "" and kind != "dir" and reason is None:
-                entry_path, reason = None, "empty name"
+            entry_path, reason = member_path(name, kind, backslash_is_separator=False)
             entry = Entry(
                 name=name.rstrip("/") if kind == "dir" else name,
                 path=entry_path,

@@ -14,7 +14,7 @@ from typing import Any
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import normalize_name
+from devkit.archive.safety import member_path
 from devkit.archive.tools import Tool, Watchdog, rar_tool
 from devkit.archive.writer import TreeWriter
 
@@ -163,9 +163,7 @@ class RarReader:
 
     def _entry(self, info: Any) -> Entry:
         kind, link, unsafe = _kind(info, self._rarfile)
-        path, reason = normalize_name(info.filename, backslash_is_separator=True)
-        if path == "" and kind != "dir" and reason is None:
-            path, reason = None, "empty name"
+        path, reason = member_path(info.filename, kind, backslash_is_separator=True)
         mode = info.mode if info.host_os == self._rarfile.RAR_OS_UNIX else None
         mtime = info.mtime.timestamp() if info.mtime is not None else None
         return Entry(

@@ -17,7 +17,7 @@ from typing import IO, Any
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import normalize_name
+from devkit.archive.safety import member_path
 from devkit.archive.tools import Watchdog, sevenzip_tool
 from devkit.archive.writer import CHUNK, TreeWriter
 
@@ -107,9 +107,7 @@ class SevenZipReader:
 
     def _entry(self, info: Any) -> Entry:
         kind, unsafe = _kind(info)
-        path, reason = normalize_name(info.filename, backslash_is_separator=True)
-        if path == "" and kind != "dir" and reason is None:
-            path, reason = None, "empty name"
+        path, reason = member_path(info.filename, kind, backslash_is_separator=True)
         stamp = info.lastwritetime
         return Entry(
             name=info.filename,

@@ -16,7 +16,7 @@ from devkit.archive.formats.compressed import (
     open_decompressed,
 )
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import normalize_name
+from devkit.archive.safety import member_path
 from devkit.archive.writer import TreeWriter
 
 
@@ -34,9 +34,7 @@ def _kind(info: tarfile.TarInfo) -> Kind:
 
 def entry_for(info: tarfile.TarInfo) -> Entry:
     kind = _kind(info)
-    path, reason = normalize_name(info.name, backslash_is_separator=False)
-    if path == "" and kind != "dir" and reason is None:
-        path, reason = None, "empty name"
+    path, reason = member_path(info.name, kind, backslash_is_separator=False)
     return Entry(
         name=info.name,
         path=path,

@@ -17,7 +17,7 @@ from typing import IO, Any
 from devkit.archive.errors import ArchiveCorrupt, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import normalize_name
+from devkit.archive.safety import member_path
 from devkit.archive.writer import CHUNK, TreeWriter
 
 MAX_LINK_TARGET = 4096
@@ -61,9 +61,7 @@ def entry_for(info: zipfile.ZipInfo) -> Entry:
             kind = "special"
     if info.filename.endswith(("/", "\\")):
         kind = "dir"
-    path, reason = normalize_name(info.filename, backslash_is_separator=True)
-    if path == "" and kind != "dir" and reason is None:
-        path, reason = None, "empty name"
+    path, reason = member_path(info.filename, kind, backslash_is_separator=True)
     return Entry(
         name=info.filename,
         path=path,
