@@ -18,11 +18,13 @@ def _command_name(argv: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from devkit.cli import app
+    from devkit.process import exit_status, signal_policy
 
     args = list(sys.argv[1:] if argv is None else argv)
     console = Console(json_mode="--json" in args)
     try:
-        result = app(args=args, prog_name="devkit", standalone_mode=False)
+        with signal_policy():
+            result = app(args=args, prog_name="devkit", standalone_mode=False)
     except typer.TyperException as error:
         # Usage errors (unknown command or option, bad value): one line, exit 2.
         message = error.format_message()
@@ -30,10 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(problem)
         console.emit(_command_name(args), exit_code=ExitCode.USAGE, errors=[problem])
         return int(getattr(error, "exit_code", ExitCode.USAGE))
-    except typer.Abort:
-        return int(ExitCode.INTERRUPTED)
-    except KeyboardInterrupt:
-        return int(ExitCode.INTERRUPTED)
+    except (typer.Abort, KeyboardInterrupt) as error:
+        # SIGINT, SIGTERM or SIGHUP outside a command's own handling: 128 + signal.
+        return int(getattr(error, "signum", 0) + 128) if hasattr(error, "signum") else exit_status()
     except Exception as error:
         if os.environ.get("DEVKIT_DEBUG") == "1":
             raise

@@ -8,6 +8,7 @@ document, the envelope written by `emit`, and the human-output methods are silen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -131,8 +132,11 @@ class Console:
         elif style and wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False)
         else:
-            stream.write(text + "\n")
-            stream.flush()
+            # After SIGHUP the terminal is gone (EIO) or a pipe reader left (EPIPE):
+            # output is lost, but cleanup must go on.
+            with contextlib.suppress(OSError):
+                stream.write(text + "\n")
+                stream.flush()
 
     # -- data on stdout ------------------------------------------------------------
 

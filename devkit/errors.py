@@ -5,6 +5,7 @@ This module imports nothing else from devkit, so every layer can raise these.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -16,7 +17,26 @@ class ExitCode(IntEnum):
     USAGE = 2
     INTERNAL = 3
     MISSING_TOOL = 4
-    INTERRUPTED = 130
+    HANGUP = 129  # SIGHUP: a dropped ssh session or closed terminal
+    INTERRUPTED = 130  # SIGINT: Ctrl-C
+    TERMINATED = 143  # SIGTERM: timeout(1), systemd, a CI cancel
+
+
+def interrupted_exit_code(signum: int) -> ExitCode:
+    """128 + the signal's number, as a shell reports a command killed by it."""
+    try:
+        return ExitCode(128 + signum)
+    except ValueError:
+        return ExitCode.INTERRUPTED
+
+
+class InterruptSignal(KeyboardInterrupt):
+    """Raised by devkit's signal handler for SIGINT, SIGTERM and SIGHUP alike, so that
+    every `except KeyboardInterrupt` and `finally:` cleans up the same way."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 class DevkitError(Exception):
@@ -27,7 +47,7 @@ class DevkitError(Exception):
     `details` is structured data that JSON output carries alongside the message.
     """
 
-    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+    exit_code: ExitCode = ExitCode.FAILED
     default_code: ClassVar[str] = "failed"
 
     def __init__(
@@ -73,10 +93,26 @@ class MissingTool(DevkitError):
 
 
 class Interrupted(DevkitError):
-    """The user pressed Ctrl-C (or the process got SIGINT) and devkit stopped cleanly."""
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped the operation and devkit cleaned up.
+
+    The exit code is 128 + the signal's number: 130, 143 or 129."""
 
     exit_code = ExitCode.INTERRUPTED
     default_code = "interrupted"
 
-    def __init__(self, message: str = "interrupted", **kwargs: Any) -> None:
+    def __init__(
+        self, message: str = "interrupted", *, signum: int = signal.SIGINT, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
+        self.signum = int(signum)
+        self.exit_code = interrupted_exit_code(self.signum)
+        self.details.setdefault("signal", signal.Signals(self.signum).name)
+
+    @classmethod
+    def from_signal(cls, error: BaseException | None = None, **kwargs: Any) -> Interrupted:
+        """The Interrupted for a caught KeyboardInterrupt (InterruptSignal or Ctrl-C)."""
+        signum = getattr(error, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        default = "interrupted" if signum == signal.SIGINT else f"interrupted ({name})"
+        kwargs.setdefault("message", default)
+        return cls(signum=signum, **kwargs)

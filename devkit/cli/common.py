@@ -27,8 +27,8 @@ def run_command(command: str, *, json_mode: bool, body: CommandBody) -> None:
         data, exit_code = body(console)
     except DevkitError as error:
         fail(console, command, error)
-    except KeyboardInterrupt:
-        fail(console, command, Interrupted())
+    except KeyboardInterrupt as interrupt:
+        fail(console, command, Interrupted.from_signal(interrupt))
     console.emit(command, data=data, exit_code=exit_code)
     raise typer.Exit(exit_code)
 
