@@ -389,12 +389,17 @@ class Child:
         self.stage = 0  # 0 running, 1..3: ESCALATION[stage - 1] was sent
         self.next_escalation = 0.0
         self.started = time.monotonic()
+        self.exited_at: float | None = None  # when the leader was seen to exit
+        self.timed_out = False
         fd = _terminal_fd() if terminal else None
         self.terminal = fd
         group: dict[str, Any] = {"start_new_session": True}
         if fd is not None:
             own_group = sys.version_info >= (3, 11)
             group = {"process_group": 0} if own_group else {"preexec_fn": os.setpgrp}
+        # Orphaned grandchildren must come back to us to be stopped and reaped with
+        # their group, not to PID 1 (which, in a container, may reap them late or never).
+        become_subreaper()
         # A signal that arrives between fork and registration must not orphan the child.
         with _held():
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
@@ -410,7 +415,7 @@ class Child:
                 pass_fds=tuple(pass_fds),
                 **group,
             )
-            self.pgid = self.proc.pid
+            self.pid = self.pgid = self.proc.pid
             _policy.children[self.pgid] = self
             _guard.send("+", self.pgid)
         if fd is not None:
@@ -457,6 +462,33 @@ class Child:
         if 0 < self.stage < 3:
             return max(self.next_escalation - now, 0.0)
         return None
+
+    def supervise(self, now: float, deadline: float | None) -> float:
+        """One look at the child for the loop that waits on it: forward an interruption
+        (once), enforce the deadline, escalate when a grace period ran out, and stop
+        leftovers that keep the output open LINGER_SECONDS after the leader exited.
+        Returns how long the loop may wait before the next look."""
+        if self.interrupted:
+            self.forward(_policy.signum or signal.SIGINT)  # a no-op if the handler did
+        if deadline is not None and now >= deadline and self.stage == 0 and not self.exited_at:
+            self.timed_out = True
+            self.escalate(now)
+        self.tick(now)
+        if self.exited_at is None and self.proc.poll() is not None:
+            self.exited_at = now
+        wait = POLL_SECONDS * 2
+        if self.exited_at is not None and self.stage == 0:
+            lingered = now - self.exited_at
+            if lingered >= LINGER_SECONDS:
+                self.escalate(now, to=2)  # done, but something it started holds the output
+            else:
+                wait = min(wait, LINGER_SECONDS - lingered)
+        if deadline is not None and self.stage == 0:
+            wait = min(wait, max(deadline - now, 0.0))
+        escalation = self.until_escalation(now)
+        if escalation is not None:
+            wait = min(wait, escalation)
+        return wait
 
     # -- waiting and stopping -------------------------------------------------------------
 
@@ -541,7 +573,6 @@ def run_captured(
     and InterruptSignal is raised, in any thread (unless this is a critical section).
     Raises OSError when the program cannot be started."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    timed_out = False
     with Child(
         argv,
         cwd=cwd,
@@ -552,20 +583,12 @@ def run_captured(
         pending_input = input
         chunks: tuple[bytes, bytes] | None = None
         while chunks is None:
-            now = time.monotonic()
             if child.interrupted:
-                child.forward(_policy.signum or signal.SIGINT)  # no-op if the handler did
                 child.stop()
                 raise_if_interrupted(child.since)
-            if deadline is not None and now >= deadline and child.stage == 0:
-                timed_out = True
-                child.escalate(now)
-            child.tick(now)
-            wait = POLL_SECONDS * 4 if not child.stage else POLL_SECONDS
-            if deadline is not None and child.stage == 0:
-                wait = min(wait, max(deadline - now, 0.001))
+            wait = child.supervise(time.monotonic(), deadline)
             try:
-                chunks = child.proc.communicate(pending_input, timeout=wait)
+                chunks = child.proc.communicate(pending_input, timeout=max(wait, 0.001))
             except subprocess.TimeoutExpired:
                 pending_input = None  # communicate keeps what it has not written yet
             except KeyboardInterrupt:
@@ -576,7 +599,7 @@ def run_captured(
         status=_status(child.proc.returncode),
         stdout=chunks[0] or b"",
         stderr=chunks[1] or b"",
-        timed_out=timed_out,
+        timed_out=child.timed_out,
         duration=time.monotonic() - child.started,
     )
 
@@ -607,9 +630,9 @@ def run_streaming(
 
     A child that may read the terminal (`stdin` and stdin is a terminal) becomes the
     terminal's foreground group, so it can read and Ctrl-C goes to it directly; every
-    other child gets its own session with stdin closed. Leftover processes that keep
-    the output open after the leader exits are stopped after LINGER_SECONDS."""
-    child = Child(
+    other child gets its own session with stdin closed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Child(
         argv,
         cwd=cwd,
         env=env,
@@ -619,58 +642,29 @@ def run_streaming(
         terminal=stdin,
         grace=grace,
         pass_fds=pass_fds,
-    )
-    proc = child.proc
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    # A pidfd wakes the loop the moment the leader exits (Linux >= 5.3).
-    pidfd = _open_pidfd(proc.pid)
-    if pidfd is not None:
-        poller.register(pidfd, select.POLLIN)
-    deadline = None if timeout is None else child.started + timeout
-    timed_out = False
-    eof = False
-    exited_at: float | None = None
-    with child:
+    ) as child:
+        assert child.proc.stdout is not None
+        fd = child.proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        # A pidfd wakes the loop the moment the leader exits (Linux >= 5.3).
+        pidfd = _open_pidfd(child.pid)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
         try:
-            while True:
-                now = time.monotonic()
-                if child.interrupted and child.stage == 0:
-                    child.forward(_policy.signum or signal.SIGINT)
-                if deadline is not None and now >= deadline and child.stage == 0 and not exited_at:
-                    timed_out = True
-                    child.escalate(now)
-                child.tick(now)
-                if exited_at is None and proc.poll() is not None:
-                    exited_at = now
-                    if pidfd is not None:
-                        poller.unregister(pidfd)
-                if exited_at is not None:
-                    if eof:
-                        break
-                    if child.stage == 0 and now - exited_at >= LINGER_SECONDS:
-                        # Done, but something it started still holds its output.
-                        child.escalate(now, to=2)
-                if eof and pidfd is None:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=POLL_SECONDS)
-                    continue
-                wait = POLL_SECONDS * 2
-                if deadline is not None and child.stage == 0:
-                    wait = min(wait, max(deadline - now, 0.0))
-                escalation = child.until_escalation(now)
-                if escalation is not None:
-                    wait = min(wait, escalation)
-                if exited_at is not None:
-                    wait = min(wait, LINGER_SECONDS)
-                events = poller.poll(wait * 1000)
+            eof = False
+            while not (eof and child.exited_at is not None):
+                wait = child.supervise(time.monotonic(), deadline)
+                if pidfd is not None and child.exited_at is not None:
+                    poller.unregister(pidfd)
+                    os.close(pidfd)
+                    pidfd = None
+                events = poller.poll(wait * 1000) if not eof else _sleep(wait)
                 if not events and on_idle is not None:
                     on_idle()
                 for ready, _ in events:
                     if ready != fd:
-                        continue  # the pidfd: the leader exited; proc.poll() reaps it
+                        continue  # the pidfd: supervise() reaps the leader
                     data = os.read(fd, 65536)
                     if data:
                         on_output(data)
@@ -680,14 +674,19 @@ def run_streaming(
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-    code = _status(proc.returncode)
+    code = _status(child.proc.returncode)
     return StreamOutcome(
         exit_code=code,
-        timed_out=timed_out,
+        timed_out=child.timed_out,
         interrupted=child.interrupted,
-        signal=code - 128 if code > 128 and proc.returncode < 0 else None,
+        signal=-child.proc.returncode if child.proc.returncode < 0 else None,
         duration=time.monotonic() - child.started,
     )
+
+
+def _sleep(seconds: float) -> list[tuple[int, int]]:
+    time.sleep(seconds)
+    return []
 
 
 def _open_pidfd(pid: int) -> int | None:
