@@ -557,6 +557,107 @@ def _status(code: int) -> int:
     return 128 - code if code < 0 else code
 
 
+class _Pump:
+    """Moves data between devkit and a child until its output is closed and its leader
+    has exited, supervising it meanwhile (deadline, signals, leftovers).
+
+    One poll() covers the output pipes, the input pipe and a pidfd (Linux >= 5.3) that
+    wakes the loop the moment the leader exits, so a short command costs no polling
+    delay (Popen.communicate with a timeout ends in a sleep loop)."""
+
+    def __init__(
+        self, child: Child, readers: Mapping[int, Callable[[bytes], None]], payload: bytes
+    ) -> None:
+        self.child = child
+        self.poller = select.poll()
+        self.readers = dict(readers)
+        for fd in self.readers:
+            self.poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.stdin = child.proc.stdin
+        self.payload = payload if self.stdin is not None else b""
+        if self.stdin is not None:
+            if self.payload:
+                os.set_blocking(self.stdin.fileno(), False)  # a full pipe must not block
+                self.poller.register(self.stdin.fileno(), select.POLLOUT | select.POLLERR)
+            else:
+                self.stdin.close()
+        self.pidfd = _open_pidfd(child.pid)
+        if self.pidfd is not None:
+            self.poller.register(self.pidfd, select.POLLIN)
+
+    @property
+    def done(self) -> bool:
+        return not self.readers and self.child.exited_at is not None
+
+    def close_pidfd(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(KeyError):
+                self.poller.unregister(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+
+    def wait(self, seconds: float) -> list[tuple[int, int]]:
+        if self.child.exited_at is not None:
+            self.close_pidfd()
+        if self.readers or self.payload or self.pidfd is not None:
+            return self.poller.poll(seconds * 1000)
+        # Output closed, leader still running, no pidfd: wait for the leader itself.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.child.proc.wait(timeout=seconds)
+        return [(-1, 0)]
+
+    def handle(self, fd: int) -> None:
+        if fd in self.readers:
+            data = os.read(fd, 65536)
+            if data:
+                self.readers[fd](data)
+            else:
+                self.poller.unregister(fd)
+                del self.readers[fd]
+        elif self.stdin is not None and self.payload and fd == self.stdin.fileno():
+            self.payload = _write_some(self.stdin, self.payload)
+            if not self.payload:
+                self.poller.unregister(fd)
+                self.stdin.close()
+
+
+def _pump(
+    child: Child,
+    *,
+    readers: Mapping[int, Callable[[bytes], None]],
+    deadline: float | None,
+    payload: bytes = b"",
+    on_idle: Callable[[], None] | None = None,
+    stop_when_interrupted: bool = False,
+) -> None:
+    """Run the child's I/O to its end (see _Pump). With `stop_when_interrupted`, an
+    interruption stops the group and raises InterruptSignal in this thread."""
+    pump = _Pump(child, readers, payload)
+    try:
+        while not pump.done:
+            if stop_when_interrupted and child.interrupted:
+                child.stop()
+                raise_if_interrupted(child.since)
+            events = pump.wait(child.supervise(time.monotonic(), deadline))
+            if not events and on_idle is not None:
+                on_idle()
+            for fd, _ in events:
+                pump.handle(fd)
+    finally:
+        pump.close_pidfd()
+
+
+def _write_some(stream: IO[bytes], data: bytes) -> bytes:
+    """Write what the pipe takes now; what is left (nothing if the child went away)."""
+    try:
+        written = os.write(stream.fileno(), data[:65536])
+    except BlockingIOError:
+        return data
+    except BrokenPipeError:
+        return b""
+    return data[written:]
+
+
 def run_captured(
     argv: Sequence[str],
     *,
@@ -573,6 +674,8 @@ def run_captured(
     and InterruptSignal is raised, in any thread (unless this is a critical section).
     Raises OSError when the program cannot be started."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    out: list[bytes] = []
+    err: list[bytes] = []
     with Child(
         argv,
         cwd=cwd,
@@ -580,25 +683,25 @@ def run_captured(
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         grace=grace,
     ) as child:
-        pending_input = input
-        chunks: tuple[bytes, bytes] | None = None
-        while chunks is None:
-            if child.interrupted:
-                child.stop()
-                raise_if_interrupted(child.since)
-            wait = child.supervise(time.monotonic(), deadline)
-            try:
-                chunks = child.proc.communicate(pending_input, timeout=max(wait, 0.001))
-            except subprocess.TimeoutExpired:
-                pending_input = None  # communicate keeps what it has not written yet
-            except KeyboardInterrupt:
-                # The handler's InterruptSignal (main thread): stop the group first.
-                child.stop()
-                raise
+        assert child.proc.stdout is not None and child.proc.stderr is not None
+        readers = {child.proc.stdout.fileno(): out.append, child.proc.stderr.fileno(): err.append}
+        try:
+            _pump(
+                child,
+                readers=readers,
+                deadline=deadline,
+                payload=input or b"",
+                stop_when_interrupted=True,
+            )
+        except KeyboardInterrupt:
+            # The handler's InterruptSignal (main thread): stop the group first.
+            child.stop()
+            raise
+        child.proc.wait()
     return Completed(
         status=_status(child.proc.returncode),
-        stdout=chunks[0] or b"",
-        stderr=chunks[1] or b"",
+        stdout=b"".join(out),
+        stderr=b"".join(err),
         timed_out=child.timed_out,
         duration=time.monotonic() - child.started,
     )
@@ -644,36 +747,9 @@ def run_streaming(
         pass_fds=pass_fds,
     ) as child:
         assert child.proc.stdout is not None
-        fd = child.proc.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        # A pidfd wakes the loop the moment the leader exits (Linux >= 5.3).
-        pidfd = _open_pidfd(child.pid)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        try:
-            eof = False
-            while not (eof and child.exited_at is not None):
-                wait = child.supervise(time.monotonic(), deadline)
-                if pidfd is not None and child.exited_at is not None:
-                    poller.unregister(pidfd)
-                    os.close(pidfd)
-                    pidfd = None
-                events = poller.poll(wait * 1000) if not eof else _sleep(wait)
-                if not events and on_idle is not None:
-                    on_idle()
-                for ready, _ in events:
-                    if ready != fd:
-                        continue  # the pidfd: supervise() reaps the leader
-                    data = os.read(fd, 65536)
-                    if data:
-                        on_output(data)
-                    else:
-                        eof = True
-                        poller.unregister(fd)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        readers = {child.proc.stdout.fileno(): on_output}
+        _pump(child, readers=readers, deadline=deadline, on_idle=on_idle)
+        child.proc.wait()
     code = _status(child.proc.returncode)
     return StreamOutcome(
         exit_code=code,
@@ -682,11 +758,6 @@ def run_streaming(
         signal=-child.proc.returncode if child.proc.returncode < 0 else None,
         duration=time.monotonic() - child.started,
     )
-
-
-def _sleep(seconds: float) -> list[tuple[int, int]]:
-    time.sleep(seconds)
-    return []
 
 
 def _open_pidfd(pid: int) -> int | None:
