@@ -103,10 +103,11 @@ def reset() -> None:
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    _policy.count += 1
-    first = _policy.count == 1
+    first = _policy.count == 0
     if first:
+        # Before the count: a worker thread that sees the count must find the signal.
         _policy.signum = signum
+    _policy.count += 1
     for child in list(_policy.children.values()):
         if child.critical:
             continue
@@ -280,6 +281,10 @@ class _Guard:
         proc.returncode = 0
         return self._pipe
 
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
     def send(self, op: str, pgid: int) -> None:
         with self._lock:
             pipe = self._start()
@@ -390,6 +395,7 @@ class Child:
         self.next_escalation = 0.0
         self.started = time.monotonic()
         self.exited_at: float | None = None  # when the leader was seen to exit
+        self._forwarded = threading.Lock()  # taken by the one forward() that signals
         self.timed_out = False
         fd = _terminal_fd() if terminal else None
         self.terminal = fd
@@ -400,6 +406,9 @@ class Child:
         # Orphaned grandchildren must come back to us to be stopped and reaped with
         # their group, not to PID 1 (which, in a container, may reap them late or never).
         become_subreaper()
+        # The guard must be running before the fork: a SIGKILL between the fork and the
+        # registration below then leaves only the time of one pipe write uncovered.
+        _guard.start()
         # A signal that arrives between fork and registration must not orphan the child.
         with _held():
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
@@ -430,8 +439,11 @@ class Child:
         return not self.critical and _policy.count > self.since
 
     def forward(self, signum: int) -> None:
-        """The signal handler's first signal: sent to the group exactly once."""
-        if self.stage == 0:
+        """Send devkit's first signal to the group, exactly once, whoever gets here first:
+        the handler, or the thread that owns the child (which may have registered it
+        too late for the handler's loop). A non-blocking acquire is atomic and never
+        waits, so the handler may use it."""
+        if self.stage == 0 and self._forwarded.acquire(blocking=False):
             self.stage = 1
             self.next_escalation = time.monotonic() + self.grace
             _signal_group(self.pgid, signum)
@@ -444,11 +456,14 @@ class Child:
         """One step further along SIGINT -> SIGTERM -> SIGKILL (or straight to `to`).
 
         Only the thread that owns the child escalates; the signal handler (which may
-        run between any two lines of it) only ever moves the stage from 0 to 1, so a
-        group never gets the same signal twice."""
+        run between any two lines of it) only ever moves the stage from 0 to 1, and the
+        first signal of either is taken through the same one-shot token, so a group
+        never gets two first signals."""
         now = time.monotonic() if now is None else now
         if self.stage >= 3:
             return
+        if self.stage == 0 and not self._forwarded.acquire(blocking=False):
+            return  # the handler just sent the first signal; its grace period runs
         self.stage = min(to or self.stage + 1, 3)
         self.next_escalation = now + self.grace
         _signal_group(self.pgid, ESCALATION[self.stage - 1])
