@@ -9,6 +9,7 @@ values carry positions (`Text`, `PosDict`, `PosList`), so later checks can point
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class _Builder:
         built_nodes = self._built
         scalar_class, sequence_class = yaml.ScalarNode, yaml.SequenceNode
         nulls = _NULLS
+        build_mapping = self._build_mapping
 
         def build(node: Any) -> Any:
             built = built_nodes.get(id(node))
@@ -104,48 +106,54 @@ class _Builder:
                 result = PosList([build(item) for item in node.value])
                 result.pos = pos
             else:
-                result = build_mapping(node, pos)
+                result = build_mapping(node, pos, build, scalar_class)
             built_nodes[id(node)] = result
             return result
 
-        def build_mapping(node: Any, pos: Position) -> PosDict:
-            mapping = PosDict()
-            mapping.pos = pos
-            key_positions: dict[str, Position] = {}
-            mapping.key_pos = key_positions
-            merged: list[PosDict] = []
-            for key_node, value_node in node.value:
-                mark = key_node.start_mark
-                key_pos = Position(name, mark.line + 1, mark.column + 1)
-                if key_node.__class__ is not scalar_class:
-                    self.error(key_pos, "a key must be a plain string")
-                    continue
-                key = key_node.value
-                if key == _MERGE_KEY and not key_node.style:
-                    value = build(value_node)
-                    sources = value if isinstance(value, list) else [value]
-                    for source in sources:
-                        if isinstance(source, PosDict):
-                            merged.append(source)
-                        else:
-                            self.error(key_pos, "'<<' merges only mappings")
-                    continue
-                if key in key_positions:
-                    first = key_positions[key]
-                    self.error(
-                        key_pos, f"duplicate key {key!r} (first defined at line {first.line})"
-                    )
-                    continue
-                key_positions[key] = key_pos
-                mapping[key] = build(value_node)
-            for source in merged:
-                for key, value in source.items():
-                    if key not in key_positions:
-                        key_positions[key] = source.key_pos[key]
-                        mapping[key] = value
-            return mapping
-
         return build(node)
+
+    def _build_mapping(
+        self, node: Any, pos: Position, build: Callable[[Any], Any], scalar_class: Any
+    ) -> PosDict:
+        name = self.source.name
+        mapping = PosDict()
+        mapping.pos = pos
+        key_positions: dict[str, Position] = {}
+        mapping.key_pos = key_positions
+        merged: list[PosDict] = []
+        for key_node, value_node in node.value:
+            mark = key_node.start_mark
+            key_pos = Position(name, mark.line + 1, mark.column + 1)
+            if key_node.__class__ is not scalar_class:
+                self.error(key_pos, "a key must be a plain string")
+                continue
+            key = key_node.value
+            if key == _MERGE_KEY and not key_node.style:
+                merged.extend(self._merge_sources(build(value_node), key_pos))
+                continue
+            if key in key_positions:
+                first = key_positions[key]
+                self.error(key_pos, f"duplicate key {key!r} (first defined at line {first.line})")
+                continue
+            key_positions[key] = key_pos
+            mapping[key] = build(value_node)
+        for source in merged:
+            for key, value in source.items():
+                if key not in key_positions:
+                    key_positions[key] = source.key_pos[key]
+                    mapping[key] = value
+        return mapping
+
+    def _merge_sources(self, value: Any, key_pos: Position) -> list[PosDict]:
+        """The mappings a `<<` key merges in (a mapping or a list of them)."""
+        sources = value if isinstance(value, list) else [value]
+        mappings: list[PosDict] = []
+        for source in sources:
+            if isinstance(source, PosDict):
+                mappings.append(source)
+            else:
+                self.error(key_pos, "'<<' merges only mappings")
+        return mappings
 
 
 _LOADER: Any = None

@@ -1,19 +1,14 @@
-"""Up-to-date checks (content hashes of sources and outputs under `.devkit/`) and
-task locks (flock: released by the kernel when the holder dies)."""
+"""Up-to-date checks: content hashes of a task's sources and outputs, kept under
+`.devkit/` in the recipe's folder (task locks are in locks.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
-
-from devkit.errors import Interrupted, OperationFailed
 
 STATE_DIR = ".devkit"
 
@@ -91,54 +86,3 @@ class StateStore:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         os.replace(temporary, self.path)
-
-
-@contextlib.contextmanager
-def task_lock(
-    path: Path,
-    *,
-    wait: float,
-    interrupted: Callable[[], bool],
-    on_wait: Callable[[str], None],
-) -> Iterator[None]:
-    """Hold an exclusive flock on `path`; wait up to `wait` seconds for another holder."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stream: IO[str] = path.open("a+", encoding="utf-8")
-    try:
-        deadline = time.monotonic() + wait
-        announced = False
-        while True:
-            try:
-                fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = _holder(path)
-                if time.monotonic() >= deadline:
-                    raise OperationFailed(
-                        f"lock {path} is held by another run{holder}",
-                        code="locked",
-                        hint="wait for the other run to finish, or give the lock a 'wait:'",
-                    ) from None
-                if not announced:
-                    on_wait(f"waiting for lock {path}{holder}")
-                    announced = True
-                if interrupted():
-                    raise Interrupted() from None
-                time.sleep(0.1)
-        stream.seek(0)
-        stream.truncate()
-        stream.write(f"{os.getpid()}\n")
-        stream.flush()
-        yield
-    finally:
-        stream.close()
-
-
-def _holder(path: Path) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(path.read_text(encoding="utf-8").strip() or "0")
-        if pid:
-            return f" (pid {pid})"
-    return ""

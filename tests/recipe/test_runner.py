@@ -136,7 +136,7 @@ def test_sigterm_to_devkit_also_stops_the_steps(
         grandchild = int(wait_for_file(tmp_path / "grandchild.pid"))
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)
-        assert process.returncode == 130
+        assert process.returncode == 128 + signal.SIGTERM
         assert wait_gone(grandchild, timeout=2)
     finally:
         process.kill()

@@ -1,0 +1,160 @@
+"""What the parts of a run share: `Run` (the recipe, the options, the environment,
+the output, the up-to-date state and the first failure) and, for each running task, a
+`TaskFrame` (its scope, environment, lock descriptors, and how to run other tasks)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from devkit.errors import InvalidInput
+from devkit.recipe.mask import Masker
+from devkit.recipe.model import Recipe, Task
+from devkit.recipe.options import RunObserver, RunOptions
+from devkit.recipe.output import Output
+from devkit.recipe.report import TaskRecord
+from devkit.recipe.state import StateStore
+from devkit.recipe.template import parse_template, render_plain
+from devkit.recipe.validate import recipe_scope
+from devkit.recipe.vars import Scope
+
+
+def platform_name() -> str:
+    return {"win32": "windows", "cygwin": "windows"}.get(
+        sys.platform, sys.platform.rstrip("0123456789")
+    )
+
+
+def expand_home(text: str, env: Mapping[str, str]) -> str:
+    """`~` from the run's HOME, not from devkit's own os.environ; `~user` from the
+    user database."""
+    if text == "~" or text.startswith("~/"):
+        home = env.get("HOME") or _user_home()
+        return home + text[1:] if home else text
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
+def _user_home() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return ""
+
+
+class TaskFailure(Exception):
+    """A task cannot go on: lock held, requirement not met, declined, or a signal
+    arrived while it waited (`interrupted`)."""
+
+    def __init__(self, message: str, exit_code: int, *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.interrupted = interrupted
+
+
+class Run:
+    """One invocation of run_recipe."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        options: RunOptions,
+        observer: RunObserver,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.options = options
+        self.environ = dict(os.environ if environ is None else environ)
+        self.environment = {**self.environ, **recipe.dotenv_values}
+        self.masker = Masker(_secret_values(recipe, self.environment))
+        self.out = Output(observer, self.masker, options.log)
+        self.state = StateStore(recipe.path)
+        self.run_dir: str | None = None
+        self.failure: str | None = None
+        self.failure_code = 0
+        self._lock = threading.Lock()
+
+    def fail(self, message: str, exit_code: int) -> None:
+        """Record the run's failure; only the first one counts."""
+        with self._lock:
+            if self.failure is None:
+                self.failure = self.masker.text(message)
+                self.failure_code = exit_code or 1
+
+    def scope(self, task: Task | None) -> Scope:
+        return recipe_scope(
+            self.recipe,
+            cli_vars=self.options.cli_vars,
+            environ=self.environ,
+            task=task,
+            run_dir=self.run_dir,
+        )
+
+    def task_env(self, task: Task, scope: Scope) -> dict[str, str]:
+        env = dict(self.environment)
+        for values in (self.recipe.env, task.env):
+            for key, value in values.items():
+                env[key] = render_plain(parse_template(str(value)), scope.lookup)
+        return env
+
+    def path(self, text: str, env: Mapping[str, str]) -> Path:
+        """A path as written in the recipe: relative to the recipe's folder."""
+        path = Path(expand_home(text, env))
+        return path if path.is_absolute() else self.recipe.directory / path
+
+
+def _secret_values(recipe: Recipe, environment: Mapping[str, str]) -> list[str]:
+    missing = [name for name in recipe.secrets if name not in environment]
+    if missing:
+        raise InvalidInput(
+            f"secret {', '.join(missing)} is not set in the environment",
+            code="missing_secret",
+            hint="export it (or put it in the recipe's dotenv file) before running",
+        )
+    return [environment[name] for name in recipe.secrets]
+
+
+class Tasks(Protocol):
+    """The scheduler, as a task sees it."""
+
+    def ensure(self, name: str, fds: tuple[int, ...] = ()) -> TaskRecord:
+        """Run a task unless it ran (or is running) already; `fds` are lock
+        descriptors its processes inherit (a `task:` step runs under its caller's lock)."""
+        ...
+
+    def needs(self, task: Task) -> TaskRecord | None:
+        """Run a task's needs; the first that did not succeed, if any."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskFrame:
+    """One running task."""
+
+    run: Run
+    task: Task
+    scope: Scope
+    env: Mapping[str, str]
+    tasks: Tasks
+    # Lock descriptors every process of the task inherits (see locks.py).
+    fds: tuple[int, ...] = ()
+
+    def render(self, text: object) -> str:
+        return render_plain(parse_template(str(text)), self.scope.lookup)
+
+    def path(self, text: str) -> Path:
+        return self.run.path(text, self.env)
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+
+__all__ = ["Run", "TaskFailure", "TaskFrame", "Tasks", "expand_home", "platform_name"]

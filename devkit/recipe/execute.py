@@ -1,0 +1,195 @@
+"""A task's steps, in order: platforms, `cwd:`, `for:` items, labels, dry runs and
+`if:` conditions, each item through run_attempts. Regular steps stop at the first
+failure and when a signal arrives; cleanup steps (`on_failure:`, `finally:`) all run."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devkit.recipe import signals
+from devkit.recipe.attempts import run_attempts
+from devkit.recipe.checks import condition_exit
+from devkit.recipe.context import TaskFrame, platform_name
+from devkit.recipe.model import Step
+from devkit.recipe.report import StepRecord
+from devkit.recipe.stepcontext import StepRunContext
+from devkit.recipe.steps import REGISTRY
+
+
+@dataclass
+class Phase:
+    """Where step records go: one phase (steps, on_failure, finally) of one task."""
+
+    frame: TaskFrame
+    name: str
+    records: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def cleanup(self) -> bool:
+        return self.name != "steps"
+
+    def stopped(self) -> bool:
+        """A regular step does not start once a signal arrived; a cleanup step does."""
+        return not self.cleanup and signals.interrupted()
+
+    def finish(self, record: StepRecord) -> StepRecord | None:
+        """Record and show a step; the record when it fails the task."""
+        self.records.append(record)
+        self.frame.run.out.step_finished(record)
+        return record if record.status == "failed" else None
+
+    def broken(self, step: Step, message: str) -> StepRecord | None:
+        """A step that cannot even be resolved: it fails the task."""
+        run = self.frame.run
+        run.fail(f"{step.position}: {message}", 1)
+        record = StepRecord(
+            self.frame.name,
+            step.name or step.kind,
+            step.position,
+            "failed",
+            1,
+            message=run.masker.text(message),
+            phase=self.name,
+        )
+        return self.finish(record)
+
+
+def run_steps(phase: Phase, steps: Sequence[Step]) -> StepRecord | None:
+    """Run steps in order; the record of the step that failed the task, if any."""
+    first_failure: StepRecord | None = None
+    for step in steps:
+        if phase.stopped():
+            return None
+        failed = run_step(phase, step)
+        if failed is not None and not phase.cleanup:
+            return failed
+        first_failure = first_failure or failed
+    return first_failure
+
+
+def run_step(phase: Phase, step: Step) -> StepRecord | None:
+    frame = phase.frame
+    name = _name(frame, step)
+    if step.platforms and platform_name() not in step.platforms:
+        message = f"not on {platform_name()}"
+        skipped = StepRecord(
+            frame.name,
+            name or step.kind,
+            step.position,
+            "skipped",
+            message=message,
+            phase=phase.name,
+        )
+        return phase.finish(skipped)
+    try:
+        cwd = frame.path(frame.render(step.cwd)) if step.cwd else frame.run.recipe.directory
+        items = _items(frame, step, cwd)
+    except (KeyError, ValueError) as error:
+        return phase.broken(step, f"cannot resolve the step: {error}")
+    if not items:
+        frame.run.out.note(frame.name, f"{name or step.kind}: 'for' matched nothing")
+    for item in items:
+        if phase.stopped():
+            return None
+        ctx = StepRunContext(frame, step, frame.scope.with_item(item), cwd, phase.name)
+        failed = _run_item(phase, ctx, name, item)
+        if failed is not None:
+            return failed
+    return None
+
+
+def _run_item(
+    phase: Phase, ctx: StepRunContext, name: str | None, item: str | None
+) -> StepRecord | None:
+    """One item of a step (the step itself without `for:`)."""
+    step = ctx.step
+    masker = phase.frame.run.masker
+    try:
+        command = masker.text(REGISTRY[step.kind].describe(step, ctx))
+    except (KeyError, ValueError) as error:
+        return phase.broken(step, f"cannot resolve the step: {error}")
+    label = name or masker.text(_summary(_source_text(step)))
+    if item is not None:
+        label = f"{label} [{masker.text(item)}]"
+    if phase.frame.run.options.dry_run:
+        planned = StepRecord(
+            phase.frame.name,
+            label,
+            step.position,
+            "planned",
+            item=item,
+            command=command,
+            phase=phase.name,
+        )
+        return phase.finish(planned)
+    if step.condition is not None:
+        code = condition_exit(
+            phase.frame,
+            str(step.condition),
+            ctx.scope,
+            env=ctx.env(),
+            cwd=ctx.cwd,
+            timeout=ctx.timeout(),
+        )
+        if code != 0:
+            skipped = StepRecord(
+                phase.frame.name,
+                label,
+                step.position,
+                "skipped",
+                item=item,
+                message=f"condition exited {code}",
+                command=command,
+                phase=phase.name,
+            )
+            return phase.finish(skipped)
+    return phase.finish(run_attempts(ctx, label, command, item))
+
+
+def _name(frame: TaskFrame, step: Step) -> str | None:
+    """The step's `name:`, rendered and masked (None when it has none or it cannot
+    be rendered yet)."""
+    if step.name is None:
+        return None
+    try:
+        return frame.run.masker.text(frame.render(step.name))
+    except (KeyError, ValueError):
+        return None
+
+
+def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[str | None]:
+    if step.loop is None:
+        return [None]
+    if isinstance(step.loop, tuple):
+        return [frame.render(t) for t in step.loop]
+    pattern = frame.render(step.loop)
+    full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
+    matches = sorted(glob.glob(full, recursive=True))
+    if os.path.isabs(pattern):
+        return list(matches)
+    return [os.path.relpath(m, cwd) for m in matches]
+
+
+def _source_text(step: Step) -> str:
+    """The step as written (placeholders not filled in): a stable, short label."""
+    value = step.value
+    if isinstance(value, tuple):
+        return " ".join(str(part) for part in value)
+    text = str(value)
+    return text if step.kind == "run" else f"{step.kind}: {text}"
+
+
+def _summary(command: str) -> str:
+    first = command.strip().splitlines()[0] if command.strip() else command
+    if len(first) > 60:
+        first = first[:57] + "..."
+    elif "\n" in command.strip():
+        first += " ..."
+    return first
+
+
+__all__ = ["Phase", "run_step", "run_steps"]

@@ -1,0 +1,43 @@
+"""What a caller hands the runner: the options of one run and the observer that is
+told what happens (the CLI's console, or a test's recorder)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TextIO
+
+from devkit.recipe.report import StepRecord, TaskRecord
+
+
+class RunObserver(Protocol):
+    """Receives what happens, as it happens (strings already masked)."""
+
+    def task_started(self, task: str) -> None: ...
+
+    def step_started(self, task: str, label: str) -> None: ...
+
+    def output(self, task: str, line: str) -> None: ...
+
+    def step_finished(self, record: StepRecord) -> None: ...
+
+    def task_finished(self, record: TaskRecord) -> None: ...
+
+    def note(self, task: str | None, text: str) -> None: ...
+
+    def confirm(self, question: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    tasks: tuple[str, ...] = ()
+    cli_vars: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    force: bool = False
+    assume_yes: bool = False
+    can_confirm: bool = False
+    jobs: int | None = None
+    log: TextIO | None = None
+
+
+__all__ = ["RunObserver", "RunOptions"]

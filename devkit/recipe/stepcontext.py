@@ -1,0 +1,110 @@
+"""The StepContext the step registry sees for one item of one step: rendering,
+paths, the step's environment and timeout, and running a process or another task.
+
+A step's process starts through devkit.process.run_streaming: its own process
+group, its output streamed (masked, line by line) to the observer and the log, the
+deadline and the SIGINT -> SIGTERM -> SIGKILL escalation handled there, and the
+task's lock descriptors inherited (see locks.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from devkit import process
+from devkit.recipe.context import TaskFrame
+from devkit.recipe.model import Step, Task
+from devkit.recipe.steps import StepOutcome
+from devkit.recipe.template import parse_template, render_plain, render_shell
+from devkit.recipe.vars import Scope
+
+# Cleanup steps (on_failure, finally) without a timeout of their own get this one, so
+# that a hung cleanup cannot keep an interrupted run alive for ever.
+CLEANUP_TIMEOUT = 300.0
+
+
+class StepRunContext:
+    def __init__(self, frame: TaskFrame, step: Step, scope: Scope, cwd: Path, phase: str) -> None:
+        self.frame = frame
+        self.step = step
+        self.scope = scope
+        self.cwd = cwd
+        self.phase = phase
+
+    @property
+    def task(self) -> Task:
+        return self.frame.task
+
+    @property
+    def base_dir(self) -> Path:
+        return self.frame.run.recipe.directory
+
+    def render(self, text: str, *, shell: bool = False) -> str:
+        template = parse_template(str(text))
+        if shell:
+            return render_shell(template, self.scope.lookup)
+        return render_plain(template, self.scope.lookup)
+
+    def path(self, text: str) -> Path:
+        return self.frame.run.path(text, self.env())
+
+    def env(self) -> dict[str, str]:
+        env = dict(self.frame.env)
+        for key, value in self.step.env.items():
+            env[key] = self.render(value)
+        return env
+
+    def timeout(self) -> float | None:
+        timeout = self.step.timeout or self.task.timeout or self.frame.run.recipe.timeout
+        if timeout is None and self.phase != "steps":
+            return CLEANUP_TIMEOUT
+        return timeout
+
+    def grace(self) -> float:
+        step = self.step
+        return step.grace if step.grace is not None else self.frame.run.recipe.grace
+
+    def run_process(self, argv: Sequence[str], *, step: Step) -> StepOutcome:
+        out, task_name = self.frame.run.out, self.task.name
+        lines = out.lines(lambda line: out.output(task_name, line))
+        try:
+            result = process.run_streaming(
+                argv,
+                cwd=self.cwd,
+                env=self.env(),
+                on_output=lines.feed,
+                timeout=self.timeout(),
+                grace=self.grace(),
+                stdin=step.stdin,
+                on_idle=lines.idle,
+                pass_fds=self.frame.fds,
+            )
+        except OSError as error:
+            return StepOutcome(127, message=f"cannot start {argv[0]!r}: {error.strerror or error}")
+        finally:
+            lines.close()
+        return StepOutcome(
+            result.exit_code,
+            timed_out=result.timed_out,
+            interrupted=result.interrupted and not result.timed_out,
+        )
+
+    def run_task(self, name: str) -> StepOutcome:
+        # The task runs as part of this one: its processes inherit this task's locks.
+        record = self.frame.tasks.ensure(name, self.frame.fds)
+        if record.ok:
+            return StepOutcome(0)
+        return StepOutcome(
+            record.exit_code or 1,
+            message=f"task '{name}' {record.status}",
+            interrupted=record.status == "interrupted",
+        )
+
+    def report(self, text: str) -> None:
+        """A line of a built-in step's own output: shown and logged like a process's."""
+        out = self.frame.run.out
+        for line in text.splitlines() or [""]:
+            out.output(self.task.name, out.masker.text(line))
+
+
+__all__ = ["CLEANUP_TIMEOUT", "StepRunContext"]
