@@ -145,9 +145,9 @@ def test_sigkill_of_devkit_leaves_no_process_and_the_lock_outlives_the_children(
     process = start_devkit(["run"], cwd=tmp_path)
     try:
         wait_for_file(tmp_path / "started.txt")
-        # devkit.process registers a group with its guard just after the fork (and
-        # starts the guard itself then, for the first child): a SIGKILL in that
-        # moment would orphan the step. Not the case under test here.
+        # devkit.process registers a group with its guard in one pipe write just after
+        # the fork: a SIGKILL in exactly that moment would orphan the step (the README
+        # says so). Not the case under test here.
         time.sleep(0.2)
         process.kill()
         process.communicate(timeout=10)
