@@ -29,7 +29,9 @@ def test_json_mode_writes_exactly_one_envelope_and_nothing_else() -> None:
         "ok": False,
         "exit_code": 2,
         "data": {"x": 1},
-        "errors": [{"code": "bad_thing", "message": "bad thing", "hint": "do it right"}],
+        "errors": [
+            {"code": "bad_thing", "message": "bad thing", "hint": "do it right", "details": {}}
+        ],
     }
 
 

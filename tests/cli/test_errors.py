@@ -84,7 +84,12 @@ def test_expected_error_in_json_mode() -> None:
     doc = json.loads(process.stdout)
     assert doc["ok"] is False
     assert doc["errors"] == [
-        {"code": "thing_wrong", "message": "the thing is wrong", "hint": "fix the thing"}
+        {
+            "code": "thing_wrong",
+            "message": "the thing is wrong",
+            "hint": "fix the thing",
+            "details": {},
+        }
     ]
 
 
