@@ -2,8 +2,12 @@
 
 Data goes to stdout, progress and diagnostics to stderr. On a terminal (and without
 NO_COLOR) human output is styled with rich, imported lazily so that `devkit --help`
-stays fast; otherwise it is plain text. In JSON mode stdout holds exactly one JSON
-document, the envelope written by `emit`, and the human-output methods are silent.
+stays fast; otherwise it is plain text.
+
+A command body streams live output (tables, progress, step lines) through a Console and
+returns a `CommandResult`; exactly one place, `Console.render`, turns that result into
+the final output: its error lines on stderr and, in JSON mode (where the human-output
+methods are silent), the envelope, the one document on stdout.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from devkit.errors import DevkitError
@@ -40,21 +45,63 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def envelope(
-    command: str,
-    *,
-    data: Mapping[str, Any] | None,
-    exit_code: int,
-    errors: Sequence[DevkitError] = (),
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command produced: its data, its errors and its exit code.
+
+    A command body returns one; it never prints it and never chooses the format.
+    `json_mode` records what the invocation asked for (--json), so that the one
+    renderer knows which output to give."""
+
+    command: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[DevkitError, ...] = ()
+    exit_code: int = 0
+    json_mode: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @classmethod
+    def failure(
+        cls,
+        command: str,
+        error: DevkitError,
+        *,
+        data: Mapping[str, Any] | None = None,
+        json_mode: bool = False,
+    ) -> CommandResult:
+        """A command that stopped on `error`. Without data of its own, `data` repeats the
+        error's details, as the envelope always has (`data.diagnostics` of an invalid
+        recipe is documented)."""
+        return cls(
+            command,
+            data=dict(error.details) if data is None else data,
+            errors=(error,),
+            exit_code=int(error.exit_code),
+            json_mode=json_mode,
+        )
+
+
+def envelope(result: CommandResult) -> dict[str, Any]:
+    """The one JSON document of an invocation (version 1: these six keys)."""
     return {
         "devkit": ENVELOPE_VERSION,
-        "command": command,
-        "ok": exit_code == 0,
-        "exit_code": int(exit_code),
-        "data": dict(data) if data is not None else {},
-        "errors": [error.to_json() for error in errors],
+        "command": result.command,
+        "ok": result.ok,
+        "exit_code": int(result.exit_code),
+        "data": dict(result.data),
+        "errors": [error.to_json() for error in result.errors],
     }
+
+
+def error_line(error: DevkitError) -> str:
+    """One line for an expected failure; the hint, if any, rides on the same line."""
+    text = f"devkit: error: {error.message}"
+    if error.hint:
+        text += f" (hint: {error.hint})"
+    return printable(text)
 
 
 def wants_color(stream: TextIO) -> bool:
@@ -98,7 +145,6 @@ class Console:
         self._stderr = stderr or sys.stderr
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
-        self._emitted = False
         self._status: Any = None  # a rich Status while live_status() is active
 
     # -- styling -----------------------------------------------------------------
@@ -182,21 +228,21 @@ class Console:
             text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             self._write(text, style=None, err=False)
 
-    def emit(
-        self,
-        command: str,
-        *,
-        data: Mapping[str, Any] | None = None,
-        exit_code: int = 0,
-        errors: Sequence[DevkitError] = (),
-    ) -> None:
-        """In JSON mode, write the one envelope for this invocation (at most once)."""
-        if not self.json_mode or self._emitted:
-            return
-        self._emitted = True
-        doc = envelope(command, data=data, exit_code=exit_code, errors=errors)
-        self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
-        self._stdout.flush()
+    # -- the final output ------------------------------------------------------------
+
+    def render(self, result: CommandResult) -> int:
+        """The one place a command's result becomes output; returns its exit code.
+
+        One line per error on stderr, in both modes (what a command reports on success
+        it has already shown as it went); in JSON mode, then, the envelope alone on
+        stdout."""
+        for error in result.errors:
+            self._write(error_line(error), style="bold red", err=True)
+        if self.json_mode:
+            doc = envelope(result)
+            self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
+            self._stdout.flush()
+        return int(result.exit_code)
 
     # -- diagnostics on stderr -----------------------------------------------------
 
@@ -224,13 +270,6 @@ class Console:
 
     def warn(self, text: str) -> None:
         self._write(f"warning: {text}", style="yellow", err=True)
-
-    def error(self, error: DevkitError) -> None:
-        """One line for an expected failure; the hint, if any, rides on the same line."""
-        text = f"devkit: error: {error.message}"
-        if error.hint:
-            text += f" (hint: {error.hint})"
-        self._write(printable(text), style="bold red", err=True)
 
     @contextmanager
     def live_status(self) -> Iterator[StatusSink]:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 
-from devkit.console import Console, printable
-from devkit.errors import InvalidInput
+from devkit.console import CommandResult, Console, printable
+from devkit.errors import Interrupted, InterruptSignal, InvalidInput, OperationFailed
 
 
 def test_printable_escapes_terminal_control_sequences() -> None:
@@ -20,8 +21,8 @@ def test_json_mode_writes_exactly_one_envelope_and_nothing_else() -> None:
     console.line("human text")
     console.table(["a"], [["1"]])
     problem = InvalidInput("bad thing", code="bad_thing", hint="do it right")
-    console.emit("demo", data={"x": 1}, exit_code=2, errors=[problem])
-    console.emit("demo", data={"x": 2}, exit_code=0)
+    exit_code = console.render(CommandResult.failure("demo", problem, data={"x": 1}))
+    assert exit_code == 2
     doc = json.loads(out.getvalue())
     assert doc == {
         "devkit": 1,
@@ -33,12 +34,47 @@ def test_json_mode_writes_exactly_one_envelope_and_nothing_else() -> None:
             {"code": "bad_thing", "message": "bad thing", "hint": "do it right", "details": {}}
         ],
     }
+    assert err.getvalue() == "devkit: error: bad thing (hint: do it right)\n"
+    assert list(doc) == sorted(doc)  # keys sorted: a stable document to diff
+
+
+def test_human_mode_renders_one_line_per_error_on_stderr() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    errors = (
+        OperationFailed("a.zip is corrupt", code="corrupt_archive", details={"archive": "a"}),
+        InvalidInput("b.txt is not an archive", hint="pass an archive"),
+    )
+    result = CommandResult("extract", {"results": []}, errors=errors, exit_code=1)
+    assert Console(stdout=out, stderr=err).render(result) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue().splitlines() == [
+        "devkit: error: a.zip is corrupt",
+        "devkit: error: b.txt is not an archive (hint: pass an archive)",
+    ]
+
+
+def test_a_failure_without_data_carries_the_error_details_as_data() -> None:
+    problem = InvalidInput("bad recipe", code="invalid_recipe", details={"diagnostics": [1]})
+    result = CommandResult.failure("run", problem)
+    assert result.data == {"diagnostics": [1]}
+    assert result.exit_code == 2 and not result.ok
+
+
+def test_interrupted_errors_carry_the_signal_and_its_exit_code() -> None:
+    error = Interrupted.from_signal(InterruptSignal(signal.SIGTERM))
+    assert error.exit_code == 143
+    assert error.to_json() == {
+        "code": "interrupted",
+        "message": "interrupted (SIGTERM)",
+        "hint": None,
+        "details": {"signal": "SIGTERM"},
+    }
 
 
 def test_plain_table_and_error_line_when_not_a_terminal() -> None:
     out, err = io.StringIO(), io.StringIO()
     console = Console(stdout=out, stderr=err)
     console.table(["name", "size"], [["a\x1b[31m", 1], ["bb", 22]])
-    console.error(InvalidInput("nope", hint="try again"))
+    console.render(CommandResult.failure("demo", InvalidInput("nope", hint="try again")))
     assert out.getvalue().splitlines() == ["name       size", "a\\x1b[31m  1", "bb         22"]
     assert err.getvalue() == "devkit: error: nope (hint: try again)\n"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devkit.cli.common import JsonOption, run_command
-from devkit.console import Console
+from devkit.console import CommandResult, Console
+from devkit.errors import DevkitError, ExitCode, OperationFailed
 
 if TYPE_CHECKING:
-    from devkit.gitflow.results import ConflictReport, RepoSyncResult
+    from devkit.gitflow.results import ConflictReport, RepoSyncResult, StageResult, SyncReport
 
 
 def show_conflicts(console: Console, report: ConflictReport, *, indent: str = "") -> None:
@@ -59,14 +61,14 @@ def init(
         bool, typer.Option("--no-commit", help="Do not make a first commit.")
     ] = False,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Create a repository (or adopt an existing one) with a .gitignore and a remote.
 
     Makes a first commit when the directory has files, unless --no-commit. An
     existing repository keeps its history.
     """
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         from devkit.gitflow import init_repository
 
         names = [n for n in (gitignore or "").split(",") if n.strip()]
@@ -81,9 +83,9 @@ def init(
             console.line(f"remote origin: {result.remote}")
         if result.commit:
             console.line(f"first commit {result.commit}")
-        return result.to_json(), 0
+        return CommandResult("init", result.to_json())
 
-    run_command("init", json_mode=json_output, body=body)
+    return run_command("init", json_mode=json_output, body=body)
 
 
 def stage(
@@ -97,7 +99,7 @@ def stage(
         typer.Option("--force", help="Stage even secrets, big files or conflict markers."),
     ] = False,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Stage paths (or --all) and show what is staged.
 
     Refuses, unless --force, files that still contain conflict markers, likely
@@ -105,25 +107,37 @@ def stage(
     (DEVKIT_STAGE_MAX_BYTES, default 5 MiB); then nothing is staged.
     """
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         from devkit.gitflow import stage_paths
 
         result = stage_paths(
             Path.cwd(), paths or [], all_changes=all_changes, dry_run=dry_run, force=force
         )
-        for refusal in result.refused:
-            label = "warning (forced)" if result.forced else "refused"
-            console.line(f"{label}: {refusal.path}: {refusal.detail}")
-        if result.exit_code:
-            console.outcome(False, "nothing staged; fix the files above or pass --force")
-        heading = "would stage" if result.dry_run else "staged"
-        if result.staged:
-            console.table(["status", "path"], [list(s) for s in result.staged], title=heading)
-        elif not result.exit_code:
-            console.line("nothing staged")
-        return result.to_json(), result.exit_code
+        _show_staged(console, result)
+        errors = () if not result.exit_code else (_refused_error(result),)
+        return CommandResult("stage", result.to_json(), errors, result.exit_code)
 
-    run_command("stage", json_mode=json_output, body=body)
+    return run_command("stage", json_mode=json_output, body=body)
+
+
+def _show_staged(console: Console, result: StageResult) -> None:
+    for refusal in result.refused:
+        label = "warning (forced)" if result.forced else "refused"
+        console.line(f"{label}: {refusal.path}: {refusal.detail}")
+    heading = "would stage" if result.dry_run else "staged"
+    if result.staged:
+        console.table(["status", "path"], [list(s) for s in result.staged], title=heading)
+    elif not result.exit_code:
+        console.line("nothing staged")
+
+
+def _refused_error(result: StageResult) -> DevkitError:
+    return OperationFailed(
+        f"nothing staged: {len(result.refused)} file(s) refused",
+        code="refused_paths",
+        hint="fix the files listed above, or pass --force",
+        details={"refused": [refusal.to_json() for refusal in result.refused]},
+    )
 
 
 def commit(
@@ -135,19 +149,19 @@ def commit(
         bool, typer.Option("--allow-empty", help="Commit even with no changes.")
     ] = False,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Commit what is staged through git (hooks and signing apply)."""
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         from devkit.gitflow import create_commit
 
         result = create_commit(
             Path.cwd(), message=message, all_changes=all_changes, allow_empty=allow_empty
         )
         console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
-        return result.to_json(), 0
+        return CommandResult("commit", result.to_json())
 
-    run_command("commit", json_mode=json_output, body=body)
+    return run_command("commit", json_mode=json_output, body=body)
 
 
 def sync(
@@ -172,7 +186,7 @@ def sync(
         bool, typer.Option("--dry-run", help="Fetch and report; change nothing else.")
     ] = False,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Bring branches up to date with their upstream and push local commits.
 
     Predicts conflicts first and never leaves a repository half-way: a sync either
@@ -180,7 +194,7 @@ def sync(
     repositories sync in parallel; one table and a summary line close the output.
     """
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         import sys
 
         from devkit.gitflow import sync_repositories
@@ -202,37 +216,50 @@ def sync(
                 interactive=sys.stdin.isatty() and sys.stdout.isatty(),
                 on_progress=on_progress,
             )
-        many = len(report.repos) > 1
-        for result in report.repos:
-            if many or result.log:
-                console.line(f"{result.repo}:")
-            for text in result.log:
-                console.line(f"  {text}")
-            if result.error:
-                console.outcome(False, f"{result.error['message']}")
-            for path in result.overlapping:
-                console.line(f"  overlapping: {path}")
-            if result.conflicts is not None:
-                show_conflicts(console, result.conflicts, indent="  ")
-        rows = [
-            [
-                r.repo,
-                r.branch or "-",
-                _ahead_behind(r),
-                r.result,
-                r.next_step or "",
-            ]
-            for r in report.repos
-        ]
-        console.table(["repo", "branch", "ahead/behind", "result", "next"], rows)
-        s = report.summary()
-        console.line(
-            f"{s['total']} repositor{'y' if s['total'] == 1 else 'ies'} ({report.mode}): "
-            f"{s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed"
-        )
-        return report.to_json(), report.exit_code
+        _show_sync(console, report)
+        errors = tuple(_repo_error(r) for r in report.repos if r.exit_code != 0)
+        return CommandResult("sync", report.to_json(), errors, report.exit_code)
 
-    run_command("sync", json_mode=json_output, body=body)
+    return run_command("sync", json_mode=json_output, body=body)
+
+
+def _show_sync(console: Console, report: SyncReport) -> None:
+    """Each repository's log, overlaps and conflicts, then one table and a summary
+    line (why a repository failed is its error line, on stderr)."""
+    many = len(report.repos) > 1
+    for result in report.repos:
+        if many or result.log:
+            console.line(f"{result.repo}:")
+        for text in result.log:
+            console.line(f"  {text}")
+        for path in result.overlapping:
+            console.line(f"  overlapping: {path}")
+        if result.conflicts is not None:
+            show_conflicts(console, result.conflicts, indent="  ")
+    rows = [
+        [r.repo, r.branch or "-", _ahead_behind(r), r.result, r.next_step or ""]
+        for r in report.repos
+    ]
+    console.table(["repo", "branch", "ahead/behind", "result", "next"], rows)
+    s = report.summary()
+    console.line(
+        f"{s['total']} repositor{'y' if s['total'] == 1 else 'ies'} ({report.mode}): "
+        f"{s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed"
+    )
+
+
+def _repo_error(result: RepoSyncResult) -> DevkitError:
+    """A failed repository's error (as the sync recorded it), naming the repository."""
+    recorded = result.error or {}
+    error = OperationFailed(
+        f"{result.repo}: {recorded.get('message') or f'sync {result.result}'}",
+        code=recorded.get("code") or "sync_failed",
+        hint=recorded.get("hint"),
+        details={**(recorded.get("details") or {}), "repo": result.repo},
+    )
+    with contextlib.suppress(ValueError):  # a code ExitCode does not name stays 1
+        error.exit_code = ExitCode(result.exit_code)
+    return error
 
 
 def conflicts(
@@ -248,21 +275,21 @@ def conflicts(
         ),
     ] = False,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Report live conflicts, or predict those of merging TARGET into HEAD.
 
     Prediction touches neither the index nor the working tree. Exit 0 when clean,
     1 when there are conflicts.
     """
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         from devkit.gitflow import report_conflicts
 
         report = report_conflicts(Path.cwd(), target=target, fetch=not no_fetch)
         show_conflicts(console, report)
-        return report.to_json(), report.exit_code
+        return CommandResult("conflicts", report.to_json(), exit_code=report.exit_code)
 
-    run_command("conflicts", json_mode=json_output, body=body)
+    return run_command("conflicts", json_mode=json_output, body=body)
 
 
 def undo(
@@ -270,14 +297,14 @@ def undo(
         Path | None, typer.Argument(help="Repository (default: the current one).")
     ] = None,
     json_output: JsonOption = False,
-) -> None:
+) -> CommandResult:
     """Undo the last devkit sync of the current branch from its snapshot.
 
     Only acts if the branch still points where the sync left it; the state just
     before the undo is kept under refs/devkit/undo-backups/.
     """
 
-    def body(console: Console) -> tuple[dict[str, Any], int]:
+    def body(console: Console) -> CommandResult:
         from devkit.gitflow import undo_last_sync
 
         result = undo_last_sync(repo or Path.cwd())
@@ -286,6 +313,6 @@ def undo(
             f"{result.branch} restored to {result.restored_head[:7]} "
             f"(was {result.previous_head[:7]}); backup in {result.backup}",
         )
-        return result.to_json(), 0
+        return CommandResult("undo", result.to_json())
 
-    run_command("undo", json_mode=json_output, body=body)
+    return run_command("undo", json_mode=json_output, body=body)
