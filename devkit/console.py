@@ -8,6 +8,9 @@ A command body streams live output (tables, progress, step lines) through a Cons
 returns a `CommandResult`; exactly one place, `Console.render`, turns that result into
 the final output: its error lines on stderr and, in JSON mode (where the human-output
 methods are silent), the envelope, the one document on stdout.
+
+Output never raises: once the terminal is gone (EIO after SIGHUP) or the reader of a
+pipe has left (EPIPE), what is written is lost, but cleanup and the exit code go on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from devkit.errors import DevkitError
 
@@ -112,6 +115,57 @@ def wants_color(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
+class _GuardedStream:
+    """A text stream whose writes never raise.
+
+    After SIGHUP the terminal answers EIO; after `| head` the pipe answers EPIPE. The
+    first failure points the file descriptor at /dev/null, so that what is still
+    buffered (here and in rich) drains there: otherwise the interpreter's final flush
+    fails again and replaces devkit's exit code (128 + signal) with 1 or 120. Reading
+    attributes (isatty, encoding, fileno) goes to the real stream, so rich and
+    `wants_color` see the terminal as it is."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._give_up()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._give_up()
+
+    def _give_up(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            target = self._stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, target)
+            finally:
+                os.close(devnull)
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+
+def _guarded(stream: TextIO) -> TextIO:
+    if isinstance(stream, _GuardedStream):
+        return cast(TextIO, stream)
+    return cast(TextIO, _GuardedStream(stream))
+
+
 class ProgressSink(Protocol):
     def advance(self, amount: int) -> None: ...
 
@@ -141,8 +195,10 @@ class Console:
         stderr: TextIO | None = None,
     ) -> None:
         self.json_mode = json_mode
-        self._stdout = stdout or sys.stdout
-        self._stderr = stderr or sys.stderr
+        # Every write below, plain or through rich (its refresh threads included),
+        # goes through these guards.
+        self._stdout = _guarded(stdout or sys.stdout)
+        self._stderr = _guarded(stderr or sys.stderr)
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
         self._status: Any = None  # a rich Status while live_status() is active
@@ -178,11 +234,8 @@ class Console:
         elif style and wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False)
         else:
-            # After SIGHUP the terminal is gone (EIO) or a pipe reader left (EPIPE):
-            # output is lost, but cleanup must go on.
-            with contextlib.suppress(OSError):
-                stream.write(text + "\n")
-                stream.flush()
+            stream.write(text + "\n")
+            stream.flush()
 
     # -- data on stdout ------------------------------------------------------------
 

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import signal
+import subprocess
+import sys
+
+import pytest
 
 from devkit.console import CommandResult, Console, printable
 from devkit.errors import Interrupted, InterruptSignal, InvalidInput, OperationFailed
@@ -71,6 +77,46 @@ def test_interrupted_errors_carry_the_signal_and_its_exit_code() -> None:
     }
 
 
+class _GoneTerminal(io.StringIO):
+    """A stream that fails as a terminal does after SIGHUP (EIO)."""
+
+    def __init__(self, *, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["plain", "rich"])
+def test_no_write_raises_when_the_terminal_is_gone(
+    tty: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    out, err = _GoneTerminal(tty=tty), _GoneTerminal(tty=tty)
+    console = Console(stdout=out, stderr=err)
+    assert console.styled is tty
+    console.line("a line")
+    console.outcome(True, "styled")
+    console.warn("a warning")
+    console.table(["name"], [["x"]], title="t")
+    with console.live_status() as status:
+        status.update("working")
+        console.line("above the status")
+    with console.progress("bytes", 10) as bar:
+        bar.advance(5)
+    problem = OperationFailed("it failed", hint="try again")
+    assert console.render(CommandResult.failure("demo", problem)) == 1
+    assert Console(json_mode=True, stdout=out, stderr=err).render(CommandResult("x")) == 0
+
+
 def test_plain_table_and_error_line_when_not_a_terminal() -> None:
     out, err = io.StringIO(), io.StringIO()
     console = Console(stdout=out, stderr=err)
@@ -78,3 +124,25 @@ def test_plain_table_and_error_line_when_not_a_terminal() -> None:
     console.render(CommandResult.failure("demo", InvalidInput("nope", hint="try again")))
     assert out.getvalue().splitlines() == ["name       size", "a\\x1b[31m  1", "bb         22"]
     assert err.getvalue() == "devkit: error: nope (hint: try again)\n"
+
+
+def test_a_broken_stdout_does_not_change_the_exit_code() -> None:
+    """After EPIPE (or EIO) the descriptor points at /dev/null, so that output still
+    buffered when the interpreter exits cannot turn exit code 5 into 1 or 120."""
+    code = (
+        "import sys\n"
+        "from devkit.console import Console\n"
+        "sys.stdin.read()  # until the reader below has gone\n"
+        "Console().line('first')\n"
+        "sys.stdout.write('left in the buffer at exit')\n"
+        "sys.exit(5)\n"
+    )
+    reader, writer = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=writer, stderr=subprocess.PIPE
+    )
+    os.close(writer)
+    os.close(reader)
+    _, stderr = process.communicate(b"", timeout=30)
+    assert process.returncode == 5, stderr
+    assert b"Exception ignored" not in stderr

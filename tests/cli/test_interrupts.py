@@ -1,4 +1,5 @@
-"""Interrupted real processes: 128 + signal reaches the exit status and the envelope.
+"""Interrupted real processes: 128 + signal reaches the exit status and the envelope,
+and a terminal that is gone (EIO after SIGHUP) does not change that.
 
 Each test waits for a marker file that a step or a stand-in decoder writes once the
 work is under way, then sends the signal; every command line carries a unique marker
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
 import select
 import signal
 import subprocess
@@ -22,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.archive.conftest import TESTDATA, corpus, snapshot
-from tests.proctools import processes_with, wait_gone
+from tests.proctools import processes_with, wait_gone, wait_until
 
 needs_corpus = pytest.mark.skipif(
     TESTDATA is None, reason="shared test corpus (../shared/testdata) is absent"
@@ -163,3 +165,74 @@ def test_run_json_sighup_exits_129_with_the_signal(tmp_path: Path, marker: str) 
     assert process.returncode == 129, stderr
     assert_interrupted_envelope(stdout, "SIGHUP", 129)
     assert (tmp_path / "finally.txt").exists()
+
+
+def _hang_up(process: subprocess.Popen[str], master: int) -> None:
+    """What a closed terminal does: later writes to it fail with EIO, then SIGHUP."""
+    os.close(master)
+    os.kill(process.pid, signal.SIGHUP)
+
+
+@pytest.fixture
+def terminal() -> Iterator[tuple[int, int]]:
+    master, follower = pty.openpty()
+    yield master, follower
+    for fd in (master, follower):
+        with contextlib.suppress(OSError):  # closed by the test already
+            os.close(fd)
+
+
+def test_run_on_a_terminal_that_hangs_up_exits_129(
+    tmp_path: Path, marker: str, terminal: tuple[int, int]
+) -> None:
+    """The live status line and the step lines go through rich on a terminal; once the
+    terminal is gone none of those writes may raise or change the exit code."""
+    master, follower = terminal
+    write_recipe(tmp_path, marker)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm-256color"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    wait_for(tmp_path / "started", process, drain=master)
+    _hang_up(process, master)
+    assert process.wait(timeout=30) == 129
+    assert wait_gone(marker) == []
+    assert (tmp_path / "finally.txt").exists()
+
+
+@needs_corpus
+def test_extract_with_a_progress_bar_on_a_terminal_that_hangs_up_exits_129(
+    tmp_path: Path, marker: str, terminal: tuple[int, int]
+) -> None:
+    master, follower = terminal
+    started = tmp_path / "decoding"
+    fake = slow_decoder(tmp_path, started, marker)
+    archive = corpus(tmp_path, "rarfile/rar5-solid.rar")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    before = snapshot(dest)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm-256color", DEVKIT_RAR_TOOLS=str(fake))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "extract", str(archive), "-C", str(dest)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    wait_for(started, process, drain=master)
+    # The bar is drawn by rich's refresh thread: it keeps writing after the hang-up.
+    _hang_up(process, master)
+    assert process.wait(timeout=30) == 129
+    assert snapshot(dest) == before
+    assert wait_until(lambda: not processes_with(marker), timeout=10)
