@@ -347,26 +347,22 @@ class Console:
             status.stop()
 
     @contextmanager
-    def progress(self, label: str, total: int | None) -> Iterator[ProgressSink]:
-        """A progress bar with rate and ETA on stderr, only when stderr is a terminal."""
+    def progress(
+        self, label: str, total: int | None, *, unit: str = "bytes"
+    ) -> Iterator[ProgressSink]:
+        """A progress bar on stderr, only when stderr is a terminal.
+
+        `unit` "bytes" shows size, rate and time left; any other unit names what is
+        counted ("repositories") and shows done/total and the time taken."""
         if not self.interactive_stderr:
             yield _NoProgress()
             return
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            *_progress_columns(unit),
             console=self._rich(err=True),
             transient=True,
         ) as bar:
@@ -377,3 +373,18 @@ class Console:
                     bar.advance(task, amount)
 
             yield _Sink()
+
+
+def _progress_columns(unit: str) -> list[Any]:
+    from rich.progress import (
+        DownloadColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if unit == "bytes":
+        return [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    return [MofNCompleteColumn(), TextColumn(printable(unit), markup=False), TimeElapsedColumn()]

@@ -4,6 +4,7 @@ import errno
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,8 @@ def test_no_write_raises_when_the_terminal_is_gone(
         console.line("above the status")
     with console.progress("bytes", 10) as bar:
         bar.advance(5)
+    with console.progress("items", 3, unit="repositories") as bar:
+        bar.advance(1)
     problem = OperationFailed("it failed", hint="try again")
     assert console.render(CommandResult.failure("demo", problem)) == 1
     assert Console(json_mode=True, stdout=out, stderr=err).render(CommandResult("x")) == 0
@@ -146,3 +149,28 @@ def test_a_broken_stdout_does_not_change_the_exit_code() -> None:
     _, stderr = process.communicate(b"", timeout=30)
     assert process.returncode == 5, stderr
     assert b"Exception ignored" not in stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _progress_text(monkeypatch: pytest.MonkeyPatch, total: int, **unit: str) -> str:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    err = _Terminal()
+    console = Console(stdout=io.StringIO(), stderr=err)
+    with console.progress("working", total, **unit) as bar:
+        bar.advance(total // 2)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())  # colours and cursor moves
+
+
+def test_a_progress_bar_of_bytes_shows_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "2.0/4.0 MB" in _progress_text(monkeypatch, 4_000_000)
+
+
+def test_a_progress_bar_of_items_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _progress_text(monkeypatch, 6, unit="repositories")
+    assert "3/6 repositories" in text
+    assert "B" not in text and "?" not in text  # no byte sizes, no rate

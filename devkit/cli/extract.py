@@ -122,7 +122,7 @@ def _extract(console: Console, archive: Path, dest: Path, options: ExtractOption
         total: int | None = archive.stat().st_size
     else:
         total = list_archive(archive, password=options.password).total_size or None
-    with console.progress(f"extracting {archive.name}", total) as bar:
+    with console.progress(f"extracting {archive.name}", total, unit="bytes") as bar:
         return extract_archive(archive, dest=dest, options=options, on_progress=bar.advance)
 
 

@@ -200,7 +200,7 @@ def sync(
         from devkit.gitflow import sync_repositories
 
         targets = repos or [Path.cwd()]
-        with console.progress("syncing", total=len(targets)) as bar:
+        with console.progress("syncing", total=len(targets), unit="repositories") as bar:
 
             def on_progress(repo: str, event: str) -> None:
                 if event == "done":
