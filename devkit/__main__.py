@@ -1,4 +1,8 @@
-"""Entry point: run the app; map anything unexpected to one line and exit code 3."""
+"""Entry point: run the app and render its result, the one place output is finished.
+
+Whatever happens (a command's result, a usage error, an interruption, a bug) ends as
+one CommandResult, rendered once: the JSON envelope with --json, error lines otherwise.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,79 @@ from collections.abc import Sequence
 
 import typer
 
-from devkit.console import Console
-from devkit.errors import ExitCode, InvalidInput, OperationFailed
+from devkit.console import CommandResult, Console
+from devkit.errors import DevkitError, ExitCode, InvalidInput
 
 
 def _command_name(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "devkit")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from devkit.cli import app
-    from devkit.process import exit_status, signal_policy
+def _usage_error(args: Sequence[str], error: typer.TyperException) -> CommandResult:
+    """An unknown command or option, a bad value: one line, exit 2."""
+    problem = InvalidInput(error.format_message(), code="usage", hint="see 'devkit --help'")
+    return CommandResult.failure(_command_name(args), problem, json_mode="--json" in args)
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    console = Console(json_mode="--json" in args)
+
+def _internal_error(args: Sequence[str], error: Exception) -> CommandResult:
+    """A bug: one line naming it, exit 3; DEVKIT_DEBUG=1 shows the traceback instead."""
+    bug = DevkitError(
+        f"internal error: {type(error).__name__}: {error}",
+        code="internal_error",
+        hint="rerun with DEVKIT_DEBUG=1 for the traceback",
+    )
+    bug.exit_code = ExitCode.INTERNAL
+    return CommandResult.failure(_command_name(args), bug, json_mode="--json" in args)
+
+
+def _interrupted(args: Sequence[str], interrupt: BaseException | None) -> CommandResult:
+    """SIGINT, SIGTERM or SIGHUP outside a command body (while parsing, say)."""
+    from devkit.cli.common import interrupted
+
+    return CommandResult.failure(
+        _command_name(args), interrupted(interrupt), json_mode="--json" in args
+    )
+
+
+def run_app(args: Sequence[str]) -> CommandResult | int:
+    """Run the command `args` name; a bare exit code when there is nothing to render
+    (--help, --version: their text is the output)."""
+    from devkit.cli import app
+    from devkit.process import interruption
+
     try:
-        with signal_policy():
-            result = app(args=args, prog_name="devkit", standalone_mode=False)
+        outcome = app(args=list(args), prog_name="devkit", standalone_mode=False)
     except typer.TyperException as error:
-        # Usage errors (unknown command or option, bad value): one line, exit 2.
-        message = error.format_message()
-        problem = InvalidInput(message, code="usage", hint="see 'devkit --help'")
-        console.error(problem)
-        console.emit(_command_name(args), exit_code=ExitCode.USAGE, errors=[problem])
-        return int(getattr(error, "exit_code", ExitCode.USAGE))
-    except (typer.Abort, KeyboardInterrupt) as error:
-        # SIGINT, SIGTERM or SIGHUP outside a command's own handling: 128 + signal.
-        return int(getattr(error, "signum", 0) + 128) if hasattr(error, "signum") else exit_status()
+        return _usage_error(args, error)
+    except (KeyboardInterrupt, typer.Abort) as interrupt:
+        return _interrupted(args, interrupt)
     except Exception as error:
         if os.environ.get("DEVKIT_DEBUG") == "1":
             raise
-        bug = OperationFailed(
-            f"internal error: {type(error).__name__}: {error}",
-            code="internal_error",
-            hint="rerun with DEVKIT_DEBUG=1 for the traceback",
-        )
-        console.error(bug)
-        console.emit(_command_name(args), exit_code=ExitCode.INTERNAL, errors=[bug])
-        return int(ExitCode.INTERNAL)
-    return result if isinstance(result, int) else 0
+        return _internal_error(args, error)
+    if isinstance(outcome, CommandResult):
+        return outcome
+    if interruption() is not None:
+        # Typer turns a KeyboardInterrupt it sees (while parsing) into exit code 130.
+        return _interrupted(args, None)
+    return outcome if isinstance(outcome, int) else int(ExitCode.OK)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from devkit.process import cooperative, reset, signal_policy
+
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    reset()  # a signal an earlier in-process run received is not this run's
+    with signal_policy():
+        try:
+            result = run_app(args)
+        except KeyboardInterrupt as interrupt:  # between the command and this line
+            result = _interrupted(args, interrupt)
+        if isinstance(result, int):
+            return result
+        # A signal now no longer cuts the document in half; the result stands.
+        with cooperative():
+            return Console(json_mode=result.json_mode).render(result)
 
 
 if __name__ == "__main__":

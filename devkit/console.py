@@ -2,8 +2,15 @@
 
 Data goes to stdout, progress and diagnostics to stderr. On a terminal (and without
 NO_COLOR) human output is styled with rich, imported lazily so that `devkit --help`
-stays fast; otherwise it is plain text. In JSON mode stdout holds exactly one JSON
-document, the envelope written by `emit`, and the human-output methods are silent.
+stays fast; otherwise it is plain text.
+
+A command body streams live output (tables, progress, step lines) through a Console and
+returns a `CommandResult`; exactly one place, `Console.render`, turns that result into
+the final output: its error lines on stderr and, in JSON mode (where the human-output
+methods are silent), the envelope, the one document on stdout.
+
+Output never raises: once the terminal is gone (EIO after SIGHUP) or the reader of a
+pipe has left (EPIPE), what is written is lost, but cleanup and the exit code go on.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from devkit.errors import DevkitError
 
@@ -40,21 +48,63 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def envelope(
-    command: str,
-    *,
-    data: Mapping[str, Any] | None,
-    exit_code: int,
-    errors: Sequence[DevkitError] = (),
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command produced: its data, its errors and its exit code.
+
+    A command body returns one; it never prints it and never chooses the format.
+    `json_mode` records what the invocation asked for (--json), so that the one
+    renderer knows which output to give."""
+
+    command: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[DevkitError, ...] = ()
+    exit_code: int = 0
+    json_mode: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @classmethod
+    def failure(
+        cls,
+        command: str,
+        error: DevkitError,
+        *,
+        data: Mapping[str, Any] | None = None,
+        json_mode: bool = False,
+    ) -> CommandResult:
+        """A command that stopped on `error`. Without data of its own, `data` repeats the
+        error's details, as the envelope always has (`data.diagnostics` of an invalid
+        recipe is documented)."""
+        return cls(
+            command,
+            data=dict(error.details) if data is None else data,
+            errors=(error,),
+            exit_code=int(error.exit_code),
+            json_mode=json_mode,
+        )
+
+
+def envelope(result: CommandResult) -> dict[str, Any]:
+    """The one JSON document of an invocation (version 1: these six keys)."""
     return {
         "devkit": ENVELOPE_VERSION,
-        "command": command,
-        "ok": exit_code == 0,
-        "exit_code": int(exit_code),
-        "data": dict(data) if data is not None else {},
-        "errors": [error.to_json() for error in errors],
+        "command": result.command,
+        "ok": result.ok,
+        "exit_code": int(result.exit_code),
+        "data": dict(result.data),
+        "errors": [error.to_json() for error in result.errors],
     }
+
+
+def error_line(error: DevkitError) -> str:
+    """One line for an expected failure; the hint, if any, rides on the same line."""
+    text = f"devkit: error: {error.message}"
+    if error.hint:
+        text += f" (hint: {error.hint})"
+    return printable(text)
 
 
 def wants_color(stream: TextIO) -> bool:
@@ -63,6 +113,57 @@ def wants_color(stream: TextIO) -> bool:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+class _GuardedStream:
+    """A text stream whose writes never raise.
+
+    After SIGHUP the terminal answers EIO; after `| head` the pipe answers EPIPE. The
+    first failure points the file descriptor at /dev/null, so that what is still
+    buffered (here and in rich) drains there: otherwise the interpreter's final flush
+    fails again and replaces devkit's exit code (128 + signal) with 1 or 120. Reading
+    attributes (isatty, encoding, fileno) goes to the real stream, so rich and
+    `wants_color` see the terminal as it is."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._give_up()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._give_up()
+
+    def _give_up(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            target = self._stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, target)
+            finally:
+                os.close(devnull)
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+
+def _guarded(stream: TextIO) -> TextIO:
+    if isinstance(stream, _GuardedStream):
+        return cast(TextIO, stream)
+    return cast(TextIO, _GuardedStream(stream))
 
 
 class ProgressSink(Protocol):
@@ -94,11 +195,12 @@ class Console:
         stderr: TextIO | None = None,
     ) -> None:
         self.json_mode = json_mode
-        self._stdout = stdout or sys.stdout
-        self._stderr = stderr or sys.stderr
+        # Every write below, plain or through rich (its refresh threads included),
+        # goes through these guards.
+        self._stdout = _guarded(stdout or sys.stdout)
+        self._stderr = _guarded(stderr or sys.stderr)
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
-        self._emitted = False
         self._status: Any = None  # a rich Status while live_status() is active
 
     # -- styling -----------------------------------------------------------------
@@ -132,11 +234,8 @@ class Console:
         elif style and wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False)
         else:
-            # After SIGHUP the terminal is gone (EIO) or a pipe reader left (EPIPE):
-            # output is lost, but cleanup must go on.
-            with contextlib.suppress(OSError):
-                stream.write(text + "\n")
-                stream.flush()
+            stream.write(text + "\n")
+            stream.flush()
 
     # -- data on stdout ------------------------------------------------------------
 
@@ -182,21 +281,21 @@ class Console:
             text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             self._write(text, style=None, err=False)
 
-    def emit(
-        self,
-        command: str,
-        *,
-        data: Mapping[str, Any] | None = None,
-        exit_code: int = 0,
-        errors: Sequence[DevkitError] = (),
-    ) -> None:
-        """In JSON mode, write the one envelope for this invocation (at most once)."""
-        if not self.json_mode or self._emitted:
-            return
-        self._emitted = True
-        doc = envelope(command, data=data, exit_code=exit_code, errors=errors)
-        self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
-        self._stdout.flush()
+    # -- the final output ------------------------------------------------------------
+
+    def render(self, result: CommandResult) -> int:
+        """The one place a command's result becomes output; returns its exit code.
+
+        One line per error on stderr, in both modes (what a command reports on success
+        it has already shown as it went); in JSON mode, then, the envelope alone on
+        stdout."""
+        for error in result.errors:
+            self._write(error_line(error), style="bold red", err=True)
+        if self.json_mode:
+            doc = envelope(result)
+            self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
+            self._stdout.flush()
+        return int(result.exit_code)
 
     # -- diagnostics on stderr -----------------------------------------------------
 
@@ -225,13 +324,6 @@ class Console:
     def warn(self, text: str) -> None:
         self._write(f"warning: {text}", style="yellow", err=True)
 
-    def error(self, error: DevkitError) -> None:
-        """One line for an expected failure; the hint, if any, rides on the same line."""
-        text = f"devkit: error: {error.message}"
-        if error.hint:
-            text += f" (hint: {error.hint})"
-        self._write(printable(text), style="bold red", err=True)
-
     @contextmanager
     def live_status(self) -> Iterator[StatusSink]:
         """A transient one-line status (spinner and text) kept under the output, only
@@ -255,26 +347,22 @@ class Console:
             status.stop()
 
     @contextmanager
-    def progress(self, label: str, total: int | None) -> Iterator[ProgressSink]:
-        """A progress bar with rate and ETA on stderr, only when stderr is a terminal."""
+    def progress(
+        self, label: str, total: int | None, *, unit: str = "bytes"
+    ) -> Iterator[ProgressSink]:
+        """A progress bar on stderr, only when stderr is a terminal.
+
+        `unit` "bytes" shows size, rate and time left; any other unit names what is
+        counted ("repositories") and shows done/total and the time taken."""
         if not self.interactive_stderr:
             yield _NoProgress()
             return
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            *_progress_columns(unit),
             console=self._rich(err=True),
             transient=True,
         ) as bar:
@@ -285,3 +373,18 @@ class Console:
                     bar.advance(task, amount)
 
             yield _Sink()
+
+
+def _progress_columns(unit: str) -> list[Any]:
+    from rich.progress import (
+        DownloadColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if unit == "bytes":
+        return [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    return [MofNCompleteColumn(), TextColumn(printable(unit), markup=False), TimeElapsedColumn()]

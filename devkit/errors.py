@@ -65,10 +65,14 @@ class DevkitError(Exception):
         self.details: dict[str, Any] = dict(details or {})
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
-        if self.details:
-            doc["details"] = self.details
-        return doc
+        """The error as JSON output carries it: always these four keys, so that a script
+        can read `details` without first checking that it is there."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "details": dict(self.details),
+        }
 
 
 class OperationFailed(DevkitError):

@@ -1,4 +1,4 @@
-"""Run devkit the two ways the tests need: in-process (CliRunner) and as a real process."""
+"""Run devkit the two ways the tests need: in-process and as a real process."""
 
 from __future__ import annotations
 
@@ -8,14 +8,41 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from devkit.cli import app
+from devkit.__main__ import main
 
 
-def invoke(args: Sequence[str], **kwargs: object):  # type: ignore[no-untyped-def]
-    """In-process run through Typer's CliRunner (fast; stdout and stderr kept apart)."""
-    return CliRunner().invoke(app, list(args), **kwargs)  # type: ignore[arg-type]
+def invoke(
+    args: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
+    """In-process run of `devkit ARGS` through `main()`, as the console script runs it
+    (one render of the result), with Typer's CliRunner isolating stdin, stdout, stderr
+    and the environment. Unexpected exceptions propagate, as with DEVKIT_DEBUG=1."""
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (stdout, stderr, output):
+        exit_code = 1
+        exception: BaseException | None = None
+        try:
+            exit_code = main(list(args))
+        except SystemExit as error:  # what a library call might still raise
+            exit_code = error.code if isinstance(error.code, int) else 1
+            exception = error
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return Result(
+            runner=runner,
+            stdout_bytes=stdout.getvalue(),
+            stderr_bytes=stderr.getvalue(),
+            output_bytes=output.getvalue(),
+            return_value=exit_code,
+            exit_code=exit_code,
+            exception=exception,
+        )
 
 
 def run_devkit(

@@ -147,6 +147,6 @@ def _root(
     """Git flows that never lose work, safe archive extraction and YAML recipes.
 
     Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 internal error,
-    4 missing external tool, 130 interrupted. Add --json to any command for one
-    machine-readable JSON document on stdout.
+    4 missing external tool, 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM.
+    Add --json to any command for one machine-readable JSON document on stdout.
     """

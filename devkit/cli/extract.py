@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from devkit.cli.common import JsonOption, run_command
-from devkit.console import Console, printable
-from devkit.errors import DevkitError, InvalidInput
+from devkit.cli.common import JsonOption, interrupted, received_signal, run_command
+from devkit.console import CommandResult, Console, printable
+from devkit.errors import DevkitError, Interrupted, InvalidInput
 
 if TYPE_CHECKING:
     from devkit.archive import ArchiveListing, ExtractOptions, ExtractResult
@@ -122,7 +122,7 @@ def _extract(console: Console, archive: Path, dest: Path, options: ExtractOption
         total: int | None = archive.stat().st_size
     else:
         total = list_archive(archive, password=options.password).total_size or None
-    with console.progress(f"extracting {archive.name}", total) as bar:
+    with console.progress(f"extracting {archive.name}", total, unit="bytes") as bar:
         return extract_archive(archive, dest=dest, options=options, on_progress=bar.advance)
 
 
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--skip-unsafe", help="Extract the safe members; list what was skipped."),
         ] = False,
         json_output: JsonOption = False,
-    ) -> None:
+    ) -> CommandResult:
         """Extract archives safely: zip, tar.*, gz/bz2/xz/zst, 7z, rar.
 
         Never writes outside the destination, never leaves half a tree: members land in
@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
         whole archive, caps stop bombs, and a failure leaves DEST as it was.
         """
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
+        def body(console: Console) -> CommandResult:
             from devkit.archive import ExtractOptions, list_archive, parse_size
             from devkit.archive.model import (
                 DEFAULT_MAX_BYTES,
@@ -189,7 +189,9 @@ def register(app: typer.Typer) -> None:
                 listings = [list_archive(a, password=password) for a in archives]
                 for listing in listings:
                     _list(console, listing)
-                return {"listings": [listing.to_json() for listing in listings]}, 0
+                return CommandResult(
+                    "extract", {"listings": [listing.to_json() for listing in listings]}
+                )
             if max_ratio is not None and max_ratio <= 0:
                 raise InvalidInput("--max-ratio must be positive", code="usage", hint="e.g. 500")
             if max_entries is not None and max_entries <= 0:
@@ -206,23 +208,39 @@ def register(app: typer.Typer) -> None:
             if len(archives) == 1:
                 result = _extract_with_progress(console, archives[0], dest, options)
                 _report(console, result)
-                return {"results": [result.to_json()]}, 0
-            results: list[dict[str, Any]] = []
-            errors: list[DevkitError] = []
-            for archive in archives:
-                try:
-                    result = _extract_with_progress(console, archive, dest, options)
-                except DevkitError as error:
-                    error.details.setdefault("archive", str(archive))
-                    console.error(error)
-                    errors.append(error)
-                    continue
-                _report(console, result)
-                results.append(result.to_json())
-            data = {"results": results}
-            code = int(errors[0].exit_code) if errors else 0
-            if errors:
-                console.emit("extract", data=data, exit_code=code, errors=errors)
-            return data, code
+                return CommandResult("extract", {"results": [result.to_json()]})
+            return _extract_each(console, archives, dest, options)
 
-        run_command("extract", json_mode=json_output, body=body)
+        return run_command("extract", json_mode=json_output, body=body)
+
+
+def _extract_each(
+    console: Console, archives: list[Path], dest: Path, options: ExtractOptions
+) -> CommandResult:
+    """Several archives: each one that fails is an error of the result and the others
+    are still extracted; the exit code is the first failure's. An interruption stops
+    the rest and its exit code (128 + signal) wins."""
+    results: list[dict[str, Any]] = []
+    errors: list[DevkitError] = []
+    for archive in archives:
+        try:
+            result = _extract_with_progress(console, archive, dest, options)
+        except KeyboardInterrupt as interrupt:
+            errors.append(interrupted(interrupt))
+            break
+        except DevkitError as error:
+            error = received_signal(error)
+            error.details.setdefault("archive", str(archive))
+            errors.append(error)
+            if isinstance(error, Interrupted):
+                break
+            continue
+        _report(console, result)
+        results.append(result.to_json())
+    stopped = [error for error in errors if isinstance(error, Interrupted)]
+    return CommandResult(
+        "extract",
+        {"results": results},
+        errors=tuple(errors),
+        exit_code=int((stopped or errors)[0].exit_code) if errors else 0,
+    )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devkit.cli.common import JsonOption, run_command
-from devkit.console import Console
+from devkit.console import CommandResult, Console
+from devkit.errors import DevkitError, ExitCode, OperationFailed
 
 if TYPE_CHECKING:
-    from devkit.gitflow.results import ConflictReport, RepoSyncResult
+    from devkit.gitflow.results import ConflictReport, RepoSyncResult, StageResult, SyncReport
 
 
 def show_conflicts(console: Console, report: ConflictReport, *, indent: str = "") -> None:
@@ -41,250 +43,276 @@ def _ahead_behind(result: RepoSyncResult) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def init(
-        path: Annotated[Path, typer.Argument(help="Directory to create or adopt.")] = Path("."),
-        remote: Annotated[
-            str | None, typer.Option("--remote", help="URL of the 'origin' remote.")
-        ] = None,
-        branch: Annotated[str, typer.Option("--branch", help="Default branch name.")] = "main",
-        gitignore: Annotated[
-            str | None,
-            typer.Option("--gitignore", help="Comma-separated templates: python,node,..."),
-        ] = None,
-        no_commit: Annotated[
-            bool, typer.Option("--no-commit", help="Do not make a first commit.")
-        ] = False,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Create a repository (or adopt an existing one) with a .gitignore and a remote.
+    for command in (init, stage, commit, sync, conflicts, undo):
+        app.command()(command)
 
-        Makes a first commit when the directory has files, unless --no-commit. An
-        existing repository keeps its history.
-        """
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            from devkit.gitflow import init_repository
+def init(
+    path: Annotated[Path, typer.Argument(help="Directory to create or adopt.")] = Path("."),
+    remote: Annotated[
+        str | None, typer.Option("--remote", help="URL of the 'origin' remote.")
+    ] = None,
+    branch: Annotated[str, typer.Option("--branch", help="Default branch name.")] = "main",
+    gitignore: Annotated[
+        str | None,
+        typer.Option("--gitignore", help="Comma-separated templates: python,node,..."),
+    ] = None,
+    no_commit: Annotated[
+        bool, typer.Option("--no-commit", help="Do not make a first commit.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Create a repository (or adopt an existing one) with a .gitignore and a remote.
 
-            names = [n for n in (gitignore or "").split(",") if n.strip()]
-            result = init_repository(
-                path, remote=remote, branch=branch, gitignore=names, commit=not no_commit
+    Makes a first commit when the directory has files, unless --no-commit. An
+    existing repository keeps its history.
+    """
+
+    def body(console: Console) -> CommandResult:
+        from devkit.gitflow import init_repository
+
+        names = [n for n in (gitignore or "").split(",") if n.strip()]
+        result = init_repository(
+            path, remote=remote, branch=branch, gitignore=names, commit=not no_commit
+        )
+        verb = "created" if result.created else "adopted"
+        console.outcome(True, f"{verb} repository {result.path} on branch {result.branch}")
+        if result.gitignore_written:
+            console.line(f".gitignore: added {', '.join(result.gitignore_written)}")
+        if result.remote:
+            console.line(f"remote origin: {result.remote}")
+        if result.commit:
+            console.line(f"first commit {result.commit}")
+        return CommandResult("init", result.to_json())
+
+    return run_command("init", json_mode=json_output, body=body)
+
+
+def stage(
+    paths: Annotated[list[str] | None, typer.Argument(help="Paths to stage.")] = None,
+    all_changes: Annotated[
+        bool, typer.Option("--all", "-A", help="Stage every change, new files included.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be staged.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Stage even secrets, big files or conflict markers."),
+    ] = False,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Stage paths (or --all) and show what is staged.
+
+    Refuses, unless --force, files that still contain conflict markers, likely
+    secrets (private keys, .env files, credentials) and files over the size limit
+    (DEVKIT_STAGE_MAX_BYTES, default 5 MiB); then nothing is staged.
+    """
+
+    def body(console: Console) -> CommandResult:
+        from devkit.gitflow import stage_paths
+
+        result = stage_paths(
+            Path.cwd(), paths or [], all_changes=all_changes, dry_run=dry_run, force=force
+        )
+        _show_staged(console, result)
+        errors = () if not result.exit_code else (_refused_error(result),)
+        return CommandResult("stage", result.to_json(), errors, result.exit_code)
+
+    return run_command("stage", json_mode=json_output, body=body)
+
+
+def _show_staged(console: Console, result: StageResult) -> None:
+    for refusal in result.refused:
+        label = "warning (forced)" if result.forced else "refused"
+        console.line(f"{label}: {refusal.path}: {refusal.detail}")
+    heading = "would stage" if result.dry_run else "staged"
+    if result.staged:
+        console.table(["status", "path"], [list(s) for s in result.staged], title=heading)
+    elif not result.exit_code:
+        console.line("nothing staged")
+
+
+def _refused_error(result: StageResult) -> DevkitError:
+    return OperationFailed(
+        f"nothing staged: {len(result.refused)} file(s) refused",
+        code="refused_paths",
+        hint="fix the files listed above, or pass --force",
+        details={"refused": [refusal.to_json() for refusal in result.refused]},
+    )
+
+
+def commit(
+    message: Annotated[str, typer.Option("--message", "-m", help="The commit message.")],
+    all_changes: Annotated[
+        bool, typer.Option("--all", "-a", help="Commit all changes to tracked files.")
+    ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Commit even with no changes.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Commit what is staged through git (hooks and signing apply)."""
+
+    def body(console: Console) -> CommandResult:
+        from devkit.gitflow import create_commit
+
+        result = create_commit(
+            Path.cwd(), message=message, all_changes=all_changes, allow_empty=allow_empty
+        )
+        console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
+        return CommandResult("commit", result.to_json())
+
+    return run_command("commit", json_mode=json_output, body=body)
+
+
+def sync(
+    repos: Annotated[
+        list[Path] | None, typer.Argument(help="Repositories (default: the current one).")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="rebase, merge or ff-only (default: rebase on a terminal, else ff-only).",
+        ),
+    ] = None,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Do not push.")] = False,
+    autostash: Annotated[
+        bool, typer.Option("--autostash", help="Carry overlapping local changes over.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Repositories synced at once.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Fetch and report; change nothing else.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Bring branches up to date with their upstream and push local commits.
+
+    Predicts conflicts first and never leaves a repository half-way: a sync either
+    completes or leaves HEAD, index and files exactly as they were. Many
+    repositories sync in parallel; one table and a summary line close the output.
+    """
+
+    def body(console: Console) -> CommandResult:
+        import sys
+
+        from devkit.gitflow import sync_repositories
+
+        targets = repos or [Path.cwd()]
+        with console.progress("syncing", total=len(targets), unit="repositories") as bar:
+
+            def on_progress(repo: str, event: str) -> None:
+                if event == "done":
+                    bar.advance(1)
+
+            report = sync_repositories(
+                targets,
+                mode=mode,
+                push=not no_push,
+                autostash=autostash,
+                jobs=jobs,
+                dry_run=dry_run,
+                interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+                on_progress=on_progress,
             )
-            verb = "created" if result.created else "adopted"
-            console.outcome(True, f"{verb} repository {result.path} on branch {result.branch}")
-            if result.gitignore_written:
-                console.line(f".gitignore: added {', '.join(result.gitignore_written)}")
-            if result.remote:
-                console.line(f"remote origin: {result.remote}")
-            if result.commit:
-                console.line(f"first commit {result.commit}")
-            return result.to_json(), 0
+        _show_sync(console, report)
+        errors = tuple(_repo_error(r) for r in report.repos if r.exit_code != 0)
+        return CommandResult("sync", report.to_json(), errors, report.exit_code)
 
-        run_command("init", json_mode=json_output, body=body)
+    return run_command("sync", json_mode=json_output, body=body)
 
-    @app.command()
-    def stage(
-        paths: Annotated[list[str] | None, typer.Argument(help="Paths to stage.")] = None,
-        all_changes: Annotated[
-            bool, typer.Option("--all", "-A", help="Stage every change, new files included.")
-        ] = False,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Show what would be staged.")
-        ] = False,
-        force: Annotated[
-            bool,
-            typer.Option("--force", help="Stage even secrets, big files or conflict markers."),
-        ] = False,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Stage paths (or --all) and show what is staged.
 
-        Refuses, unless --force, files that still contain conflict markers, likely
-        secrets (private keys, .env files, credentials) and files over the size limit
-        (DEVKIT_STAGE_MAX_BYTES, default 5 MiB); then nothing is staged.
-        """
+def _show_sync(console: Console, report: SyncReport) -> None:
+    """Each repository's log, overlaps and conflicts, then one table and a summary
+    line (why a repository failed is its error line, on stderr)."""
+    many = len(report.repos) > 1
+    for result in report.repos:
+        if many or result.log:
+            console.line(f"{result.repo}:")
+        for text in result.log:
+            console.line(f"  {text}")
+        for path in result.overlapping:
+            console.line(f"  overlapping: {path}")
+        if result.conflicts is not None:
+            show_conflicts(console, result.conflicts, indent="  ")
+    rows = [
+        [r.repo, r.branch or "-", _ahead_behind(r), r.result, r.next_step or ""]
+        for r in report.repos
+    ]
+    console.table(["repo", "branch", "ahead/behind", "result", "next"], rows)
+    s = report.summary()
+    console.line(
+        f"{s['total']} repositor{'y' if s['total'] == 1 else 'ies'} ({report.mode}): "
+        f"{s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed"
+    )
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            from devkit.gitflow import stage_paths
 
-            result = stage_paths(
-                Path.cwd(), paths or [], all_changes=all_changes, dry_run=dry_run, force=force
-            )
-            for refusal in result.refused:
-                label = "warning (forced)" if result.forced else "refused"
-                console.line(f"{label}: {refusal.path}: {refusal.detail}")
-            if result.exit_code:
-                console.outcome(False, "nothing staged; fix the files above or pass --force")
-            heading = "would stage" if result.dry_run else "staged"
-            if result.staged:
-                console.table(["status", "path"], [list(s) for s in result.staged], title=heading)
-            elif not result.exit_code:
-                console.line("nothing staged")
-            return result.to_json(), result.exit_code
+def _repo_error(result: RepoSyncResult) -> DevkitError:
+    """A failed repository's error (as the sync recorded it), naming the repository."""
+    recorded = result.error or {}
+    error = OperationFailed(
+        f"{result.repo}: {recorded.get('message') or f'sync {result.result}'}",
+        code=recorded.get("code") or "sync_failed",
+        hint=recorded.get("hint"),
+        details={**(recorded.get("details") or {}), "repo": result.repo},
+    )
+    with contextlib.suppress(ValueError):  # a code ExitCode does not name stays 1
+        error.exit_code = ExitCode(result.exit_code)
+    return error
 
-        run_command("stage", json_mode=json_output, body=body)
 
-    @app.command()
-    def commit(
-        message: Annotated[str, typer.Option("--message", "-m", help="The commit message.")],
-        all_changes: Annotated[
-            bool, typer.Option("--all", "-a", help="Commit all changes to tracked files.")
-        ] = False,
-        allow_empty: Annotated[
-            bool, typer.Option("--allow-empty", help="Commit even with no changes.")
-        ] = False,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Commit what is staged through git (hooks and signing apply)."""
+def conflicts(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="Branch or commit to merge (default: the upstream)."),
+    ] = None,
+    no_fetch: Annotated[
+        bool,
+        typer.Option(
+            "--no-fetch",
+            help="Compare with the upstream as last fetched (default: fetch it first).",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Report live conflicts, or predict those of merging TARGET into HEAD.
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            from devkit.gitflow import create_commit
+    Prediction touches neither the index nor the working tree. Exit 0 when clean,
+    1 when there are conflicts.
+    """
 
-            result = create_commit(
-                Path.cwd(), message=message, all_changes=all_changes, allow_empty=allow_empty
-            )
-            console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
-            return result.to_json(), 0
+    def body(console: Console) -> CommandResult:
+        from devkit.gitflow import report_conflicts
 
-        run_command("commit", json_mode=json_output, body=body)
+        report = report_conflicts(Path.cwd(), target=target, fetch=not no_fetch)
+        show_conflicts(console, report)
+        return CommandResult("conflicts", report.to_json(), exit_code=report.exit_code)
 
-    @app.command()
-    def sync(
-        repos: Annotated[
-            list[Path] | None, typer.Argument(help="Repositories (default: the current one).")
-        ] = None,
-        mode: Annotated[
-            str | None,
-            typer.Option(
-                "--mode",
-                help="rebase, merge or ff-only (default: rebase on a terminal, else ff-only).",
-            ),
-        ] = None,
-        no_push: Annotated[bool, typer.Option("--no-push", help="Do not push.")] = False,
-        autostash: Annotated[
-            bool, typer.Option("--autostash", help="Carry overlapping local changes over.")
-        ] = False,
-        jobs: Annotated[
-            int | None, typer.Option("--jobs", "-j", help="Repositories synced at once.")
-        ] = None,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Fetch and report; change nothing else.")
-        ] = False,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Bring branches up to date with their upstream and push local commits.
+    return run_command("conflicts", json_mode=json_output, body=body)
 
-        Predicts conflicts first and never leaves a repository half-way: a sync either
-        completes or leaves HEAD, index and files exactly as they were. Many
-        repositories sync in parallel; one table and a summary line close the output.
-        """
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            import sys
+def undo(
+    repo: Annotated[
+        Path | None, typer.Argument(help="Repository (default: the current one).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> CommandResult:
+    """Undo the last devkit sync of the current branch from its snapshot.
 
-            from devkit.gitflow import sync_repositories
+    Only acts if the branch still points where the sync left it; the state just
+    before the undo is kept under refs/devkit/undo-backups/.
+    """
 
-            targets = repos or [Path.cwd()]
-            with console.progress("syncing", total=len(targets)) as bar:
+    def body(console: Console) -> CommandResult:
+        from devkit.gitflow import undo_last_sync
 
-                def on_progress(repo: str, event: str) -> None:
-                    if event == "done":
-                        bar.advance(1)
+        result = undo_last_sync(repo or Path.cwd())
+        console.outcome(
+            True,
+            f"{result.branch} restored to {result.restored_head[:7]} "
+            f"(was {result.previous_head[:7]}); backup in {result.backup}",
+        )
+        return CommandResult("undo", result.to_json())
 
-                report = sync_repositories(
-                    targets,
-                    mode=mode,
-                    push=not no_push,
-                    autostash=autostash,
-                    jobs=jobs,
-                    dry_run=dry_run,
-                    interactive=sys.stdin.isatty() and sys.stdout.isatty(),
-                    on_progress=on_progress,
-                )
-            many = len(report.repos) > 1
-            for result in report.repos:
-                if many or result.log:
-                    console.line(f"{result.repo}:")
-                for text in result.log:
-                    console.line(f"  {text}")
-                if result.error:
-                    console.outcome(False, f"{result.error['message']}")
-                for path in result.overlapping:
-                    console.line(f"  overlapping: {path}")
-                if result.conflicts is not None:
-                    show_conflicts(console, result.conflicts, indent="  ")
-            rows = [
-                [
-                    r.repo,
-                    r.branch or "-",
-                    _ahead_behind(r),
-                    r.result,
-                    r.next_step or "",
-                ]
-                for r in report.repos
-            ]
-            console.table(["repo", "branch", "ahead/behind", "result", "next"], rows)
-            s = report.summary()
-            console.line(
-                f"{s['total']} repositor{'y' if s['total'] == 1 else 'ies'} ({report.mode}): "
-                f"{s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed"
-            )
-            return report.to_json(), report.exit_code
-
-        run_command("sync", json_mode=json_output, body=body)
-
-    @app.command()
-    def conflicts(
-        target: Annotated[
-            str | None,
-            typer.Argument(help="Branch or commit to merge (default: the upstream)."),
-        ] = None,
-        no_fetch: Annotated[
-            bool,
-            typer.Option(
-                "--no-fetch",
-                help="Compare with the upstream as last fetched (default: fetch it first).",
-            ),
-        ] = False,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Report live conflicts, or predict those of merging TARGET into HEAD.
-
-        Prediction touches neither the index nor the working tree. Exit 0 when clean,
-        1 when there are conflicts.
-        """
-
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            from devkit.gitflow import report_conflicts
-
-            report = report_conflicts(Path.cwd(), target=target, fetch=not no_fetch)
-            show_conflicts(console, report)
-            return report.to_json(), report.exit_code
-
-        run_command("conflicts", json_mode=json_output, body=body)
-
-    @app.command()
-    def undo(
-        repo: Annotated[
-            Path | None, typer.Argument(help="Repository (default: the current one).")
-        ] = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Undo the last devkit sync of the current branch from its snapshot.
-
-        Only acts if the branch still points where the sync left it; the state just
-        before the undo is kept under refs/devkit/undo-backups/.
-        """
-
-        def body(console: Console) -> tuple[dict[str, Any], int]:
-            from devkit.gitflow import undo_last_sync
-
-            result = undo_last_sync(repo or Path.cwd())
-            console.outcome(
-                True,
-                f"{result.branch} restored to {result.restored_head[:7]} "
-                f"(was {result.previous_head[:7]}); backup in {result.backup}",
-            )
-            return result.to_json(), 0
-
-        run_command("undo", json_mode=json_output, body=body)
+    return run_command("undo", json_mode=json_output, body=body)

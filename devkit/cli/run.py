@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from devkit.cli.common import JsonOption, run_command
-from devkit.console import Console, StatusSink, printable
-from devkit.errors import InvalidInput
+from devkit.cli.common import JsonOption, interrupted, run_command
+from devkit.console import CommandResult, Console, StatusSink, printable
+from devkit.errors import DevkitError, InvalidInput, OperationFailed
 
 if TYPE_CHECKING:
     from devkit.recipe.model import Recipe
@@ -235,16 +235,16 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--schema", help="Print the recipe JSON Schema and exit.")
         ] = False,
         json_output: JsonOption = False,
-    ) -> None:
+    ) -> CommandResult:
         """Run a YAML recipe: validated completely before the first step runs.
 
         Steps run in their own process groups with timeouts, retries and cleanup;
         values are shell-quoted automatically; secrets are masked everywhere.
         Exit code: the failing step's (128+signal if killed), 2 invalid recipe,
-        130 interrupted.
+        128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         """
 
-        def body(console: Console) -> tuple[dict[str, Any], int]:
+        def body(console: Console) -> CommandResult:
             if schema:
                 import json
 
@@ -253,7 +253,7 @@ def register(app: typer.Typer) -> None:
                 document = json_schema()
                 if not console.json_mode:
                     console.line(json.dumps(document, indent=2, sort_keys=True))
-                return {"schema": document}, 0
+                return CommandResult("run", {"schema": document})
             from devkit.recipe.errors import RecipeInvalid
             from devkit.recipe.validate import load_recipe
 
@@ -265,7 +265,7 @@ def register(app: typer.Typer) -> None:
                 _show_diagnostics(console, error)
                 raise
             if list_tasks:
-                return _list(console, recipe, cli_vars), 0
+                return CommandResult("run", _list(console, recipe, cli_vars))
             if check:
                 steps = sum(
                     len(t.steps) + len(t.on_failure) + len(t.finally_)
@@ -275,18 +275,13 @@ def register(app: typer.Typer) -> None:
                     True,
                     f"{printable(recipe.name)} is valid: {len(recipe.tasks)} tasks, {steps} steps",
                 )
-                return {
-                    "recipe": recipe.name,
-                    "valid": True,
-                    "tasks": len(recipe.tasks),
-                    "steps": steps,
-                }, 0
+                data = {"recipe": recipe.name, "valid": True, "tasks": len(recipe.tasks)}
+                return CommandResult("run", {**data, "steps": steps})
             return _execute(console, recipe, tasks, cli_vars)
 
         def _execute(
             console: Console, recipe: Recipe, tasks: tuple[str, ...], cli_vars: dict[str, str]
-        ) -> tuple[dict[str, Any], int]:
-            from devkit.errors import Interrupted, OperationFailed
+        ) -> CommandResult:
             from devkit.recipe.runner import RunOptions, run_recipe
 
             parallel = any(t.parallel for t in recipe.tasks.values())
@@ -314,33 +309,67 @@ def register(app: typer.Typer) -> None:
                     log=log_stream,
                 )
                 report = run_recipe(recipe, options, observer)
-            return _finish(console, report, OperationFailed, Interrupted)
+            return _finish(console, report)
 
-        run_command("run", json_mode=json_output, body=body)
+        return run_command("run", json_mode=json_output, body=body)
 
 
-def _finish(
-    console: Console, report: RunReport, failed: Any, interrupted: Any
-) -> tuple[dict[str, Any], int]:
+def _finish(console: Console, report: RunReport) -> CommandResult:
+    from devkit.process import interruption
+
     data = report.to_json()
-    if report.exit_code == 0:
+    stopped = report.interrupted or interruption() is not None
+    if report.exit_code == 0 and not stopped:
         done = [t for t in report.tasks if t.status in ("ok", "up_to_date", "planned")]
         verb = "planned" if report.dry_run else "done"
         console.outcome(
             True,
             f"{printable(report.recipe)}: {len(done)} task(s) {verb} in {report.duration:.1f} s",
         )
-        return data, 0
-    if report.interrupted:
-        error = interrupted(
-            report.failure or "interrupted", hint="cleanup steps ran; rerun when ready"
+        return CommandResult("run", data)
+    error = run_failure(report, interrupted_run=stopped)
+    # An interrupted run exits 128 + the signal received; a failed one with the step's code.
+    exit_code = error.exit_code if stopped else report.exit_code
+    return CommandResult("run", data, errors=(error,), exit_code=int(exit_code))
+
+
+def run_failure(report: RunReport, *, interrupted_run: bool) -> DevkitError:
+    """The error of a run that did not succeed, with where it failed in `details`."""
+    where = _failed_at(report)
+    if interrupted_run:
+        return interrupted(
+            message=report.failure or "interrupted",
+            hint="cleanup steps ran; rerun when ready",
+            details=where,
         )
-    else:
-        error = failed(
-            report.failure or "the recipe failed",
-            code="step_failed",
-            hint="see the step's output above; --log FILE keeps it all",
-        )
-    console.error(error)
-    console.emit("run", data=data, exit_code=report.exit_code, errors=[error])
-    return data, report.exit_code
+    return OperationFailed(
+        report.failure or "the recipe failed",
+        code="step_failed",
+        hint="see the step's output above; --log FILE keeps it all",
+        details=where,
+    )
+
+
+def _failed_at(report: RunReport) -> dict[str, Any]:
+    """The step (or, when none ran, the task) that failed first: the one whose exit code
+    the run took, else the first failed one."""
+    steps = [
+        step
+        for task in report.tasks
+        for step in task.steps
+        if step.status in ("failed", "interrupted")
+    ]
+    matching = [step for step in steps if step.exit_code == report.exit_code]
+    if matching or steps:
+        step = (matching or steps)[0]
+        return {
+            "task": step.task,
+            "step": step.name,
+            "line": step.position.line,
+            "col": step.position.col,
+            "phase": step.phase,
+            "exit_code": step.exit_code,
+            "timed_out": step.timed_out,
+        }
+    tasks = [task for task in report.tasks if not task.ok]
+    return {"task": tasks[0].name, "exit_code": tasks[0].exit_code} if tasks else {}

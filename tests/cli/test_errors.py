@@ -17,10 +17,11 @@ SCRIPT = textwrap.dedent(
     import sys
     from devkit.cli import app
     from devkit.cli.common import JsonOption, run_command
+    from devkit.console import CommandResult
     from devkit.errors import InvalidInput
 
     @app.command()
-    def boom(kind: str, json_output: JsonOption = False) -> None:
+    def boom(kind: str, json_output: JsonOption = False) -> CommandResult:
         '''Fail in the way the test asks.'''
         def body(console):
             if kind == "expected":
@@ -29,9 +30,9 @@ SCRIPT = textwrap.dedent(
                 raise KeyboardInterrupt
             if kind == "ok":
                 console.line("all good")
-                return {"answer": 42}, 0
+                return CommandResult("boom", {"answer": 42})
             raise RuntimeError("unexpected bug")
-        run_command("boom", json_mode=json_output, body=body)
+        return run_command("boom", json_mode=json_output, body=body)
 
     from devkit.__main__ import main
     sys.exit(main())
@@ -84,7 +85,12 @@ def test_expected_error_in_json_mode() -> None:
     doc = json.loads(process.stdout)
     assert doc["ok"] is False
     assert doc["errors"] == [
-        {"code": "thing_wrong", "message": "the thing is wrong", "hint": "fix the thing"}
+        {
+            "code": "thing_wrong",
+            "message": "the thing is wrong",
+            "hint": "fix the thing",
+            "details": {},
+        }
     ]
 
 
