@@ -36,11 +36,9 @@ def median_ms(call: Callable[[], object]) -> float:
 def main() -> int:
     with tempfile.TemporaryDirectory() as repo:
         subprocess.run(["git", "init", "-q", repo], check=True)
-        subprocess.run(
-            ["git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q"]
-            + ["--allow-empty", "-m", "x"],
-            check=True,
-        )
+        identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        empty_commit = ["commit", "-q", "--allow-empty", "-m", "x"]
+        subprocess.run(["git", "-C", repo, *identity, *empty_commit], check=True)
         cases = [
             ("true", ["true"]),
             ("git rev-parse HEAD", ["git", "-C", repo, "rev-parse", "HEAD"]),

@@ -50,7 +50,7 @@ def main() -> int:
 
                 def work() -> None:
                     try:
-                        process.run_captured(argv, grace=0.5)
+                        process.run_captured(argv, grace=1.0)
                     except BaseException as error:
                         errors.append(error)
 
@@ -62,11 +62,11 @@ def main() -> int:
                     raise errors[0]
             elif mode == "critical":
                 with process.critical():
-                    process.run_captured(argv, grace=0.5)
+                    process.run_captured(argv, grace=1.0)
                     (folder / "critical-done").touch()
             else:
                 try:
-                    process.run_captured(argv, grace=0.5)
+                    process.run_captured(argv, grace=1.0)
                 finally:
                     if mode == "cleanup":
                         process.run_captured(["sleep", "1"])

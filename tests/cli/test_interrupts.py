@@ -136,12 +136,6 @@ def write_recipe(folder: Path, marker: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the recipe runner installs its own SIGINT/SIGTERM handlers, so the signal "
-    "policy never learns which signal arrived and the run reports SIGINT/130; passes "
-    "once the runner uses devkit.process's policy (hardening-recipe)",
-)
 def test_run_json_sigterm_exits_143_with_the_signal(tmp_path: Path, marker: str) -> None:
     write_recipe(tmp_path, marker)
     process = start(["run", "--json"], cwd=tmp_path)
