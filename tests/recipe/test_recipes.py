@@ -226,7 +226,10 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
     home.mkdir()
     # No git identity, no global config: what a fresh machine has.
     env = {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / "none"), "XDG_CONFIG_HOME": str(home)}
-    before = set(Path("/tmp").glob("devkit-run-*"))
+    # A private temp folder: other tests (a SIGKILLed run) may leave run folders in /tmp.
+    scratch = home / "tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
     result = devkit(["run", str(RECIPES / "demo.yaml")], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from the teammate" not in result.stderr
@@ -234,5 +237,5 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
     assert "./release/src/app.py" in result.stdout  # extracted from the release archive
     assert "__pycache__" not in result.stdout  # ignored by the python .gitignore
     assert "hello from the teammate" in result.stdout  # the teammate's change synced
-    assert set(Path("/tmp").glob("devkit-run-*")) <= before  # nothing left behind
+    assert list(scratch.iterdir()) == []  # nothing left behind
     assert list(tmp_path.iterdir()) == [home]
