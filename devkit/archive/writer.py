@@ -22,6 +22,8 @@ from devkit.archive.safety import link_target_problem, normalize_name, resolves_
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _SPECIAL_MODES = 0o7000
+# How problem() names an ancestor that is not a folder.
+_THROUGH = {"symlink": "the symlink", "refused": "the unsafe member"}
 
 
 class Readable(Protocol):
@@ -122,43 +124,51 @@ class TreeWriter:
             return entry.unsafe
         path = entry.path
         assert path is not None
+        return (
+            self._ancestor_problem(path)
+            or self._clash_problem(entry, path)
+            or self._link_problem(entry, path)
+        )
+
+    def _ancestor_problem(self, path: str) -> str | None:
+        """A folder on the way that is not a folder (a symlink, a file, a refusal)."""
         kinds = self.kinds
         slash = path.rfind("/")
-        parent = path[:slash] if slash > 0 else ""
-        if kinds.get(parent) != "dir":
-            parts = path.split("/")
-            for index in range(1, len(parts)):
-                ancestor = "/".join(parts[:index])
-                kind = kinds.get(ancestor)
-                if kind is None:
-                    break
-                if kind == "symlink":
-                    return f"path goes through the symlink {ancestor!r}"
-                if kind == "refused":
-                    return f"path goes through the unsafe member {ancestor!r}"
-                if kind != "dir":
-                    return f"path goes through the file {ancestor!r}"
-        existing = kinds.get(path)
-        if existing == "refused":
-            existing = None
-        if entry.kind == "dir":
-            if existing not in (None, "dir"):
-                return f"directory clashes with an earlier {existing} of the same name"
+        if kinds.get(path[:slash] if slash > 0 else "") == "dir":
+            return None  # the common case: the parent exists as a folder
+        parts = path.split("/")
+        for index in range(1, len(parts)):
+            ancestor = "/".join(parts[:index])
+            kind = kinds.get(ancestor)
+            if kind is None:
+                return None
+            if kind != "dir":
+                return f"path goes through {_THROUGH.get(kind, 'the file')} {ancestor!r}"
+        return None
+
+    def _clash_problem(self, entry: Entry, path: str) -> str | None:
+        existing = self.kinds.get(path)
+        if existing in (None, "refused"):
             return None
-        if existing == "dir":
+        if entry.kind == "dir" and existing != "dir":
+            return f"directory clashes with an earlier {existing} of the same name"
+        if entry.kind != "dir" and existing == "dir":
             return f"{entry.kind} clashes with an earlier directory of the same name"
+        return None
+
+    def _link_problem(self, entry: Entry, path: str) -> str | None:
         if entry.kind == "symlink":
-            if entry.link is None:
-                return None  # stored as data: check_link() runs once it is read
-            return link_target_problem(path, entry.link)
-        if entry.kind == "hardlink":
-            target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
-            if reason or not target:
-                return f"hard link target {entry.link!r}: {reason or 'empty'}"
-            if kinds.get(target) != "file":
-                return f"hard link target {entry.link!r} is not a file extracted earlier"
-            if target == path:
-                return "hard link to itself"
+            # A target stored as data is checked by check_link() once it is read.
+            return None if entry.link is None else link_target_problem(path, entry.link)
+        if entry.kind != "hardlink":
+            return None
+        target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
+        if reason or not target:
+            return f"hard link target {entry.link!r}: {reason or 'empty'}"
+        if self.kinds.get(target) != "file":
+            return f"hard link target {entry.link!r} is not a file extracted earlier"
+        if target == path:
+            return "hard link to itself"
         return None
 
     def admit(self, entry: Entry) -> bool:
