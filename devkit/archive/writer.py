@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
 from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
 from devkit.archive.safety import link_target_problem, normalize_name, resolves_inside
@@ -30,10 +31,46 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_UMASK_PROBE = ".umask-probe"
+DEFAULT_UMASK = 0o022
+
+
+def current_umask(probe_folder: str | None = None) -> int:
+    """The process umask, read without changing it. (os.umask can only read it by
+    setting it, and a file another thread creates meanwhile gets the wrong mode.)
+
+    Linux reports it in /proc/self/status; elsewhere a folder created with mode 0777
+    inside `probe_folder` (one of devkit's own) shows which bits it takes away."""
+    mask = _umask_from_proc()
+    if mask is None and probe_folder is not None:
+        mask = _umask_by_probe(probe_folder)
+    return DEFAULT_UMASK if mask is None else mask
+
+
+def _umask_from_proc() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split(":", 1)[1].strip(), 8) & 0o777
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _umask_by_probe(folder: str) -> int | None:
+    probe = os.path.join(folder, _UMASK_PROBE)
+    try:
+        os.mkdir(probe, 0o777)
+    except OSError:
+        return None
+    try:
+        return 0o777 & ~os.stat(probe).st_mode
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(probe)
 
 
 def human_size(count: float) -> str:
@@ -74,6 +111,11 @@ class Layout:
 
 
 class TreeWriter:
+    """Writes admitted members below `root`. `umask` is applied to every mode from the
+    archive; `signals_at_start` is process.signal_count() when the extraction began,
+    so that a signal stops the writing even in a worker thread (where the handler
+    cannot raise)."""
+
     def __init__(
         self,
         root: str,
@@ -81,15 +123,17 @@ class TreeWriter:
         options: ExtractOptions,
         budget: Budget,
         archive_size: int,
+        umask: int,
+        signals_at_start: int,
         on_progress: Callable[[int], None] | None = None,
-        umask: int | None = None,
     ) -> None:
         self.root = root
         self.options = options
         self.budget = budget
         self.archive_size = max(archive_size, 1)
         self.on_progress = on_progress
-        self.umask = current_umask() if umask is None else umask
+        self.umask = umask
+        self.signals_at_start = signals_at_start
         self.kinds: dict[str, str] = {"": "dir"}
         self.links: dict[str, str] = {}
         self.link_meta: dict[str, tuple[str, float | None]] = {}
@@ -173,6 +217,7 @@ class TreeWriter:
 
     def admit(self, entry: Entry) -> bool:
         """Count the member and decide: True to write it, False if skipped or refused."""
+        process.raise_if_interrupted(self.signals_at_start)
         self.budget.count_entry()
         if entry.path == "" and entry.kind == "dir":
             return False  # the archive's own root ("./")
@@ -305,6 +350,7 @@ class TreeWriter:
         del self.kinds[path]
 
     def _account(self, amount: int) -> None:
+        process.raise_if_interrupted(self.signals_at_start)
         self.written += amount
         budget = self.budget
         budget.written += amount
