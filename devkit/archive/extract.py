@@ -1,6 +1,8 @@
 """Atomic orchestration: detect, check, extract into a private temp folder inside DEST,
 then rename the result into place. On any failure (a refusal, a cap, a damaged archive,
-SIGINT, SIGTERM or SIGHUP) the temp folder is removed and DEST looks exactly as before."""
+SIGINT, SIGTERM or SIGHUP) the temp folder is removed and DEST looks exactly as before;
+after SIGKILL the next extraction into the same DEST removes what was left (see
+devkit.archive.staging)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import stat
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,10 +30,10 @@ from devkit.archive.model import (
     ListedMember,
     Skipped,
 )
+from devkit.archive.staging import TEMP_PREFIX, Staging, remove_stale
 from devkit.archive.writer import Budget, Layout, TreeWriter, current_umask, human_size
 from devkit.errors import Interrupted, InvalidInput, OperationFailed
 
-TEMP_PREFIX = ".devkit-extract-"
 _SINGLE_FORMATS = ("gz", "bz2", "xz", "zst", "lzma")
 Progress = Callable[[int], None]
 Total = Callable[[int | None], None]
@@ -97,31 +97,6 @@ def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem
             hint="raise the cap with --max-ratio N",
             details={"cap": "max_ratio", "limit": options.max_ratio},
         )
-
-
-def _remove_tree(path: str) -> None:
-    """rmtree that also removes read-only folders (their modes came from the archive)."""
-
-    def retry(function: Callable[..., object], failed: str, _info: object) -> None:
-        parent = os.path.dirname(failed)
-        try:
-            os.chmod(parent, stat.S_IRWXU)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-        except OSError:
-            pass
-
-    import shutil
-
-    if os.path.lexists(path):
-        for folder, dirs, _files in os.walk(path):
-            for name in dirs:
-                full = os.path.join(folder, name)
-                if not os.path.islink(full):
-                    with contextlib.suppress(OSError):
-                        os.chmod(full, stat.S_IRWXU)
-        shutil.rmtree(path, onerror=retry)
 
 
 def _numbered(name: str, number: int, is_file: bool) -> str:
@@ -256,7 +231,7 @@ def _extract_one(
     fmt = detect(archive)
     stem = archive_stem(archive)
     reader = open_reader(fmt, archive, password=run.options.password, decoders=run.decoders)
-    tmp: str | None = None
+    staging: Staging | None = None
     try:
         size = reader.packed_size()
         progress = _check_members(
@@ -269,15 +244,15 @@ def _extract_one(
             on_total=on_total,
         )
         with process.critical():  # a signal must not come between creating and owning it
-            tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=dest)
-        payload = os.path.join(tmp, "payload")
+            staging = Staging(str(dest))
+        payload = os.path.join(staging.path, "payload")
         os.mkdir(payload, 0o700)
         writer = TreeWriter(
             payload,
             options=run.options,
             budget=run.budget,
             archive_size=size,
-            umask=current_umask(probe_folder=tmp),
+            umask=current_umask(probe_folder=staging.path),
             signals_at_start=run.signals_at_start,
             on_progress=progress,
         )
@@ -293,7 +268,7 @@ def _extract_one(
         single = fmt.format in _SINGLE_FORMATS
         with process.critical():  # the rename into DEST, and knowing that it happened
             final, renamed, replaced = _place(
-                layout, dest=dest, tmp=tmp, overwrite=overwrite, is_file=single
+                layout, dest=dest, tmp=staging.path, overwrite=overwrite, is_file=single
             )
             if depth == 0:
                 run.placed = str(final)
@@ -315,9 +290,9 @@ def _extract_one(
     finally:
         with contextlib.suppress(Exception):
             reader.close()
-        if tmp is not None:
+        if staging is not None:
             with process.critical():
-                _remove_tree(tmp)
+                staging.remove()
 
 
 def _prepare_dest(dest: Path) -> bool:
@@ -374,7 +349,8 @@ def extract_archive(
     `env` (default: os.environ as it is now) is where decoders are looked up (PATH,
     DEVKIT_7ZZ, DEVKIT_RAR_TOOLS), their stall limit (DEVKIT_TOOL_TIMEOUT) and their
     environment. Raises DevkitError subclasses; on any failure, SIGINT, SIGTERM and
-    SIGHUP included, `dest` is left as it was.
+    SIGHUP included, `dest` is left as it was. Temp folders that a killed extraction
+    left in `dest` are removed first.
     """
     archive = Path(archive)
     dest = Path(dest)
@@ -388,6 +364,7 @@ def extract_archive(
     _check_archive_path(archive)
     created = _prepare_dest(dest)
     try:
+        remove_stale(str(dest))
         return _extract_one(
             archive,
             dest=dest,

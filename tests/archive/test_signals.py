@@ -23,6 +23,7 @@ from tests.archive.conftest import (
     SLOW_STOP_AT,
     bytes_in_temp_folders,
     snapshot,
+    temp_folders,
 )
 from tests.clirun import run_devkit
 from tests.proctools import path_without, processes_with, wait_gone, wait_until
@@ -118,6 +119,62 @@ def test_a_signal_mid_extraction_leaves_dest_as_it_was(
     if signum != signal.SIGINT:
         assert signal.Signals(signum).name in err
     assert snapshot(dest) == before
+    assert wait_gone(marker) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_after_sigkill_the_next_extract_removes_the_leftover(
+    slow_archives: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    marker = new_marker()
+    archive = marked(slow_archives[kind], tmp_path / "in", marker)
+    dest = prepared_dest(tmp_path)
+    before = snapshot(dest)
+    proc = start_devkit(["extract", str(archive), "-C", str(dest)])
+    wait_for_bytes(dest, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    # devkit ran no code, but its guard stops the decoder (7zz) it left running.
+    assert wait_gone(marker) == []
+    assert len(temp_folders(dest)) == 1
+    small = small_tgz(tmp_path / "small.tgz")
+    done = run_devkit(["extract", str(small), "-C", str(dest)])
+    assert done.returncode == 0, done.stderr
+    after = snapshot(dest)
+    assert after.pop("small") and after.pop("small/a.txt")
+    assert after == before
+
+
+def test_the_sweep_never_removes_the_folder_of_a_running_extraction(tmp_path: Path) -> None:
+    marker = new_marker()
+    dest = prepared_dest(tmp_path)
+    before = snapshot(dest)
+    stale = dest / ".devkit-extract-stale0"  # what SIGKILL leaves: nobody holds its lock
+    (stale / "payload").mkdir(parents=True)
+    (stale / "payload" / "partial.bin").write_bytes(b"\0" * 4096)
+    started = tmp_path / "decoder-started"
+    decoder = blocking_decoder(tmp_path / "bin" / "7zz", marker, started)
+    archive = small_7z(tmp_path / "in" / f"{marker}.7z")
+    running = start_devkit(
+        ["extract", str(archive), "-C", str(dest)],
+        env={"DEVKIT_7ZZ": str(decoder), "DEVKIT_TOOL_TIMEOUT": "120"},
+    )
+    try:
+        assert wait_until(lambda: started.exists() or running.poll() is not None, timeout=30)
+        assert running.poll() is None, running.communicate()
+        (in_use,) = set(temp_folders(dest)) - {stale}
+        done = run_devkit(["extract", str(small_tgz(tmp_path / "small.tgz")), "-C", str(dest)])
+        assert done.returncode == 0, done.stderr
+        assert temp_folders(dest) == [in_use]  # the stale one went, the running one stayed
+        assert running.poll() is None
+    finally:
+        os.kill(running.pid, signal.SIGTERM)
+        _out, err = running.communicate(timeout=60)
+    assert running.returncode == 143, err
+    assert temp_folders(dest) == []
+    after = snapshot(dest)
+    assert after.pop("small") and after.pop("small/a.txt")
+    assert after == before
     assert wait_gone(marker) == []
 
 
