@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,11 +115,7 @@ def _place(
     replaces that empty reservation, so an existing entry is never merged into."""
     target = dest / layout.name
     if overwrite:
-        replaced = os.path.lexists(target)
-        if replaced:
-            os.rename(target, os.path.join(tmp, "replaced"))
-        os.rename(layout.source, target)
-        return target, False, replaced
+        return target, False, _replace(layout.source, target, aside=os.path.join(tmp, "replaced"))
     number = 0
     while True:
         candidate = dest / (layout.name if number == 0 else _numbered(layout.name, number, is_file))
@@ -139,6 +136,27 @@ def _place(
                 os.rmdir(candidate)
             raise
         return candidate, number > 0, False
+
+
+def _replace(source: str, target: Path, *, aside: str) -> bool:
+    """Rename `source` to `target`, moving an existing `target` to `aside` first (and
+    back if the rename fails); True when something was replaced."""
+    if not os.path.lexists(target):
+        os.rename(source, target)
+        return False
+    info = os.lstat(target)
+    if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IWUSR:
+        # A folder moves to another parent only if its '..' may be rewritten.
+        os.chmod(target, info.st_mode | stat.S_IWUSR)
+    os.rename(target, aside)
+    try:
+        os.rename(source, target)
+    except BaseException:
+        os.rename(aside, target)
+        if stat.S_ISDIR(info.st_mode):
+            os.chmod(target, stat.S_IMODE(info.st_mode))
+        raise
+    return True
 
 
 def _nested_candidates(writer: TreeWriter) -> list[str]:
@@ -264,7 +282,7 @@ def _extract_one(
         if run.options.recursive and depth < MAX_RECURSION_DEPTH:
             nested = _extract_nested(writer, run=run, depth=depth)
             layout = _layout(writer, fmt=fmt.format, archive=archive, stem=stem)
-        writer.finish(layout)
+        top_mode = writer.finish(layout)
         single = fmt.format in _SINGLE_FORMATS
         with process.critical():  # the rename into DEST, and knowing that it happened
             final, renamed, replaced = _place(
@@ -272,6 +290,9 @@ def _extract_one(
             )
             if depth == 0:
                 run.placed = str(final)
+            if top_mode is not None:
+                with contextlib.suppress(OSError):
+                    os.chmod(final, top_mode)
         return ExtractResult(
             archive=str(archive),
             path=str(final),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -447,9 +448,14 @@ class TreeWriter:
             else:
                 self.unsafe.append({"name": name, "reason": reason})
 
-    def finish(self, layout: Layout) -> None:
+    def finish(self, layout: Layout) -> int | None:
         """Create the symlinks (each checked against the complete tree), then set
-        directory modes and times, deepest first."""
+        directory modes and times, deepest first.
+
+        Returns the mode for the top folder to get once it is in place (None: not a
+        folder): until then it stays writable by its owner, because moving a folder to
+        another parent rewrites its '..' entry, which a non-root owner may not do in a
+        read-only folder."""
         self.check_links(layout)
         self.raise_if_unsafe()
         for path, target in self.links.items():
@@ -459,14 +465,21 @@ class TreeWriter:
             if mtime is not None:
                 with contextlib.suppress(NotImplementedError, OSError):
                     os.utime(full, (mtime, mtime), follow_symlinks=False)
+        top_mode: int | None = None
         for path in sorted(self.dir_meta, key=lambda p: p.count("/"), reverse=True):
             mode, mtime = self.dir_meta[path]
             full = self._full(path)
             if mtime is not None:
                 os.utime(full, (mtime, mtime))
-            final = 0o777 if mode is None else mode
-            os.chmod(full, final & 0o777 & ~self.umask)
-        os.chmod(self.root, 0o777 & ~self.umask)
+            final = (0o777 if mode is None else mode) & 0o777 & ~self.umask
+            if full == layout.source:
+                top_mode, final = final, final | stat.S_IRWXU
+            os.chmod(full, final)
+        root_mode = 0o777 & ~self.umask
+        if layout.source == self.root:
+            top_mode = root_mode
+        os.chmod(self.root, root_mode | stat.S_IRWXU)
+        return top_mode
 
     @property
     def dirs(self) -> int:
