@@ -189,13 +189,13 @@ def test_a_stalled_decoder_is_stopped_with_a_clear_error(tmp_path: Path) -> None
     env = {
         "PATH": path_without(tmp_path, "ps", "pgrep"),
         "DEVKIT_7ZZ": str(decoder),
-        "DEVKIT_TOOL_TIMEOUT": "1",
+        "DEVKIT_TOOL_TIMEOUT": "0.5",
     }
     done = run_devkit(["extract", str(archive), "-C", str(dest), "--json"], env=env)
     assert done.returncode == 1, done.stderr
     (error,) = json.loads(done.stdout)["errors"]
     assert error["code"] == "tool_timeout"
-    assert "no output for 1 s" in error["message"] and "DEVKIT_TOOL_TIMEOUT" in error["message"]
+    assert "no output for 0.5 s" in error["message"] and "DEVKIT_TOOL_TIMEOUT" in error["message"]
     assert snapshot(dest) == before
     assert processes_with(marker) == []
 
