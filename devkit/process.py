@@ -427,6 +427,11 @@ class Child:
             self.pid = self.pgid = self.proc.pid
             _policy.children[self.pgid] = self
             _guard.send("+", self.pgid)
+            if self.interrupted:
+                # The handler ran while Popen was starting it, before it was registered:
+                # it gets the signal now (in the main thread the InterruptSignal that
+                # follows leaves this constructor, and nobody else would stop it).
+                self.forward(_policy.signum or signal.SIGINT)
         if fd is not None:
             _give_terminal(fd, self.pgid)
             _signal_group(self.pgid, signal.SIGCONT)  # in case it read before it was foreground

@@ -159,6 +159,27 @@ def describe(head: bytes) -> str:
     return "unrecognised binary data (starts with " + head[:8].hex(" ") + ")"
 
 
+def _compression(head: bytes, path: Path) -> str | None:
+    """The compression whose magic bytes start the file (lzma: a plausible header)."""
+    for magic, name in ((GZIP, "gz"), (XZ, "xz"), (ZSTD, "zst")):
+        if head.startswith(magic):
+            return name
+    if head.startswith(BZIP2) and head[3:4].isdigit():
+        return "bz2"
+    if _looks_like_lzma_alone(head, path):
+        return "lzma"
+    return None
+
+
+def _behind_stub(head: bytes) -> Detected | None:
+    """An archive behind an executable stub (a self-extractor)."""
+    for magic, fmt in ((RAR5, "rar"), (RAR4, "rar"), (SEVEN, "7z")):
+        offset = head.find(magic, 1)
+        if offset > 0:
+            return Detected(fmt, offset)
+    return None
+
+
 def detect(path: Path) -> Detected:
     """Identify the archive format of `path` from its content."""
     with path.open("rb") as stream:
@@ -169,27 +190,15 @@ def detect(path: Path) -> Detected:
         return Detected("7z")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return Detected("zip")
-    compression = None
-    if head.startswith(GZIP):
-        compression = "gz"
-    elif head.startswith(BZIP2) and head[3:4].isdigit():
-        compression = "bz2"
-    elif head.startswith(XZ):
-        compression = "xz"
-    elif head.startswith(ZSTD):
-        compression = "zst"
-    elif _looks_like_lzma_alone(head, path):
-        compression = "lzma"
+    compression = _compression(head, path)
     if compression is not None:
         inner = _peek(compression, path)
         return Detected(f"tar.{compression}" if _is_tar_header(inner) else compression)
     if _is_tar_header(head[:512]):
         return Detected("tar")
-    # Self-extracting archives: an executable stub followed by the archive.
-    for magic, fmt in ((RAR5, "rar"), (RAR4, "rar"), (SEVEN, "7z")):
-        offset = head.find(magic, 1)
-        if offset > 0:
-            return Detected(fmt, offset)
+    stub = _behind_stub(head)
+    if stub is not None:
+        return stub
     if zipfile.is_zipfile(path):
         return Detected("zip")
     raise UnknownFormat(

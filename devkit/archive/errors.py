@@ -9,6 +9,7 @@ from devkit.errors import Interrupted, InvalidInput, MissingTool, OperationFaile
 __all__ = [
     "ArchiveCorrupt",
     "CapExceeded",
+    "DecoderStalled",
     "Interrupted",
     "MissingTool",
     "PasswordError",
@@ -52,3 +53,10 @@ class CapExceeded(OperationFailed):
     """A bomb cap (bytes, ratio, entries) was hit: everything written was removed."""
 
     default_code = "cap_exceeded"
+
+
+class DecoderStalled(OperationFailed):
+    """A decoder (7zz, unrar) went DEVKIT_TOOL_TIMEOUT seconds without output: its
+    process group was stopped and everything written was removed (exit 1)."""
+
+    default_code = "tool_timeout"

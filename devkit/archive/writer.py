@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
 from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
 from devkit.archive.safety import link_target_problem, normalize_name, resolves_inside
@@ -22,16 +24,54 @@ from devkit.archive.safety import link_target_problem, normalize_name, resolves_
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _SPECIAL_MODES = 0o7000
+# How problem() names an ancestor that is not a folder.
+_THROUGH = {"symlink": "the symlink", "refused": "the unsafe member"}
 
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_UMASK_PROBE = ".umask-probe"
+DEFAULT_UMASK = 0o022
+
+
+def current_umask(probe_folder: str | None = None) -> int:
+    """The process umask, read without changing it. (os.umask can only read it by
+    setting it, and a file another thread creates meanwhile gets the wrong mode.)
+
+    Linux reports it in /proc/self/status; elsewhere a folder created with mode 0777
+    inside `probe_folder` (one of devkit's own) shows which bits it takes away."""
+    mask = _umask_from_proc()
+    if mask is None and probe_folder is not None:
+        mask = _umask_by_probe(probe_folder)
+    return DEFAULT_UMASK if mask is None else mask
+
+
+def _umask_from_proc() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split(":", 1)[1].strip(), 8) & 0o777
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _umask_by_probe(folder: str) -> int | None:
+    probe = os.path.join(folder, _UMASK_PROBE)
+    try:
+        os.mkdir(probe, 0o777)
+    except OSError:
+        return None
+    try:
+        return 0o777 & ~os.stat(probe).st_mode
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(probe)
 
 
 def human_size(count: float) -> str:
@@ -72,6 +112,11 @@ class Layout:
 
 
 class TreeWriter:
+    """Writes admitted members below `root`. `umask` is applied to every mode from the
+    archive; `signals_at_start` is process.signal_count() when the extraction began,
+    so that a signal stops the writing even in a worker thread (where the handler
+    cannot raise)."""
+
     def __init__(
         self,
         root: str,
@@ -79,15 +124,17 @@ class TreeWriter:
         options: ExtractOptions,
         budget: Budget,
         archive_size: int,
+        umask: int,
+        signals_at_start: int,
         on_progress: Callable[[int], None] | None = None,
-        umask: int | None = None,
     ) -> None:
         self.root = root
         self.options = options
         self.budget = budget
         self.archive_size = max(archive_size, 1)
         self.on_progress = on_progress
-        self.umask = current_umask() if umask is None else umask
+        self.umask = umask
+        self.signals_at_start = signals_at_start
         self.kinds: dict[str, str] = {"": "dir"}
         self.links: dict[str, str] = {}
         self.link_meta: dict[str, tuple[str, float | None]] = {}
@@ -122,47 +169,56 @@ class TreeWriter:
             return entry.unsafe
         path = entry.path
         assert path is not None
+        return (
+            self._ancestor_problem(path)
+            or self._clash_problem(entry, path)
+            or self._link_problem(entry, path)
+        )
+
+    def _ancestor_problem(self, path: str) -> str | None:
+        """A folder on the way that is not a folder (a symlink, a file, a refusal)."""
         kinds = self.kinds
         slash = path.rfind("/")
-        parent = path[:slash] if slash > 0 else ""
-        if kinds.get(parent) != "dir":
-            parts = path.split("/")
-            for index in range(1, len(parts)):
-                ancestor = "/".join(parts[:index])
-                kind = kinds.get(ancestor)
-                if kind is None:
-                    break
-                if kind == "symlink":
-                    return f"path goes through the symlink {ancestor!r}"
-                if kind == "refused":
-                    return f"path goes through the unsafe member {ancestor!r}"
-                if kind != "dir":
-                    return f"path goes through the file {ancestor!r}"
-        existing = kinds.get(path)
-        if existing == "refused":
-            existing = None
-        if entry.kind == "dir":
-            if existing not in (None, "dir"):
-                return f"directory clashes with an earlier {existing} of the same name"
+        if kinds.get(path[:slash] if slash > 0 else "") == "dir":
+            return None  # the common case: the parent exists as a folder
+        parts = path.split("/")
+        for index in range(1, len(parts)):
+            ancestor = "/".join(parts[:index])
+            kind = kinds.get(ancestor)
+            if kind is None:
+                return None
+            if kind != "dir":
+                return f"path goes through {_THROUGH.get(kind, 'the file')} {ancestor!r}"
+        return None
+
+    def _clash_problem(self, entry: Entry, path: str) -> str | None:
+        existing = self.kinds.get(path)
+        if existing in (None, "refused"):
             return None
-        if existing == "dir":
+        if entry.kind == "dir" and existing != "dir":
+            return f"directory clashes with an earlier {existing} of the same name"
+        if entry.kind != "dir" and existing == "dir":
             return f"{entry.kind} clashes with an earlier directory of the same name"
+        return None
+
+    def _link_problem(self, entry: Entry, path: str) -> str | None:
         if entry.kind == "symlink":
-            if entry.link is None:
-                return None  # stored as data: check_link() runs once it is read
-            return link_target_problem(path, entry.link)
-        if entry.kind == "hardlink":
-            target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
-            if reason or not target:
-                return f"hard link target {entry.link!r}: {reason or 'empty'}"
-            if kinds.get(target) != "file":
-                return f"hard link target {entry.link!r} is not a file extracted earlier"
-            if target == path:
-                return "hard link to itself"
+            # A target stored as data is checked by check_link() once it is read.
+            return None if entry.link is None else link_target_problem(path, entry.link)
+        if entry.kind != "hardlink":
+            return None
+        target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
+        if reason or not target:
+            return f"hard link target {entry.link!r}: {reason or 'empty'}"
+        if self.kinds.get(target) != "file":
+            return f"hard link target {entry.link!r} is not a file extracted earlier"
+        if target == path:
+            return "hard link to itself"
         return None
 
     def admit(self, entry: Entry) -> bool:
         """Count the member and decide: True to write it, False if skipped or refused."""
+        process.raise_if_interrupted(self.signals_at_start)
         self.budget.count_entry()
         if entry.path == "" and entry.kind == "dir":
             return False  # the archive's own root ("./")
@@ -295,6 +351,7 @@ class TreeWriter:
         del self.kinds[path]
 
     def _account(self, amount: int) -> None:
+        process.raise_if_interrupted(self.signals_at_start)
         self.written += amount
         budget = self.budget
         budget.written += amount
@@ -391,9 +448,14 @@ class TreeWriter:
             else:
                 self.unsafe.append({"name": name, "reason": reason})
 
-    def finish(self, layout: Layout) -> None:
+    def finish(self, layout: Layout) -> int | None:
         """Create the symlinks (each checked against the complete tree), then set
-        directory modes and times, deepest first."""
+        directory modes and times, deepest first.
+
+        Returns the mode for the top folder to get once it is in place (None: not a
+        folder): until then it stays writable by its owner, because moving a folder to
+        another parent rewrites its '..' entry, which a non-root owner may not do in a
+        read-only folder."""
         self.check_links(layout)
         self.raise_if_unsafe()
         for path, target in self.links.items():
@@ -403,14 +465,21 @@ class TreeWriter:
             if mtime is not None:
                 with contextlib.suppress(NotImplementedError, OSError):
                     os.utime(full, (mtime, mtime), follow_symlinks=False)
+        top_mode: int | None = None
         for path in sorted(self.dir_meta, key=lambda p: p.count("/"), reverse=True):
             mode, mtime = self.dir_meta[path]
             full = self._full(path)
             if mtime is not None:
                 os.utime(full, (mtime, mtime))
-            final = 0o777 if mode is None else mode
-            os.chmod(full, final & 0o777 & ~self.umask)
-        os.chmod(self.root, 0o777 & ~self.umask)
+            final = (0o777 if mode is None else mode) & 0o777 & ~self.umask
+            if full == layout.source:
+                top_mode, final = final, final | stat.S_IRWXU
+            os.chmod(full, final)
+        root_mode = 0o777 & ~self.umask
+        if layout.source == self.root:
+            top_mode = root_mode
+        os.chmod(self.root, root_mode | stat.S_IRWXU)
+        return top_mode
 
     @property
     def dirs(self) -> int:

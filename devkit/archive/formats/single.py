@@ -32,6 +32,9 @@ class SingleReader:
     def members(self) -> list[Entry]:
         return [self.entry]
 
+    def packed_size(self) -> int:
+        return self.path.stat().st_size
+
     def extract(self, writer: TreeWriter) -> None:
         if not writer.admit(self.entry):
             return

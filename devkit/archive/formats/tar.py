@@ -59,6 +59,9 @@ class TarReader:
     def listing(self) -> list[Entry] | None:
         return None
 
+    def packed_size(self) -> int:
+        return self.path.stat().st_size
+
     def _open(self) -> tuple[tarfile.TarFile, IO[bytes]]:
         raw: Any = CountingFile(self.path.open("rb"), self.on_progress)
         if self.compression:

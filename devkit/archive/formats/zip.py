@@ -95,6 +95,9 @@ class ZipReader:
     def members(self) -> list[Entry]:
         return self.entries
 
+    def packed_size(self) -> int:
+        return self.path.stat().st_size
+
     def _check_encryption(self, info: zipfile.ZipInfo) -> None:
         if info.compress_type == AES or info.flag_bits & 0x40:
             raise PasswordError(

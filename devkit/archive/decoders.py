@@ -1,0 +1,197 @@
+"""The decoder processes of one extraction (7zz for 7z data, the RAR backend).
+
+Each decoder starts through devkit.process: it leads its own process group, a signal
+to devkit reaches the group, leaving a block stops the whole group, and a guard stops
+it if devkit is SIGKILLed. Its output is read here with two watches no plain pipe read
+has: the stall limit (DEVKIT_TOOL_TIMEOUT seconds without a byte: the group is
+stopped and DecoderStalled says so) and signals (an extraction in a worker thread,
+where the signal handler cannot raise, stops with InterruptSignal all the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from devkit import process
+from devkit.archive.errors import DecoderStalled
+from devkit.archive.tools import Tool, rar_tool, sevenzip_tool, stall_timeout
+
+# A decoder that ignores SIGTERM gets SIGKILL this much later.
+DECODER_GRACE = 2.0
+# How often a wait for output looks at signals (a worker thread has no other way).
+SIGNAL_CHECK_SECONDS = 0.1
+READ_SIZE = 1024 * 1024
+# Linux: a larger pipe means fewer wake-ups per megabyte of decoded data.
+_F_SETPIPE_SZ = 1031
+
+
+class Decoders:
+    """Where one extraction finds its decoders and how it runs them: the caller's
+    environment (PATH, DEVKIT_7ZZ, DEVKIT_RAR_TOOLS, DEVKIT_TOOL_TIMEOUT; also the
+    decoders' own environment) and the signal count when the extraction started."""
+
+    def __init__(self, env: Mapping[str, str], *, signals_at_start: int) -> None:
+        self.env = dict(env)
+        self.signals_at_start = signals_at_start
+        self.stall_timeout = stall_timeout(self.env)
+
+    def sevenzip(self) -> str | None:
+        return sevenzip_tool(self.env)
+
+    def rar(self) -> Tool | None:
+        return rar_tool(self.env)
+
+    def raise_if_interrupted(self) -> None:
+        process.raise_if_interrupted(self.signals_at_start)
+
+    def start(
+        self, argv: Sequence[str], *, name: str, stderr: int | IO[Any] = subprocess.STDOUT
+    ) -> Decoder:
+        """Start a decoder whose stdout is read through the returned Decoder (a context
+        manager: leaving it stops whatever is left of the process group)."""
+        self.raise_if_interrupted()
+        child = process.Child(
+            argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            grace=DECODER_GRACE,
+        )
+        return Decoder(child, name=name, decoders=self)
+
+
+class Decoder:
+    """A running decoder and its output, read with the stall limit and signal checks.
+
+    `read` returns up to `size` bytes, fewer only at the end of the output."""
+
+    def __init__(self, child: process.Child, *, name: str, decoders: Decoders) -> None:
+        self.child = child
+        self.name = name
+        self._decoders = decoders
+        stdout = child.proc.stdout
+        assert stdout is not None
+        self._pipe = stdout
+        self._fd = stdout.fileno()
+        with contextlib.suppress(OSError):
+            import fcntl
+
+            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, READ_SIZE)
+        self._poller = select.poll()
+        self._poller.register(self._fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self._data = b""
+        self._pos = 0
+        self.eof = False
+        self.closed = False
+        self.stalled = False
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.proc
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _wait_for_output(self) -> None:
+        limit = self._decoders.stall_timeout
+        deadline = time.monotonic() + limit
+        while True:
+            self._decoders.raise_if_interrupted()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stalled = True
+                self.child.stop()
+                raise DecoderStalled(
+                    f"the decoder {self.name} produced no output for {limit:g} s"
+                    " (DEVKIT_TOOL_TIMEOUT), so devkit stopped it",
+                    hint="raise DEVKIT_TOOL_TIMEOUT (seconds) for very slow archives",
+                    details={"decoder": self.name, "timeout": limit},
+                )
+            if self._poller.poll(min(left, SIGNAL_CHECK_SECONDS) * 1000):
+                return
+
+    def _fill(self) -> bool:
+        """Read the next piece of output into the buffer; False at its end."""
+        if self.eof:
+            return False
+        self._wait_for_output()
+        more = os.read(self._fd, READ_SIZE)
+        if not more:
+            self.eof = True
+            # Output that ends because a signal stopped the decoder is an interruption.
+            self._decoders.raise_if_interrupted()
+            return False
+        self._data = more
+        self._pos = 0
+        return True
+
+    def _take(self, limit: int) -> bytes:
+        """Up to `limit` bytes (all that is buffered when negative); b"" at the end."""
+        if self._pos >= len(self._data) and not self._fill():
+            return b""
+        start = self._pos
+        self._pos = len(self._data) if limit < 0 else min(start + limit, len(self._data))
+        return self._data[start : self._pos]
+
+    def read(self, size: int = -1, /) -> bytes:
+        pieces = []
+        wanted = size
+        while wanted:
+            piece = self._take(wanted)
+            if not piece:
+                break
+            pieces.append(piece)
+            if wanted > 0:
+                wanted -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        piece = self._take(len(view))
+        view[: len(piece)] = piece
+        return len(piece)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the output (a decoder still writing gets SIGPIPE); whatever is left of
+        the group is stopped when the block ends."""
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+
+    def finish(self) -> int:
+        """Wait for the decoder to exit once its output has ended; its exit status
+        (128 + signal when a signal ended it). One that lingers past the stall limit
+        is stopped (DecoderStalled)."""
+        code = self.proc.poll()
+        deadline = time.monotonic() + self._decoders.stall_timeout
+        while code is None:
+            self._decoders.raise_if_interrupted()
+            try:
+                code = self.proc.wait(timeout=SIGNAL_CHECK_SECONDS)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() < deadline:
+                    continue
+                self.stalled = True
+                self.child.stop()
+                limit = self._decoders.stall_timeout
+                raise DecoderStalled(
+                    f"the decoder {self.name} did not exit within {limit:g} s of its output"
+                    " ending (DEVKIT_TOOL_TIMEOUT), so devkit stopped it",
+                    hint="raise DEVKIT_TOOL_TIMEOUT (seconds) for very slow archives",
+                    details={"decoder": self.name},
+                ) from None
+        return 128 - code if code < 0 else code
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.child.__exit__(*exc)
