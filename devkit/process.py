@@ -410,28 +410,34 @@ class Child:
         # registration below then leaves only the time of one pipe write uncovered.
         _guard.start()
         # A signal that arrives between fork and registration must not orphan the child.
-        with _held():
-            self.proc: subprocess.Popen[bytes] = subprocess.Popen(
-                self.argv,
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                # Descriptors Python opens are non-inheritable (PEP 446), so only the
-                # standard streams and pass_fds reach the child; skip the close-all pass.
-                close_fds=bool(pass_fds),
-                pass_fds=tuple(pass_fds),
-                **group,
-            )
-            self.pid = self.pgid = self.proc.pid
-            _policy.children[self.pgid] = self
-            _guard.send("+", self.pgid)
-            if self.interrupted:
-                # The handler ran while Popen was starting it, before it was registered:
-                # it gets the signal now (in the main thread the InterruptSignal that
-                # follows leaves this constructor, and nobody else would stop it).
-                self.forward(_policy.signum or signal.SIGINT)
+        try:
+            with _held():
+                self.proc: subprocess.Popen[bytes] = subprocess.Popen(
+                    self.argv,
+                    cwd=cwd,
+                    env=dict(env) if env is not None else None,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    # Descriptors Python opens are non-inheritable (PEP 446), so only the
+                    # standard streams and pass_fds reach the child; skip the close-all pass.
+                    close_fds=bool(pass_fds),
+                    pass_fds=tuple(pass_fds),
+                    **group,
+                )
+                self.pid = self.pgid = self.proc.pid
+                _policy.children[self.pgid] = self
+                _guard.send("+", self.pgid)
+                if self.interrupted:
+                    # The handler ran while Popen was starting it, before it was
+                    # registered: it gets the signal now.
+                    self.forward(_policy.signum or signal.SIGINT)
+        except KeyboardInterrupt:
+            # The InterruptSignal held over the start: the caller never gets this
+            # object, so the child is stopped here rather than left to the guard.
+            if hasattr(self, "proc"):
+                self.stop()
+            raise
         if fd is not None:
             _give_terminal(fd, self.pgid)
             _signal_group(self.pgid, signal.SIGCONT)  # in case it read before it was foreground
