@@ -16,15 +16,15 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.conflicts import live_report, merge_with_base, predict_conflicts
-from devkit.gitflow.gitcmd import GitRepo, check_git_version, network_timeout, open_repo
-from devkit.gitflow.locking import repository_lock
+from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
+from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import ConflictReport, RepoSyncResult, SyncReport
 from devkit.gitflow.snapshot import (
     Snapshot,
@@ -135,8 +135,13 @@ def sync_repositories(
     dry_run: bool = False,
     interactive: bool | None = None,
     on_progress: ProgressCallback | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SyncReport:
-    """Sync each repository (in parallel); a failure in one never stops the others."""
+    """Sync each repository (in parallel); a failure in one never stops the others.
+
+    `env` is the environment every git child starts with and where settings
+    (DEVKIT_GIT_TIMEOUT, DEVKIT_LOCK_WAIT, ssh, identity) are read (os.environ when
+    None)."""
     chosen = mode or default_mode(interactive)
     if chosen not in MODES:
         raise InvalidInput(
@@ -146,7 +151,8 @@ def sync_repositories(
         )
     if jobs is not None and jobs < 1:
         raise InvalidInput("-j must be at least 1", code="invalid_jobs")
-    check_git_version()
+    base = environment(env)
+    check_git_version(base)
     paths: list[Path] = []
     for repo in repos or [Path.cwd()]:
         if Path(repo).resolve() not in {p.resolve() for p in paths}:
@@ -164,11 +170,11 @@ def sync_repositories(
             progress=on_progress,
         )
         try:
-            result = _sync_one(Path(path), run)
+            result = _sync_one(Path(path), run, base)
         except DevkitError as error:
             result = run.failure(error)
         except Exception as error:  # one repository's bug must not stop the others
-            if os.environ.get("DEVKIT_DEBUG") == "1":
+            if base.get("DEVKIT_DEBUG") == "1":
                 raise
             result = replace(
                 run.failure(
@@ -192,11 +198,11 @@ def sync_repositories(
     return SyncReport(mode=chosen, push=push, dry_run=dry_run, repos=tuple(results))
 
 
-def _sync_one(path: Path, run: _Run) -> RepoSyncResult:
-    with open_repo(path) as g:
-        run.repo = str(g.worktree)
-        with repository_lock(g.common_dir):
-            return _sync_locked(g, run)
+def _sync_one(path: Path, run: _Run, env: Mapping[str, str]) -> RepoSyncResult:
+    g = open_repo(path, env=env)
+    run.repo = str(g.worktree)
+    with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
+        return _sync_locked(g, run)
 
 
 def _require_commit(g: GitRepo, branch: str) -> str:
@@ -712,11 +718,11 @@ def _scratch_report(
     g: GitRepo, scratch: Path, *, branch: str, short_up: str, mode: str
 ) -> ConflictReport | None:
     try:
-        with open_repo(scratch, search_parents=False) as sg:
-            if mode == "rebase":
-                report = live_report(sg, current_label=short_up, incoming_label=branch)
-            else:
-                report = live_report(sg, current_label=branch, incoming_label=short_up)
+        sg = open_repo(scratch, env=g.env, search_parents=False)
+        if mode == "rebase":
+            report = live_report(sg, current_label=short_up, incoming_label=branch)
+        else:
+            report = live_report(sg, current_label=branch, incoming_label=short_up)
     except DevkitError:
         return None
     if report is None:
@@ -742,7 +748,7 @@ def _push(
         args += [f"--force-with-lease={dest}:{lease}", "--force-if-includes"]
     args += ["--", remote, f"refs/heads/{branch}:{dest}"]
     run.note(f"pushing to {remote}")
-    out = g.run(args, check=False, timeout=network_timeout(), env=g.network_env())
+    out = g.run(args, check=False, timeout=g.network_timeout, env=g.network_env())
     outcome = parse_push_porcelain(out.text)
     if out.ok and outcome and all(flag in " *+=-" for flag, _, _ in outcome):
         run.pushed = any(flag != "=" for flag, _, _ in outcome)
