@@ -111,10 +111,6 @@ def run_git(
 ) -> GitOutput:
     """Run `git ARGS` as a child of devkit's process layer. A timeout is an error (the
     group was stopped); any other failure is returned for the caller to word."""
-    # A stopped git can orphan its helpers (`git remote-http`, ssh, a hook's children):
-    # as their subreaper devkit reaps them itself, so a stopped group is gone at once
-    # instead of when init gets round to reaping its zombies.
-    process.become_subreaper()
     try:
         done = process.run_captured(["git", *args], cwd=cwd, env=env, input=input, timeout=timeout)
     except OSError as error:
