@@ -113,6 +113,12 @@ def run_git(
     group was stopped); any other failure is returned for the caller to word."""
     try:
         done = process.run_captured(["git", *args], cwd=cwd, env=env, input=input, timeout=timeout)
+    except FileNotFoundError as error:
+        raise MissingTool(
+            "git is not installed (no `git` on PATH)",
+            code="git_missing",
+            hint="install git 2.38 or newer (apt-get install git)",
+        ) from error
     except OSError as error:
         raise MissingTool(
             f"git could not be started: {error.strerror or error}",
