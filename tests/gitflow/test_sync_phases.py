@@ -9,18 +9,10 @@ import pytest
 
 from devkit.gitflow.gitcmd import GitRepo, open_repo
 from devkit.gitflow.snapshot import record_snapshot
-from devkit.gitflow.sync import (
-    check,
-    classify,
-    fetch,
-    integrate,
-    move,
-    predict,
-    roll_back,
-    snapshot,
-    verify,
-)
-from devkit.gitflow.syncmodel import Plan, Position, SyncLog, SyncOptions, SyncStopped, Taken
+from devkit.gitflow.sync.model import Plan, Position, SyncLog, SyncOptions, SyncStopped, Taken
+from devkit.gitflow.sync.move import integrate, move, roll_back, snapshot, verify
+from devkit.gitflow.sync.plan import predict
+from devkit.gitflow.sync.state import check, classify, fetch
 from tests.gitrepos import (
     Remote,
     assert_unchanged,

@@ -21,7 +21,7 @@ from devkit.errors import DevkitError
 from devkit.gitflow.conflicts import live_report
 from devkit.gitflow.gitcmd import GitRepo, open_repo
 from devkit.gitflow.results import ConflictReport
-from devkit.gitflow.syncmodel import SyncStopped
+from devkit.gitflow.sync.model import SyncStopped
 
 
 @contextmanager
