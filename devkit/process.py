@@ -235,7 +235,24 @@ def alive(g):
         return False
     except OSError:
         return True
-    return True
+    return runs_in(g)
+def runs_in(g):
+    # Zombies still count for killpg; the ones left to init are reaped when init gets
+    # round to it. A group of zombies runs nothing: it is gone.
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open("/proc/" + entry + "/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and int(fields[2]) == g and fields[0] != b"Z":
+                return True
+    return False
 for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
     for g in groups:
         try:
@@ -338,6 +355,9 @@ def _reap_group(pgid: int) -> None:
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether anything of the group still runs. Zombies do not count: the ones that
+    are our children are reaped here, the ones left to init once init gets round to
+    it (seconds, in some containers), and waiting for that would only stall devkit."""
     _reap_group(pgid)
     try:
         os.killpg(pgid, 0)
@@ -345,7 +365,28 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return _runs_in_group(pgid)
+
+
+def _runs_in_group(pgid: int) -> bool:
+    """A member of the group that is not a zombie, found through /proc (True when
+    /proc cannot tell)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # fields: state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _terminal_fd() -> int | None:

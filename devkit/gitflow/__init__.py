@@ -1,7 +1,10 @@
 """Git flows that never lose work: init, stage, commit, sync, conflicts, undo.
 
-This package is the only place that imports GitPython. Importing it is cheap: the
-public functions load their modules (and GitPython) on first use.
+Every git child starts through devkit.process (gitcmd.run_git): its own process
+group, a deadline, the signal policy. Each public function takes `env=`, the
+environment its git children start with and its settings are read from (os.environ
+when None). Importing the package is cheap: the public functions load their modules
+on first use.
 """
 
 from __future__ import annotations

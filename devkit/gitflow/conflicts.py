@@ -10,6 +10,7 @@ merge-tree use it (objects only, never referenced).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -393,50 +394,55 @@ def live_report(
 
 
 def report_conflicts(
-    repo: Path, *, target: str | None = None, fetch: bool = True
+    repo: Path,
+    *,
+    target: str | None = None,
+    fetch: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> ConflictReport:
     """Live conflicts when a merge/rebase/cherry-pick/revert is under way; otherwise the
     conflicts that merging `target` (default: the upstream) into HEAD would cause.
 
     With the default target, the upstream's remote is fetched first (unless `fetch` is
-    false): a prediction against what was fetched last week answers the wrong question."""
-    with open_repo(repo) as g:
-        live = live_report(g)
-        if live is not None:
-            return live
-        head = g.rev("HEAD")
-        if head is None:
-            raise OperationFailed("the repository has no commits yet", code="no_commits")
-        branch_out = g.run(["symbolic-ref", "--quiet", "--short", "HEAD"], check=False)
-        branch = branch_out.text.strip() if branch_out.ok else "HEAD"
-        if target is None:
-            up = g.run(
-                ["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"], check=False
+    false): a prediction against what was fetched last week answers the wrong question.
+    `env`: the environment of every git child (os.environ when None)."""
+    g = open_repo(repo, env=env)
+    live = live_report(g)
+    if live is not None:
+        return live
+    head = g.rev("HEAD")
+    if head is None:
+        raise OperationFailed("the repository has no commits yet", code="no_commits")
+    branch_out = g.run(["symbolic-ref", "--quiet", "--short", "HEAD"], check=False)
+    branch = branch_out.text.strip() if branch_out.ok else "HEAD"
+    if target is None:
+        up = g.run(
+            ["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"], check=False
+        )
+        if not up.ok:
+            raise OperationFailed(
+                f"'{branch}' has no upstream to compare with",
+                code="no_upstream",
+                hint="name a target: devkit conflicts origin/main",
             )
-            if not up.ok:
+        target = up.text.strip()
+        remote = g.config(f"branch.{branch}.remote")
+        if fetch and remote and remote != ".":
+            fetched = g.fetch(remote)
+            if not fetched.ok:
                 raise OperationFailed(
-                    f"'{branch}' has no upstream to compare with",
-                    code="no_upstream",
-                    hint="name a target: devkit conflicts origin/main",
+                    f"could not fetch from '{remote}': {fetched.last_error_line()}",
+                    code="fetch_failed",
+                    hint="check the network, or pass --no-fetch to use what was fetched last",
                 )
-            target = up.text.strip()
-            remote = g.config(f"branch.{branch}.remote")
-            if fetch and remote and remote != ".":
-                fetched = g.fetch(remote)
-                if not fetched.ok:
-                    raise OperationFailed(
-                        f"could not fetch from '{remote}': {fetched.last_error_line()}",
-                        code="fetch_failed",
-                        hint="check the network, or pass --no-fetch to use what was fetched last",
-                    )
-        if target.startswith("-"):
-            raise InvalidInput(f"invalid target {target!r}", code="invalid_target")
-        sha = g.rev(target)
-        if sha is None:
-            raise InvalidInput(
-                f"'{target}' does not name a commit",
-                code="unknown_target",
-                hint="pass a branch, tag or commit (for example origin/main)",
-            )
-        report, _ = predict_conflicts(g, current=(branch, head), incoming=(target, sha))
-        return report
+    if target.startswith("-"):
+        raise InvalidInput(f"invalid target {target!r}", code="invalid_target")
+    sha = g.rev(target)
+    if sha is None:
+        raise InvalidInput(
+            f"'{target}' does not name a commit",
+            code="unknown_target",
+            hint="pass a branch, tag or commit (for example origin/main)",
+        )
+    report, _ = predict_conflicts(g, current=(branch, head), incoming=(target, sha))
+    return report

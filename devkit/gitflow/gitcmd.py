@@ -1,9 +1,16 @@
-"""One way to run git: through GitPython's `repo.git`, never prompting, never hanging.
+"""One way to run git: through devkit.process, never prompting, never hanging.
 
-Every call gets `GIT_TERMINAL_PROMPT=0`, no editor, ssh in batch mode (unless the user
-configured their own ssh command), a closed stdin (GitPython passes DEVNULL) and a
-timeout after which GitPython kills git and its children. Output is read as bytes and
-decoded with surrogateescape so that odd file names survive a round trip.
+Every git child starts through `devkit.process.run_captured`: it leads its own process
+group, and when its deadline passes or devkit is interrupted, the whole group (git and
+whatever it started: `git remote-http`, ssh, hooks) is stopped, SIGINT -> SIGTERM ->
+SIGKILL, without `ps` or `pgrep`. Each call gets the repository's environment, an
+explicit mapping (os.environ only when a caller passes none), with
+`GIT_TERMINAL_PROMPT=0`, no editor, ssh in batch mode (unless the user configured their
+own ssh command) and a closed stdin. Output is read as bytes and decoded with
+surrogateescape so that odd file names survive a round trip.
+
+GitPython is not used: a repository is located with one `git rev-parse`, and importing
+GitPython would itself run `git version` outside the process layer.
 """
 
 from __future__ import annotations
@@ -11,29 +18,20 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from devkit import process
 from devkit.errors import InvalidInput, MissingTool, OperationFailed
 from devkit.gitflow.status import RepoStatus, parse_status
 
-if TYPE_CHECKING:
-    from git import Repo
-
 MIN_GIT_VERSION = (2, 38)
 LOCAL_TIMEOUT = 600.0
+DEFAULT_NETWORK_TIMEOUT = 300.0
+VERSION_TIMEOUT = 30.0
 
-
-def network_timeout() -> float:
-    """Seconds a fetch or push may take before it is killed (DEVKIT_GIT_TIMEOUT)."""
-    try:
-        return float(os.environ.get("DEVKIT_GIT_TIMEOUT", "300"))
-    except ValueError:
-        return 300.0
-
+Env = Mapping[str, str]
 
 # Identity for devkit's own bookkeeping commits (snapshots), never for user commits.
 BOOKKEEPING_IDENTITY = {
@@ -52,9 +50,34 @@ _SAFE_ENV = {
     "GIT_ASKPASS": "",
     "SSH_ASKPASS": "",
 }
+# Whatever a URL becomes (insteadOf, submodules), git may only speak these; `ext::` and
+# `fd::` (which run commands) are never among them. A user's own list wins.
+_DEFAULT_PROTOCOLS = "file:git:http:https:ssh"
 
 _version_lock = threading.Lock()
-_version_checked: tuple[int, ...] | None = None
+_versions: dict[str | None, tuple[int, ...]] = {}  # by PATH: which git runs
+
+
+def environment(env: Env | None) -> dict[str, str]:
+    """The base environment of every git child: `env` (os.environ at call time when
+    None) with prompts, editors and command-running protocols switched off."""
+    merged = dict(os.environ if env is None else env)
+    merged.update(_SAFE_ENV)
+    merged.setdefault("GIT_ALLOW_PROTOCOL", _DEFAULT_PROTOCOLS)
+    return merged
+
+
+def seconds_setting(env: Env, name: str, default: float) -> float:
+    """A number of seconds from the environment (the default when unset or invalid)."""
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        return default
+
+
+def network_timeout(env: Env) -> float:
+    """Seconds a fetch or push may take before it is stopped (DEVKIT_GIT_TIMEOUT)."""
+    return seconds_setting(env, "DEVKIT_GIT_TIMEOUT", DEFAULT_NETWORK_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -77,63 +100,77 @@ class GitOutput:
         return (fatal or lines or ["git failed without a message"])[-1]
 
 
-def _import_git() -> object:
-    # GitPython runs `git version` at import and raises ImportError when git is
-    # missing; "quiet" lets us raise our own MissingTool instead.
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Env,
+    timeout: float = LOCAL_TIMEOUT,
+    input: bytes | None = None,
+    strip: bool = True,
+) -> GitOutput:
+    """Run `git ARGS` as a child of devkit's process layer. A timeout is an error (the
+    group was stopped); any other failure is returned for the caller to word."""
     try:
-        import git
-    except ImportError as error:  # pragma: no cover - GitPython is a dependency
+        done = process.run_captured(["git", *args], cwd=cwd, env=env, input=input, timeout=timeout)
+    except FileNotFoundError as error:
         raise MissingTool(
-            f"GitPython could not be loaded: {error}",
+            "git is not installed (no `git` on PATH)",
             code="git_missing",
-            hint="install git (apt-get install git) and reinstall devkit",
+            hint="install git 2.38 or newer (apt-get install git)",
         ) from error
-    return git
+    except OSError as error:
+        raise MissingTool(
+            f"git could not be started: {error.strerror or error}",
+            code="git_missing",
+            hint="install git 2.38 or newer (apt-get install git)",
+        ) from error
+    if done.timed_out:
+        raise OperationFailed(
+            f"git {args[0]} did not finish within {timeout:g} s and was stopped",
+            code="git_timeout",
+            hint="check the network or raise DEVKIT_GIT_TIMEOUT",
+        )
+    stdout = done.stdout
+    if strip and stdout.endswith(b"\n"):
+        stdout = stdout[:-1]
+    stderr = done.stderr.decode("utf-8", "replace").rstrip("\n")
+    return GitOutput(done.status, stdout, stderr)
 
 
-def check_git_version() -> tuple[int, ...]:
-    """Fail clearly when git is missing or older than 2.38 (merge-tree --write-tree)."""
-    global _version_checked
+def check_git_version(env: Env | None = None) -> tuple[int, ...]:
+    """Fail clearly when git is missing or older than 2.38 (merge-tree --write-tree).
+    Checked once per PATH (the PATH decides which git runs)."""
+    base = environment(env)
+    key = base.get("PATH")
     with _version_lock:
-        if _version_checked is not None:
-            return _version_checked
-        import subprocess
-
+        if key in _versions:
+            return _versions[key]
         try:
-            out = subprocess.run(
-                ["git", "version"],
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                timeout=30,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.SubprocessError) as error:
+            out = run_git(["version"], cwd=None, env=base, timeout=VERSION_TIMEOUT)
+        except OperationFailed as error:
             raise MissingTool(
                 "git is not installed or does not run",
                 code="git_missing",
                 hint="install git 2.38 or newer (apt-get install git)",
             ) from error
-        match = re.search(r"(\d+)\.(\d+)", out)
+        if not out.ok:
+            raise MissingTool(
+                f"git does not run: {out.last_error_line()}",
+                code="git_missing",
+                hint="install git 2.38 or newer (apt-get install git)",
+            )
+        match = re.search(r"(\d+)\.(\d+)", out.text)
         version = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
         if version < MIN_GIT_VERSION:
             raise MissingTool(
-                f"git {out.strip()} is too old: devkit needs git 2.38 or newer "
+                f"git {out.text.strip()} is too old: devkit needs git 2.38 or newer "
                 "(for `git merge-tree --write-tree`)",
                 code="git_too_old",
                 hint="upgrade git to 2.38 or newer",
             )
-        _version_checked = version
+        _versions[key] = version
         return version
-
-
-def _cancel_watchdogs() -> None:
-    """GitPython's timeout is a non-daemon threading.Timer that is only cancelled when
-    git returns; after Ctrl-C it would keep the interpreter alive until it fires."""
-    for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer):
-            thread.cancel()
 
 
 def unsafe_url_reason(url: str) -> str | None:
@@ -158,19 +195,16 @@ def unsafe_url_reason(url: str) -> str | None:
 
 
 class GitRepo:
-    """A GitPython Repo plus devkit's safe way of running git in it."""
+    """A repository's locations plus devkit's safe way of running git in it."""
 
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
-        self.worktree = Path(str(repo.working_tree_dir))
-        self.git_dir = Path(repo.git_dir)
-        self.common_dir = Path(repo.common_dir)
-        env = dict(_SAFE_ENV)
-        if "GIT_ALLOW_PROTOCOL" not in os.environ:
-            # Whatever a URL becomes (insteadOf, submodules), git may only speak these;
-            # `ext::` and `fd::` (which run commands) are never among them.
-            env["GIT_ALLOW_PROTOCOL"] = "file:git:http:https:ssh"
-        repo.git.update_environment(**env)
+    def __init__(self, worktree: Path, git_dir: Path, common_dir: Path, *, env: Env) -> None:
+        self.worktree = worktree
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.env = environment(env)
+        # Set by a sync: a signal received after this many signals stops the next git
+        # command outside a critical section (how a worker thread notices it).
+        self.interrupted_since: int | None = None
         self._config: dict[str, list[str]] | None = None
 
     # -- configuration: one `git config --list` per repository ---------------------
@@ -210,11 +244,15 @@ class GitRepo:
 
     def network_env(self) -> dict[str, str]:
         """ssh in batch mode for fetch and push, unless the user chose an ssh command."""
-        if any(os.environ.get(n) for n in ("GIT_SSH_COMMAND", "GIT_SSH")) or self.config(
+        if any(self.env.get(n) for n in ("GIT_SSH_COMMAND", "GIT_SSH")) or self.config(
             "core.sshCommand"
         ):
             return {}
         return {"GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30"}
+
+    @property
+    def network_timeout(self) -> float:
+        return network_timeout(self.env)
 
     # -- running git -------------------------------------------------------------
 
@@ -224,30 +262,22 @@ class GitRepo:
         *,
         check: bool = True,
         timeout: float = LOCAL_TIMEOUT,
-        env: Mapping[str, str] | None = None,
+        env: Env | None = None,
         strip: bool = True,
+        input: bytes | None = None,
     ) -> GitOutput:
-        """Run `git ARGS` in this repository; raise OperationFailed when check and it fails."""
-        try:
-            status, stdout, stderr = self.repo.git.execute(
-                ["git", *args],
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                kill_after_timeout=timeout,
-                env=dict(env) if env else None,
-                strip_newline_in_stdout=strip,
-            )
-        except KeyboardInterrupt:
-            _cancel_watchdogs()
-            raise
-        output = GitOutput(int(status), bytes(stdout or b""), str(stderr or ""))
-        if "did not complete in" in output.stderr and output.stderr.startswith("Timeout"):
-            raise OperationFailed(
-                f"git {args[0]} did not finish within {timeout:g} s and was stopped",
-                code="git_timeout",
-                hint="check the network or raise DEVKIT_GIT_TIMEOUT",
-            )
+        """Run `git ARGS` in this repository; raise OperationFailed when check and it
+        fails. `env` adds variables to the repository's environment for this call."""
+        if self.interrupted_since is not None and not process.in_critical_section():
+            process.raise_if_interrupted(self.interrupted_since)
+        output = run_git(
+            args,
+            cwd=self.worktree,
+            env={**self.env, **env} if env else self.env,
+            timeout=timeout,
+            input=input,
+            strip=strip,
+        )
         if check and not output.ok:
             raise OperationFailed(
                 f"git {args[0]} failed: {output.last_error_line()}",
@@ -260,30 +290,14 @@ class GitRepo:
         """Several ref updates in one atomic transaction (`update-ref --stdin -z`).
 
         Each command is ("update", ref, new, old) or ("create", ref, new)."""
-        import tempfile
-
         payload = b"".join(
             (f"{verb} {ref}\0" + "".join(f"{v}\0" for v in values)).encode()
             for verb, ref, *values in commands
         )
-        with tempfile.TemporaryFile() as stdin:
-            stdin.write(payload)
-            stdin.seek(0)
-            status, _out, err = self.repo.git.execute(
-                ["git", "update-ref", "-m", message, "--stdin", "-z"],
-                istream=stdin,
-                with_extended_output=True,
-                with_exceptions=False,
-                kill_after_timeout=LOCAL_TIMEOUT,
-            )
-        if status != 0:
-            raise OperationFailed(
-                f"git update-ref failed: {GitOutput(int(status), b'', str(err)).last_error_line()}",
-                code="git_failed",
-            )
+        self.run(["update-ref", "-m", message, "--stdin", "-z"], input=payload)
 
-    def text(self, args: Sequence[str], **kwargs: object) -> str:
-        return self.run(args, **kwargs).text  # type: ignore[arg-type]
+    def text(self, args: Sequence[str], *, env: Env | None = None) -> str:
+        return self.run(args, env=env).text
 
     def rev(self, spec: str) -> str | None:
         """The full SHA that `spec` names (a commit), or None."""
@@ -320,7 +334,7 @@ class GitRepo:
         return self.run(
             ["fetch", "--prune", "--quiet", "--no-recurse-submodules", "--", remote],
             check=False,
-            timeout=network_timeout(),
+            timeout=self.network_timeout,
             env=self.network_env(),
         )
 
@@ -344,31 +358,39 @@ class GitRepo:
                 )
 
 
-def _open(path: Path, *, search_parents: bool) -> Repo:
-    git = _import_git()
-    check_git_version()
-    if not path.exists():
-        raise InvalidInput(f"{path}: no such directory", code="not_a_repository")
-    try:
-        repo: Repo = git.Repo(str(path), search_parent_directories=search_parents)  # type: ignore[attr-defined]
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:  # type: ignore[attr-defined]
-        raise InvalidInput(
-            f"{path}: not a git repository",
-            code="not_a_repository",
-            hint="run `devkit init` there, or pass the path of a repository",
-        ) from error
-    if repo.bare:
-        repo.close()
+def open_repo(path: Path, *, env: Env | None = None, search_parents: bool = True) -> GitRepo:
+    """The repository at (or, with search_parents, above) `path`."""
+    base = environment(env)
+    check_git_version(base)
+    if not path.is_dir():
+        what = "no such directory" if not path.exists() else "not a directory"
+        raise InvalidInput(f"{path}: {what}", code="not_a_repository")
+    out = run_git(
+        [
+            "rev-parse",
+            "--path-format=absolute",
+            "--is-bare-repository",
+            "--absolute-git-dir",
+            "--git-common-dir",
+            "--show-toplevel",
+        ],
+        cwd=path,
+        env=base,
+    )
+    lines = out.text.splitlines()
+    if lines[:1] == ["true"]:
         raise InvalidInput(f"{path}: is a bare repository", code="bare_repository")
-    return repo
-
-
-@contextmanager
-def open_repo(path: Path, *, search_parents: bool = True) -> Iterator[GitRepo]:
-    """Open the repository at (or above) `path` and always close it afterwards."""
-    repo = _open(path, search_parents=search_parents)
-    try:
-        yield GitRepo(repo)
-    finally:
-        repo.git.clear_cache()
-        repo.close()
+    not_here = len(lines) != 4 or (
+        not search_parents and os.path.realpath(lines[3]) != os.path.realpath(path)
+    )
+    if not out.ok or not_here:
+        detail = out.last_error_line() if not out.ok else ""
+        hint = "run `devkit init` there, or pass the path of a repository"
+        if "dubious ownership" in detail:
+            raise InvalidInput(
+                f"{path}: git refuses a repository owned by someone else",
+                code="not_a_repository",
+                hint=f"if you trust it: git config --global --add safe.directory {path}",
+            )
+        raise InvalidInput(f"{path}: not a git repository", code="not_a_repository", hint=hint)
+    return GitRepo(Path(lines[3]), Path(lines[1]), Path(lines[2]), env=base)

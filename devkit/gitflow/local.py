@@ -5,21 +5,30 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from devkit import process
 from devkit.errors import InvalidInput, OperationFailed
-from devkit.gitflow.gitcmd import GitRepo, open_repo, unsafe_url_reason
+from devkit.gitflow.gitcmd import (
+    GitRepo,
+    check_git_version,
+    environment,
+    open_repo,
+    run_git,
+    unsafe_url_reason,
+)
 from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
 from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 
-def max_stage_bytes() -> int:
+def max_stage_bytes(env: Mapping[str, str]) -> int:
+    """The largest file `stage` takes without --force (DEVKIT_STAGE_MAX_BYTES)."""
     try:
-        return int(os.environ.get("DEVKIT_STAGE_MAX_BYTES", DEFAULT_MAX_BYTES))
+        return int(env.get("DEVKIT_STAGE_MAX_BYTES", DEFAULT_MAX_BYTES))
     except ValueError:
         return DEFAULT_MAX_BYTES
 
@@ -29,8 +38,8 @@ def max_stage_bytes() -> int:
 
 def require_identity(g: GitRepo) -> None:
     """Fail before committing when git has no user name or email configured."""
-    name = os.environ.get("GIT_AUTHOR_NAME") or g.config("user.name")
-    email = os.environ.get("GIT_AUTHOR_EMAIL") or os.environ.get("EMAIL") or g.config("user.email")
+    name = g.env.get("GIT_AUTHOR_NAME") or g.config("user.name")
+    email = g.env.get("GIT_AUTHOR_EMAIL") or g.env.get("EMAIL") or g.config("user.email")
     missing = [what for what, value in (("name", name), ("email", email)) if not value]
     if missing:
         raise OperationFailed(
@@ -57,10 +66,49 @@ def init_repository(
     branch: str = "main",
     gitignore: Sequence[str] = (),
     commit: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> InitResult:
-    """Create a repository (or adopt an existing one without touching its history)."""
-    from devkit.gitflow.gitcmd import _import_git, check_git_version
+    """Create a repository (or adopt an existing one without touching its history).
 
+    `env`: the environment of every git child, and where the identity is read from
+    (os.environ when None)."""
+    names = _checked_init_arguments(remote=remote, branch=branch, gitignore=gitignore)
+    base = environment(env)
+    check_git_version(base)
+    path = path.absolute()
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"{path} exists and is not a directory", code="not_a_directory")
+    created = not (path / ".git").exists()
+    if created:
+        path.mkdir(parents=True, exist_ok=True)
+        made = run_git(
+            ["init", "--quiet", f"--initial-branch={branch}", "--", str(path)], cwd=path, env=base
+        )
+        if not made.ok:
+            raise OperationFailed(f"git init failed: {made.last_error_line()}", code="init_failed")
+    g = open_repo(path, env=base, search_parents=False)
+    status = g.status()
+    if status.oid is None and status.head != branch:
+        # Unborn branch: naming it changes no history.
+        g.run(["symbolic-ref", "HEAD", f"refs/heads/{branch}"])
+    current_branch = branch if status.oid is None else (status.head or "HEAD")
+    written = _write_gitignore(g.worktree / ".gitignore", names)
+    if remote is not None:
+        _add_remote(g, remote)
+    return InitResult(
+        path=str(g.worktree),
+        created=created,
+        branch=current_branch,
+        remote=remote,
+        gitignore_written=tuple(written),
+        commit=_first_commit(g) if commit and status.oid is None else None,
+    )
+
+
+def _checked_init_arguments(
+    *, remote: str | None, branch: str, gitignore: Sequence[str]
+) -> list[str]:
+    """Refuse bad arguments before anything is created; the template names to write."""
     names = [n.strip().lower() for n in gitignore if n.strip()]
     unknown = [n for n in names if n not in GITIGNORE_TEMPLATES]
     if unknown:
@@ -77,57 +125,34 @@ def init_repository(
         )
     if not branch or branch.startswith("-") or not _valid_branch(branch):
         raise InvalidInput(f"invalid branch name {branch!r}", code="invalid_branch")
-    git = _import_git()
-    check_git_version()
-    path = path.absolute()
-    if path.exists() and not path.is_dir():
-        raise InvalidInput(f"{path} exists and is not a directory", code="not_a_directory")
-    created = not (path / ".git").exists()
-    if created:
-        path.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo.init(str(path), initial_branch=branch)  # type: ignore[attr-defined]
-        repo.close()
-    with open_repo(path, search_parents=False) as g:
-        status = g.status()
-        if status.oid is None and status.head != branch:
-            # Unborn branch: naming it changes no history.
-            g.run(["symbolic-ref", "HEAD", f"refs/heads/{branch}"])
-        current_branch = branch if status.oid is None else (status.head or "HEAD")
-        written = _write_gitignore(g.worktree / ".gitignore", names)
-        if remote is not None:
-            _add_remote(g, remote)
-        short: str | None = None
-        if commit and status.oid is None:
-            status = g.status(untracked="all")
-            if status.entries:
-                require_identity(g)
-                candidates = [e.path for e in status.entries if e.kind in "12?"]
-                refused = check_paths(g.worktree, candidates)
-                if refused:
-                    raise OperationFailed(
-                        "the repository is ready, but the first commit was not made: "
-                        + "; ".join(f"{r.path} ({r.detail})" for r in refused[:5]),
-                        code="refused_paths",
-                        hint="remove or ignore those files, or pass --no-commit and stage by hand",
-                        details={"refused": [r.to_json() for r in refused]},
-                    )
-                g.run(["add", "-A", "--", "."])
-                out = g.run(["commit", "--quiet", "-m", "Initial commit"], check=False)
-                if not out.ok:
-                    raise OperationFailed(
-                        f"the first commit failed: {out.last_error_line()}",
-                        code="commit_failed",
-                        hint="fix the problem (a commit hook?) and run devkit commit",
-                    )
-                short = g.text(["rev-parse", "--short", "HEAD"]).strip()
-        return InitResult(
-            path=str(g.worktree),
-            created=created,
-            branch=current_branch,
-            remote=remote,
-            gitignore_written=tuple(written),
-            commit=short,
+    return names
+
+
+def _first_commit(g: GitRepo) -> str | None:
+    """Commit everything in a new repository; its short SHA (None: nothing to commit)."""
+    status = g.status(untracked="all")
+    if not status.entries:
+        return None
+    require_identity(g)
+    candidates = [e.path for e in status.entries if e.kind in "12?"]
+    refused = check_paths(g.worktree, candidates, limit=max_stage_bytes(g.env))
+    if refused:
+        raise OperationFailed(
+            "the repository is ready, but the first commit was not made: "
+            + "; ".join(f"{r.path} ({r.detail})" for r in refused[:5]),
+            code="refused_paths",
+            hint="remove or ignore those files, or pass --no-commit and stage by hand",
+            details={"refused": [r.to_json() for r in refused]},
         )
+    g.run(["add", "-A", "--", "."])
+    out = g.run(["commit", "--quiet", "-m", "Initial commit"], check=False)
+    if not out.ok:
+        raise OperationFailed(
+            f"the first commit failed: {out.last_error_line()}",
+            code="commit_failed",
+            hint="fix the problem (a commit hook?) and run devkit commit",
+        )
+    return g.text(["rev-parse", "--short", "HEAD"]).strip()
 
 
 def _valid_branch(name: str) -> bool:
@@ -182,9 +207,9 @@ _MARKER_MIDDLE = re.compile(rb"^={7}$", re.MULTILINE)
 _MARKER_END = re.compile(rb"^>{7}( |$)", re.MULTILINE)
 
 
-def check_paths(worktree: Path, paths: Sequence[str]) -> list[Refusal]:
-    """Files that should not be staged: conflict markers, likely secrets, too large."""
-    limit = max_stage_bytes()
+def check_paths(worktree: Path, paths: Sequence[str], *, limit: int) -> list[Refusal]:
+    """Files that should not be staged: conflict markers, likely secrets, bigger than
+    `limit` bytes."""
     refused: list[Refusal] = []
     for rel in paths:
         target = worktree / rel
@@ -239,23 +264,28 @@ def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[]
     index = g.git_dir / "index"
     lock = g.git_dir / "index.lock"
     scratch = g.git_dir / "devkit-index"
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise OperationFailed(
-            "another git process is using the index (.git/index.lock exists)",
-            code="index_locked",
-            hint="wait for it to finish; if none is running, remove .git/index.lock",
-        ) from None
-    os.close(fd)
-    done = False
+    locked = done = False
 
     def commit() -> None:
         nonlocal done
-        os.replace(scratch, index)
-        done = True
+        with process.critical():
+            os.replace(scratch, index)
+            done = True
 
     try:
+        # A signal must not land between taking the lock and knowing it was taken:
+        # a stale index.lock stops every git command in the repository.
+        with process.critical():
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise OperationFailed(
+                    "another git process is using the index (.git/index.lock exists)",
+                    code="index_locked",
+                    hint="wait for it to finish; if none is running, remove .git/index.lock",
+                ) from None
+            os.close(fd)
+            locked = True
         scratch.unlink(missing_ok=True)
         if index.exists():
             shutil.copyfile(index, scratch)
@@ -263,7 +293,8 @@ def _index_transaction(g: GitRepo) -> Iterator[tuple[dict[str, str], Callable[[]
     finally:
         if not done:
             scratch.unlink(missing_ok=True)
-        lock.unlink(missing_ok=True)
+        if locked:
+            lock.unlink(missing_ok=True)
 
 
 def stage_paths(
@@ -273,29 +304,31 @@ def stage_paths(
     all_changes: bool = False,
     dry_run: bool = False,
     force: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> StageResult:
     """Stage paths (or all changes); refuse conflict markers, secrets and big files
-    unless `force`. Nothing is staged when anything is refused."""
+    (DEVKIT_STAGE_MAX_BYTES in `env`) unless `force`. Nothing is staged when anything
+    is refused. `env`: the environment of every git child (os.environ when None)."""
     if not paths and not all_changes:
         raise InvalidInput("name the paths to stage, or pass --all", code="nothing_to_stage")
-    with open_repo(repo) as g:
-        specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
-        with _index_transaction(g) as (env, commit):
-            # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
-            # scan of the work tree, exactly what plain `git add -A` costs.
-            out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
-            added = [
-                line[5:-1]
-                for line in out.text.splitlines()
-                if line.startswith("add '") and line.endswith("'")
-            ]
-            refused = tuple(check_paths(g.worktree, added))
-            if dry_run:
-                return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
-            if refused and not force:
-                return StageResult(str(g.worktree), False, (), refused, force)
-            commit()
-        return StageResult(str(g.worktree), False, _staged(g), refused, force)
+    g = open_repo(repo, env=env)
+    specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
+    with _index_transaction(g) as (env, commit):
+        # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
+        # scan of the work tree, exactly what plain `git add -A` costs.
+        out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
+        added = [
+            line[5:-1]
+            for line in out.text.splitlines()
+            if line.startswith("add '") and line.endswith("'")
+        ]
+        refused = tuple(check_paths(g.worktree, added, limit=max_stage_bytes(g.env)))
+        if dry_run:
+            return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
+        if refused and not force:
+            return StageResult(str(g.worktree), False, (), refused, force)
+        commit()
+    return StageResult(str(g.worktree), False, _staged(g), refused, force)
 
 
 def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
@@ -311,69 +344,74 @@ def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, s
 
 
 def create_commit(
-    repo: Path, *, message: str, all_changes: bool = False, allow_empty: bool = False
+    repo: Path,
+    *,
+    message: str,
+    all_changes: bool = False,
+    allow_empty: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> CommitResult:
-    """Commit through the git CLI (hooks and signing apply)."""
+    """Commit through the git CLI (hooks and signing apply). `env`: the environment of
+    every git child, identity included (os.environ when None)."""
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
-    with open_repo(repo) as g:
-        on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
-        if not on.startswith("refs/heads/"):
-            raise OperationFailed(
-                "HEAD is detached: a commit here would belong to no branch",
-                code="detached_head",
-                hint="create a branch first: git switch -c NAME",
-            )
-        branch = on.removeprefix("refs/heads/")
-        unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
-        if unmerged:
-            raise OperationFailed(
-                f"{len(unmerged)} file(s) still have unresolved conflicts: "
-                + ", ".join(unmerged[:5]),
-                code="unresolved_conflicts",
-                hint="resolve them, then devkit stage those files",
-            )
-        merging = g.operation_in_progress() == "merge"
-        if g.rev("HEAD") is None:
-            has_changes = bool(_lines0(g, ["ls-files", "-z"]))
-        else:
-            # Index against HEAD (cheap); with --all, tracked files in the work tree too.
-            probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
-            has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
-        if not (has_changes or allow_empty or merging):
-            raise OperationFailed(
-                "nothing is staged to commit",
-                code="nothing_staged",
-                hint="stage changes with devkit stage PATHS (or --all), or pass --all",
-            )
-        require_identity(g)
-        args = ["commit", "--quiet", "-m", message]
-        if all_changes:
-            args.append("--all")
-        if allow_empty:
-            args.append("--allow-empty")
-        out = g.run(args, check=False)
-        if not out.ok:
-            raise OperationFailed(
-                f"git commit failed: {out.last_error_line()}",
-                code="commit_failed",
-                hint="a commit hook or signing may have refused it; see the message",
-                details={"stderr": out.stderr[-2000:]},
-            )
-        shown = g.run(
-            ["log", "-1", "-z", "--format=%H%x1f%h%x1f%s%x1f", "--name-only", "HEAD"],
-            strip=False,
-        ).text
-        sha, short, summary, files = shown.split("\x1f", 3)
-        changed = [p for p in files.lstrip("\0\n").split("\0") if p]
-        return CommitResult(
-            repo=str(g.worktree),
-            branch=branch,
-            sha=sha,
-            short_sha=short,
-            summary=summary,
-            files_changed=len(changed),
+    g = open_repo(repo, env=env)
+    on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+    if not on.startswith("refs/heads/"):
+        raise OperationFailed(
+            "HEAD is detached: a commit here would belong to no branch",
+            code="detached_head",
+            hint="create a branch first: git switch -c NAME",
         )
+    branch = on.removeprefix("refs/heads/")
+    unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
+    if unmerged:
+        raise OperationFailed(
+            f"{len(unmerged)} file(s) still have unresolved conflicts: " + ", ".join(unmerged[:5]),
+            code="unresolved_conflicts",
+            hint="resolve them, then devkit stage those files",
+        )
+    merging = g.operation_in_progress() == "merge"
+    if g.rev("HEAD") is None:
+        has_changes = bool(_lines0(g, ["ls-files", "-z"]))
+    else:
+        # Index against HEAD (cheap); with --all, tracked files in the work tree too.
+        probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
+        has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
+    if not (has_changes or allow_empty or merging):
+        raise OperationFailed(
+            "nothing is staged to commit",
+            code="nothing_staged",
+            hint="stage changes with devkit stage PATHS (or --all), or pass --all",
+        )
+    require_identity(g)
+    args = ["commit", "--quiet", "-m", message]
+    if all_changes:
+        args.append("--all")
+    if allow_empty:
+        args.append("--allow-empty")
+    out = g.run(args, check=False)
+    if not out.ok:
+        raise OperationFailed(
+            f"git commit failed: {out.last_error_line()}",
+            code="commit_failed",
+            hint="a commit hook or signing may have refused it; see the message",
+            details={"stderr": out.stderr[-2000:]},
+        )
+    shown = g.run(
+        ["log", "-1", "-z", "--format=%H%x1f%h%x1f%s%x1f", "--name-only", "HEAD"],
+        strip=False,
+    ).text
+    sha, short, summary, files = shown.split("\x1f", 3)
+    changed = [p for p in files.lstrip("\0\n").split("\0") if p]
+    return CommitResult(
+        repo=str(g.worktree),
+        branch=branch,
+        sha=sha,
+        short_sha=short,
+        summary=summary,
+        files_changed=len(changed),
+    )
 
 
 def _lines0(g: GitRepo, args: list[str]) -> list[str]:

@@ -5,30 +5,35 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from devkit import process
 from devkit.errors import OperationFailed
 
+DEFAULT_LOCK_WAIT = 3.0
 
-def lock_wait_seconds() -> float:
+
+def lock_wait_seconds(env: Mapping[str, str]) -> float:
+    """How long to wait for another devkit in the same repository (DEVKIT_LOCK_WAIT)."""
     try:
-        return float(os.environ.get("DEVKIT_LOCK_WAIT", "3"))
+        return float(env.get("DEVKIT_LOCK_WAIT", DEFAULT_LOCK_WAIT))
     except ValueError:
-        return 3.0
+        return DEFAULT_LOCK_WAIT
 
 
 @contextmanager
-def repository_lock(common_dir: Path, *, wait: float | None = None) -> Iterator[None]:
-    """Hold `<git dir>/devkit.lock`; wait briefly for another holder, then fail clearly.
+def repository_lock(common_dir: Path, *, wait: float) -> Iterator[None]:
+    """Hold `<git dir>/devkit.lock`; wait up to `wait` seconds for another holder, then
+    fail clearly.
 
     flock locks belong to the open file, so the kernel releases them when a holder
     dies: a crashed devkit never leaves a stale lock behind.
     """
     path = common_dir / "devkit.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + (lock_wait_seconds() if wait is None else wait)
+    deadline = time.monotonic() + wait
     try:
         while True:
             try:
@@ -41,6 +46,8 @@ def repository_lock(common_dir: Path, *, wait: float | None = None) -> Iterator[
                         code="locked",
                         hint="wait for it to finish, then run the command again",
                     ) from None
+                # A worker thread sees an interruption only where it looks for one.
+                process.raise_if_interrupted()
                 time.sleep(0.05)
         try:
             yield

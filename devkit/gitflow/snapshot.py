@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from devkit import process
 from devkit.errors import OperationFailed
 from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
-from devkit.gitflow.locking import repository_lock
+from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import UndoResult
 
 SNAPSHOT_PREFIX = "refs/devkit/snapshots/"
@@ -65,13 +66,18 @@ def _stamp() -> str:
 def take_snapshot(
     g: GitRepo, *, branch: str, head: str, reason: str, prefix: str = "", clean: bool = False
 ) -> str:
-    """Record HEAD, index and working tree; return the snapshot's ref name.
+    """Record HEAD, index and working tree; return the snapshot's ref name."""
+    commit = snapshot_commit(g, branch=branch, head=head, reason=reason, clean=clean)
+    return record_snapshot(g, branch=branch, commit=commit, reason=reason, prefix=prefix)
+
+
+def snapshot_commit(g: GitRepo, *, branch: str, head: str, reason: str, clean: bool) -> str:
+    """The snapshot commit of HEAD, index and working tree (objects only, no ref).
 
     `clean` (status listed nothing) means index and working tree both equal HEAD's
-    tree, so no scan of the working tree is needed."""
+    tree, so no scan of the working tree is needed: HEAD itself is the snapshot."""
     if clean:
-        # Index and files are HEAD's tree: HEAD itself is the whole snapshot.
-        return _create_ref(g, branch, head, reason, prefix)
+        return head
     with temporary_index(g, copy_real=True) as env:
         index_tree = g.text(["write-tree"], env=env).strip()
         g.run(["add", "-A", "--", "."], env=env)
@@ -80,13 +86,13 @@ def take_snapshot(
             ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
         ).strip()
         message = _message(reason, branch=branch, head=head)
-        commit = g.text(
+        return g.text(
             ["commit-tree", worktree_tree, "-p", head, "-p", index_commit, "-m", message], env=env
         ).strip()
-    return _create_ref(g, branch, commit, reason, prefix)
 
 
-def _create_ref(g: GitRepo, branch: str, commit: str, reason: str, prefix: str) -> str:
+def record_snapshot(g: GitRepo, *, branch: str, commit: str, reason: str, prefix: str = "") -> str:
+    """Create the snapshot's ref (refs/devkit/snapshots/<branch>/<UTC time>)."""
     ref = f"{prefix or SNAPSHOT_PREFIX}{branch}/{_stamp()}"
     g.run(["update-ref", "-m", f"devkit: {reason}", ref, commit, "0" * 40])
     return ref
@@ -197,10 +203,13 @@ def restore_snapshot(g: GitRepo, snap: Snapshot, *, branch_now: str) -> None:
     g.run(["update-index", "-q", "--refresh"], check=False)
 
 
-def undo_last_sync(repo: Path) -> UndoResult:
+def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoResult:
     """Restore the last sync snapshot of the current branch, if the branch is still
-    where that sync left it. The state just before the undo is kept as a backup."""
-    with open_repo(repo) as g, repository_lock(g.common_dir):
+    where that sync left it. The state just before the undo is kept as a backup.
+
+    `env`: the environment of every git child (os.environ when None)."""
+    g = open_repo(repo, env=env)
+    with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
         status = g.status()
         if status.head is None or status.oid is None:
             raise OperationFailed(
@@ -240,9 +249,11 @@ def undo_last_sync(repo: Path) -> UndoResult:
         backup = take_snapshot(
             g, branch=branch, head=status.oid, reason="before undo", prefix=BACKUP_PREFIX
         )
-        restore_snapshot(g, snap, branch_now=status.oid)
-        g.run(["update-ref", "-d", snap.ref, snap.commit])
-        g.run(["update-ref", "-d", left_ref(snap.ref)], check=False)
+        # Once the files start moving, a signal waits until they are all back.
+        with process.critical():
+            restore_snapshot(g, snap, branch_now=status.oid)
+            g.run(["update-ref", "-d", snap.ref, snap.commit])
+            g.run(["update-ref", "-d", left_ref(snap.ref)], check=False)
         return UndoResult(
             repo=str(g.worktree),
             branch=branch,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -297,3 +298,45 @@ def test_undo_without_snapshot_cli(remote: Remote) -> None:
     process = run_devkit(["undo", str(clone), "--json"])
     assert process.returncode == 1
     assert json.loads(process.stdout)["errors"][0]["code"] == "no_snapshot"
+
+
+# -- opening a repository (one `git rev-parse`, no GitPython) ----------------------------------
+
+
+def test_what_is_not_a_repository_is_one_clear_line(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for where, code, words in (
+        (bare, "bare_repository", "is a bare repository"),
+        (plain, "not_a_repository", "not a git repository"),
+        (tmp_path / "missing", "not_a_repository", "no such directory"),
+    ):
+        process = run_devkit(["undo", str(where), "--json"])
+        assert process.returncode == 2, process.stdout
+        error = json.loads(process.stdout)["errors"][0]
+        assert (error["code"], words in error["message"]) == (code, True)
+        assert "Traceback" not in process.stderr
+
+
+def test_git_missing_from_path_is_exit_4(tmp_path: Path) -> None:
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    process = run_devkit(["commit", "-m", "x"], cwd=tmp_path, env={"PATH": str(empty)})
+    assert process.returncode == 4
+    assert "git is not installed" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository away")
+def test_a_repository_owned_by_someone_else_names_safe_directory(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    git(tmp_path, "init", "-q", str(foreign))
+    os.chown(foreign, 65534, 65534)
+    os.chown(foreign / ".git", 65534, 65534)
+    process = run_devkit(["commit", "-m", "x", "--json"], cwd=foreign)
+    assert process.returncode == 2
+    error = json.loads(process.stdout)["errors"][0]
+    assert "owned by someone else" in error["message"]
+    assert "safe.directory" in error["hint"]

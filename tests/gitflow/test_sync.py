@@ -386,11 +386,7 @@ def test_second_concurrent_sync_waits_then_fails_clearly(remote: Remote, tmp_pat
         while not started.exists():
             assert time.monotonic() < deadline and first.poll() is None, first.stderr
             time.sleep(0.05)
-        os.environ["DEVKIT_LOCK_WAIT"] = "0.5"
-        try:
-            second = sync_one(clone, mode="rebase")
-        finally:
-            del os.environ["DEVKIT_LOCK_WAIT"]
+        second = sync_one(clone, mode="rebase", env={**os.environ, "DEVKIT_LOCK_WAIT": "0.5"})
         assert second.error and second.error["code"] == "locked"
         assert "another devkit" in second.error["message"]
     finally:

@@ -1,0 +1,196 @@
+"""The values sync's phases hand each other, and the report they end in.
+
+Each phase of a sync (check, fetch, classify, predict, snapshot, integrate, verify,
+move, push, report) takes what the earlier ones returned and returns a frozen value;
+`Known` is what the report can say at any point, so that a phase that fails still
+yields a full result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from devkit.errors import DevkitError, OperationFailed
+from devkit.gitflow.results import ConflictReport, RepoSyncResult
+from devkit.gitflow.status import RepoStatus
+
+
+class SyncStopped(OperationFailed):
+    """A sync that stopped on purpose, carrying what the report needs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        hint: str | None = None,
+        overlapping: Sequence[str] = (),
+        conflicts: ConflictReport | None = None,
+        next_step: str | None = None,
+        snapshot: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.overlapping = tuple(overlapping)
+        self.conflicts = conflicts
+        self.next_step = next_step or hint
+        self.snapshot = snapshot  # a snapshot the rollback could not restore
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    mode: str  # rebase, merge or ff-only
+    push: bool
+    autostash: bool
+    dry_run: bool
+
+
+class SyncLog:
+    """What a repository's sync says as it goes: kept for the report and handed to the
+    progress callback. Output only: no phase reads it back."""
+
+    def __init__(self, repo: str, progress: Callable[[str, str], None] | None) -> None:
+        self.repo = repo
+        self.lines: list[str] = []
+        self._progress = progress
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+        if self._progress:
+            self._progress(self.repo, text)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """check: the branch to sync and the remote it syncs with."""
+
+    branch: str
+    remote: str
+    merge_ref: str | None  # the upstream branch's ref on the remote; None: no upstream
+
+
+@dataclass(frozen=True)
+class Unpublished:
+    """classify: the remote has no branch for this one yet."""
+
+    branch: str
+    remote: str
+    dest: str  # the ref to create on the remote
+    upstream: str  # its short name (origin/feature)
+    head: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Position:
+    """classify: where the branch stands against its freshly fetched upstream."""
+
+    branch: str
+    remote: str
+    dest: str  # the upstream branch's ref on the remote
+    upstream: str  # short name (origin/main)
+    tracking_ref: str  # refs/remotes/origin/main
+    old: str  # the branch's commit before the sync
+    up_sha: str
+    ahead: int
+    behind: int
+    status: RepoStatus
+
+    @property
+    def state(self) -> str:
+        return {
+            (False, False): "up_to_date",
+            (True, False): "ahead",
+            (False, True): "behind",
+            (True, True): "diverged",
+        }[(self.ahead > 0, self.behind > 0)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """predict: how to integrate, decided before anything is touched."""
+
+    action: str  # fast-forward, rebase or merge
+    autostash: bool  # local changes overlap incoming ones and are carried over
+
+
+@dataclass(frozen=True)
+class Taken:
+    """snapshot: the snapshot ref and, for autostash, the local changes as a stash."""
+
+    ref: str
+    stash: str | None
+
+
+@dataclass(frozen=True)
+class Carried:
+    """integrate + verify + move + push: where the branch is now."""
+
+    new: str
+    snapshot: str
+    pushed: bool
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the report can say about a repository so far."""
+
+    repo: str
+    branch: str | None = None
+    upstream: str | None = None
+    state: str = "unknown"
+    ahead: int = 0
+    behind: int = 0
+    old_head: str | None = None
+    new_head: str | None = None
+    snapshot: str | None = None
+    pushed: bool = False
+
+    def at(self, position: Position) -> Known:
+        return replace(
+            self,
+            upstream=position.upstream,
+            state=position.state,
+            ahead=position.ahead,
+            behind=position.behind,
+            old_head=position.old,
+            new_head=position.old,
+        )
+
+    def unpublished(self, unpublished: Unpublished) -> Known:
+        return replace(
+            self,
+            upstream=unpublished.upstream,
+            state="no_upstream",
+            old_head=unpublished.head,
+            new_head=unpublished.head,
+        )
+
+    def result(self, result: str, log: SyncLog, *, next_step: str | None = None) -> RepoSyncResult:
+        return RepoSyncResult(
+            repo=self.repo,
+            branch=self.branch,
+            upstream=self.upstream,
+            state=self.state,
+            ahead=self.ahead,
+            behind=self.behind,
+            result=result,
+            exit_code=0,
+            pushed=self.pushed,
+            old_head=self.old_head,
+            new_head=self.new_head,
+            snapshot=self.snapshot,
+            next_step=next_step,
+            log=tuple(log.lines),
+        )
+
+    def failure(self, error: DevkitError, log: SyncLog) -> RepoSyncResult:
+        stopped = error if isinstance(error, SyncStopped) else None
+        known = replace(self, snapshot=stopped.snapshot) if stopped else self
+        return replace(
+            known.result("failed", log, next_step=stopped.next_step if stopped else error.hint),
+            exit_code=int(error.exit_code),
+            error=error.to_json(),
+            overlapping=stopped.overlapping if stopped else (),
+            conflicts=stopped.conflicts if stopped else None,
+        )

@@ -1,0 +1,102 @@
+"""predict: what integrating would do, decided before anything is touched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from devkit.gitflow.conflicts import predict_conflicts
+from devkit.gitflow.gitcmd import GitRepo
+from devkit.gitflow.status import paths_overlap
+from devkit.gitflow.sync.model import Plan, Position, SyncOptions, SyncStopped
+
+
+def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
+    """What integrating would do, decided before anything is touched: stops on a
+    predicted conflict, on local changes in the way (unless autostash) and on untracked
+    or ignored files that incoming files would overwrite."""
+    if position.ahead > 0 and options.mode == "ff-only":
+        raise SyncStopped(
+            f"'{position.branch}' and {position.upstream} have diverged "
+            f"({position.ahead} ahead, {position.behind} behind)",
+            code="diverged",
+            hint="integrate explicitly: devkit sync --mode rebase (or --mode merge)",
+        )
+    action = "fast-forward" if position.ahead == 0 else options.mode
+    incoming_tree = _predicted_tree(g, position, action)
+    changes = _changed_paths(g, position.old, incoming_tree)
+    incoming = [path for _, path in changes]
+    local = position.status.changed_paths
+    overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
+    untracked = set(position.status.untracked)
+    # Paths the incoming commits add where a file already sits: untracked files, and
+    # ignored ones too (status does not list them, and `git merge` would overwrite them).
+    in_the_way = {p for p in overlapping if p in untracked or p.endswith("/")}
+    in_the_way.update(_occupied(g.worktree, [p for letter, p in changes if letter == "A"]))
+    if overlapping and not options.autostash:
+        raise SyncStopped(
+            f"local changes touch {len(overlapping)} path(s) that {position.upstream} "
+            "changes; nothing was changed",
+            code="dirty_overlap",
+            hint="commit or stash them, or pass --autostash",
+            overlapping=overlapping,
+        )
+    if in_the_way:
+        raise SyncStopped(
+            f"untracked or ignored files would be overwritten by {position.upstream}; "
+            "nothing was changed",
+            code="untracked_overlap",
+            hint="move or commit them first",
+            overlapping=sorted(in_the_way),
+        )
+    return Plan(action=action, autostash=bool(overlapping))
+
+
+def _predicted_tree(g: GitRepo, position: Position, action: str) -> str:
+    """The tree integrating would give (before local changes), or the upstream commit
+    for a fast-forward; a predicted conflict stops the sync."""
+    if action == "fast-forward":
+        return position.up_sha
+    # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
+    report, outcome = predict_conflicts(
+        g,
+        current=(position.branch, position.old),
+        incoming=(position.upstream, position.up_sha),
+        names_resolve=True,
+    )
+    if not report.clean:
+        raise SyncStopped(
+            f"merging {position.upstream} into '{position.branch}' would conflict in "
+            f"{len(report.files)} file(s); nothing was changed",
+            code="conflict_predicted",
+            hint=f"see `devkit conflicts`; integrate by hand: git {action} {position.upstream}",
+            conflicts=report,
+        )
+    return outcome.tree
+
+
+def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]:
+    """(status letter, path) of what the incoming side changes."""
+    raw = g.run(
+        ["diff", "--name-status", "-z", "--no-renames", old, new_tree, "--"], strip=False
+    ).text
+    tokens = [t for t in raw.split("\0") if t]
+    return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
+
+
+def _occupied(worktree: Path, added: list[str]) -> list[str]:
+    """Added paths that something on disk is in the way of (the path itself, or a
+    parent that is a file)."""
+    found = []
+    for rel in added:
+        target = worktree / rel
+        if os.path.lexists(target):
+            found.append(rel)
+            continue
+        parent = target.parent
+        while parent != worktree:
+            if os.path.lexists(parent) and not parent.is_dir():
+                found.append(str(parent.relative_to(worktree)))
+                break
+            parent = parent.parent
+    return found
