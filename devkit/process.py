@@ -444,9 +444,6 @@ class Child:
         if fd is not None:
             own_group = sys.version_info >= (3, 11)
             group = {"process_group": 0} if own_group else {"preexec_fn": os.setpgrp}
-        # Orphaned grandchildren must come back to us to be stopped and reaped with
-        # their group, not to PID 1 (which, in a container, may reap them late or never).
-        become_subreaper()
         # The guard must be running before the fork: a SIGKILL between the fork and the
         # registration below then leaves only the time of one pipe write uncovered.
         _guard.start()

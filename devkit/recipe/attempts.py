@@ -4,11 +4,8 @@ it ended (ok, failed, ignored for `continue_on_error`, interrupted)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from devkit import process
@@ -77,38 +74,12 @@ def _attempt(ctx: StepRunContext) -> StepOutcome:
 
 
 def _in_process(kind: StepKind, ctx: StepRunContext) -> StepOutcome:
-    """A built-in step (git, extract): devkit's own code, in this thread. In the main
-    thread a signal interrupts it with InterruptSignal (its children are stopped by
-    devkit.process); the environment is restored outside the interruptible part."""
-    env = ctx.env()
-    with builtin_environment(env), process.interruptible():
+    """A built-in step (git, extract): devkit's own code, in this thread, given the
+    step's environment explicitly (never through os.environ, which other threads share).
+    In the main thread a signal interrupts it with InterruptSignal (its children are
+    stopped by devkit.process)."""
+    with process.interruptible():
         return kind.execute(ctx.step, ctx)
-
-
-# Built-in steps still read the recipe's environment from os.environ (until
-# devkit.gitflow and devkit.archive take `env=`): swapped in for the step, one built-in
-# step at a time, and restored. Only this function touches os.environ; delete it (and
-# its one use above) once steps.py passes `env=ctx.env()`.
-_ENVIRON_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def builtin_environment(env: Mapping[str, str]) -> Iterator[None]:
-    def apply(target: Mapping[str, str]) -> None:
-        # Key by key, never cleared: another thread never sees an empty environment.
-        for key in [key for key in os.environ if key not in target]:
-            os.environ.pop(key, None)
-        for key, value in target.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
-
-    with _ENVIRON_LOCK:
-        saved = dict(os.environ)
-        apply(env)
-        try:
-            yield
-        finally:
-            apply(saved)
 
 
 def _status(ctx: StepRunContext, outcome: StepOutcome) -> str:
@@ -164,4 +135,4 @@ def _masked(masker: Any, value: Any) -> Any:
     return value
 
 
-__all__ = ["builtin_environment", "run_attempts"]
+__all__ = ["run_attempts"]

@@ -285,6 +285,7 @@ def _git_init(step: Step, ctx: StepContext) -> StepOutcome:
         branch=ctx.render(_opt(step, "branch", "main")),
         gitignore=[ctx.render(p) for p in _opt(step, "gitignore", ())],
         commit=_opt(step, "commit", True),
+        env=ctx.env(),
     )
     return _json_outcome(result)
 
@@ -298,6 +299,7 @@ def _git_stage(step: Step, ctx: StepContext) -> StepOutcome:
         all_changes=_opt(step, "all", False),
         dry_run=_opt(step, "dry_run", False),
         force=_opt(step, "force", False),
+        env=ctx.env(),
     )
     return _json_outcome(result)
 
@@ -310,6 +312,7 @@ def _git_commit(step: Step, ctx: StepContext) -> StepOutcome:
         message=ctx.render(_opt(step, "message")),
         all_changes=_opt(step, "all", False),
         allow_empty=_opt(step, "allow_empty", False),
+        env=ctx.env(),
     )
     return _json_outcome(result)
 
@@ -326,6 +329,7 @@ def _git_sync(step: Step, ctx: StepContext) -> StepOutcome:
         jobs=_opt(step, "jobs"),
         dry_run=_opt(step, "dry_run", False),
         interactive=False,
+        env=ctx.env(),
     )
     problems = []
     for repo in report.repos:
@@ -350,6 +354,7 @@ def _git_conflicts(step: Step, ctx: StepContext) -> StepOutcome:
         _repo(step, ctx),
         target=ctx.render(target) if target is not None else None,
         fetch=_opt(step, "fetch", True),
+        env=ctx.env(),
     )
     for line in [report.headline(), *report.file_lines()]:
         ctx.report(line)
@@ -399,7 +404,10 @@ def _execute_extract(step: Step, ctx: StepContext) -> StepOutcome:
         )
         archive = ctx.path(ctx.render(step.value))
         result = extract_archive(
-            archive, dest=ctx.path(ctx.render(_opt(step, "to"))), options=options
+            archive,
+            dest=ctx.path(ctx.render(_opt(step, "to"))),
+            options=options,
+            env=ctx.env(),
         )
     except DevkitError as error:
         return _devkit_error_outcome(error)

@@ -166,3 +166,45 @@ def test_extract_step_refuses_traversal(recipe: Callable[[str], Path], tmp_path:
     assert result.returncode != 0
     assert not (tmp_path / "escaped.txt").exists()
     assert "devkit.yaml:3:7: step 'extract: evil.zip' in task 't' failed: exit" in result.stderr
+
+
+def test_builtin_steps_get_the_step_environment_without_touching_os_environ(
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Callable[..., object]
+) -> None:
+    """The step's `env:` reaches the git and archive cores as an argument; devkit's own
+    os.environ (shared by every thread) is never swapped."""
+    import os
+
+    import py7zr
+
+    repo = tmp_path / "repo"
+    git("init", "--quiet", str(repo))
+    (repo / "a.txt").write_text("a\n")
+    with py7zr.SevenZipFile(tmp_path / "data.7z", "w") as archive:
+        archive.writestr(b"payload\n", "payload.txt")
+    recipe(
+        """\
+        tasks:
+          commit:
+            - git: commit
+              repo: repo
+              message: by the recipe
+              all: true
+              env:
+                GIT_AUTHOR_NAME: Recipe Bot
+                GIT_AUTHOR_EMAIL: bot@example.com
+            - extract: data.7z
+              to: out
+              env:
+                DEVKIT_7ZZ: ""
+        """
+    )
+    git("-C", str(repo), "add", "a.txt")
+    before = dict(os.environ)
+    result = devkit_here(["run", "commit"], cwd=tmp_path)
+    assert dict(os.environ) == before
+    assert git("-C", str(repo), "log", "-1", "--format=%an <%ae>") == "Recipe Bot <bot@example.com>"
+    # DEVKIT_7ZZ="" in the step's env (not in os.environ) means "no 7zz": the 7z step fails.
+    assert result.returncode == 4, result.stderr  # type: ignore[attr-defined]
+    assert "no 7-Zip decoder" in result.stderr  # type: ignore[attr-defined]
+    assert not (tmp_path / "out").exists()
