@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -193,6 +194,100 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
     return results
 
 
+def corpus_rars(disk_root: Path, backend: Any) -> dict[str, Path]:
+    """The shared corpus's multi-volume RARs (they cannot be created here), copied."""
+    from tests.archive.conftest import TESTDATA
+
+    if TESTDATA is None or backend is None:
+        return {}
+    found: dict[str, Path] = {}
+    volumes = sorted((TESTDATA / "rarfile").glob("rar5-vols.part*.rar"))
+    if volumes:
+        solo = disk_root / "rar5"
+        solo.mkdir()
+        for part in volumes:
+            shutil.copy(part, solo / part.name)
+        found["rar (5 vols)"] = solo / volumes[0].name
+    sources = sorted(
+        (TESTDATA / "libarchive").glob("test_rar_multivolume_uncompressed_files.part*.rar")
+    )
+    if sources:
+        folder = disk_root / "rar"
+        folder.mkdir()
+        for part in sources:
+            shutil.copy(part, folder / part.name)
+        found["rar (10 vols)"] = folder / sources[0].name
+    return found
+
+
+def target_for(fmt: str, where: str) -> float:
+    key = fmt.split(" ")[0].replace("-nonsolid", "")
+    if key == "rar":
+        return TARGET_RAR
+    if key == "7z":
+        return TARGET_7Z
+    return (TARGETS_DISK if where == "disk" else TARGETS_SHM)[key]
+
+
+def archive_size(fmt: str, archive: Path) -> int:
+    if "rar" not in fmt:
+        return archive.stat().st_size
+    volumes = archive.parent.glob(archive.name.split(".part")[0] + "*")
+    return sum(p.stat().st_size for p in volumes)
+
+
+Row = tuple[str, str, float, float, float, float, float, float, bool]
+
+
+def compare(
+    archives: dict[str, Path],
+    roots: dict[str, Path],
+    sevenzip: str,
+    backend: Any,
+    runs: int,
+) -> list[Row]:
+    """devkit and the native tool on every archive, on disk and on /dev/shm."""
+    devkit = [sys.executable, "-m", "devkit", "extract", "--max-ratio", "100000"]
+    rows: list[Row] = []
+    for where, base in roots.items():
+        for fmt, archive in archives.items():
+            tool = (backend.kind, backend.path) if backend else None
+            native = native_command(fmt.split(" ")[0], archive, sevenzip, tool)
+            dk_time, dk_rss = measure(
+                lambda d, a=archive: [*devkit, str(a), "-C", str(d)], base / "dk", runs
+            )
+            nat_time, nat_rss = measure(native, base / "native", runs)
+            ratio = dk_time / nat_time
+            target = target_for(fmt, where)
+            ok = ratio <= target and dk_rss < RSS_LIMIT_MB
+            rows.append((where, fmt, dk_time, nat_time, ratio, target, dk_rss, nat_rss, ok))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    print()
+    print(
+        f"{'fs':5} {'format':14} {'devkit s':>9} {'native s':>9} {'ratio':>6} {'target':>7} "
+        f"{'devkit MB':>10} {'native MB':>10}  ok"
+    )
+    for where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok in rows:
+        print(
+            f"{where:5} {fmt:14} {dk:9.3f} {nat:9.3f} {ratio:6.2f} {target:7.2f} "
+            f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO'}"
+        )
+
+
+def big_member_failures(shm_root: Path, sevenzip: str, gigabytes: int) -> list[str]:
+    print(f"\none {gigabytes} GiB member on /dev/shm (peak RSS must stay bounded):")
+    failures = []
+    for fmt, seconds, rss in big_member_rss(shm_root, sevenzip, gigabytes):
+        ok = rss < RSS_LIMIT_MB
+        if not ok:
+            failures.append(f"{fmt} with a big member (RSS)")
+        print(f"  {fmt:8} {seconds:7.2f} s  peak RSS {rss:5.0f} MB  {'yes' if ok else 'NO'}")
+    return failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=8_000, help="number of small files")
@@ -219,91 +314,20 @@ def main() -> int:
         total = build_tree(data, small=args.small, large_mb=args.large_mb)
         archives = build_archives(data, disk_root, sevenzip)
         shutil.rmtree(disk_root / "src")
-        rar = None
-        from tests.archive.conftest import TESTDATA
-
-        if TESTDATA is not None and backend is not None:
-            sources = sorted(
-                (TESTDATA / "libarchive").glob("test_rar_multivolume_uncompressed_files.part*.rar")
-            )
-            folder = disk_root / "rar"
-            folder.mkdir()
-            for part in sources:
-                shutil.copy(part, folder / part.name)
-            rar = folder / sources[0].name if sources else None
-            for name in ("rarfile/rar5-vols.part1.rar",):
-                src = TESTDATA / name
-                solo = disk_root / "rar5"
-                solo.mkdir()
-                for part in sorted(src.parent.glob("rar5-vols.part*.rar")):
-                    shutil.copy(part, solo / part.name)
-                archives["rar (5 vols)"] = solo / src.name
-        if rar is not None:
-            archives["rar (10 vols)"] = rar
+        archives.update(corpus_rars(disk_root, backend))
         print(
             f"data set: {args.small} small files + 4 x {args.large_mb} MiB, "
             f"{total / 2**20:.0f} MiB; built in {time.perf_counter() - started:.0f} s; "
             f"{args.runs} runs each; RAR backend: {backend.kind if backend else 'none'}"
         )
         for fmt, archive in archives.items():
-            size = (
-                sum(
-                    p.stat().st_size
-                    for p in archive.parent.glob(archive.name.split(".part")[0] + "*")
-                )
-                if "rar" in fmt
-                else archive.stat().st_size
-            )
-            print(f"  {fmt:14} {size / 2**20:8.1f} MiB")
-        devkit = [sys.executable, "-m", "devkit", "extract", "--max-ratio", "100000"]
-        rows = []
-        failures = []
-        for where, base in (("disk", disk_root / "out"), ("shm", shm_root / "out")):
-            for fmt, archive in archives.items():
-                native = native_command(
-                    fmt.split(" ")[0],
-                    archive,
-                    sevenzip,
-                    (backend.kind, backend.path) if backend else None,
-                )
-                dk_time, dk_rss = measure(
-                    lambda d, a=archive: [*devkit, str(a), "-C", str(d)], base / "dk", args.runs
-                )
-                nat_time, nat_rss = measure(native, base / "native", args.runs)
-                ratio = dk_time / nat_time
-                key = fmt.split(" ")[0].replace("-nonsolid", "")
-                target = (
-                    TARGET_RAR
-                    if key == "rar"
-                    else TARGET_7Z
-                    if key == "7z"
-                    else (TARGETS_DISK if where == "disk" else TARGETS_SHM)[key]
-                )
-                ok = ratio <= target and dk_rss < RSS_LIMIT_MB
-                if not ok:
-                    failures.append(f"{fmt} on {where}")
-                rows.append((where, fmt, dk_time, nat_time, ratio, target, dk_rss, nat_rss, ok))
-        print()
-        print(
-            f"{'fs':5} {'format':14} {'devkit s':>9} {'native s':>9} {'ratio':>6} {'target':>7} "
-            f"{'devkit MB':>10} {'native MB':>10}  ok"
-        )
-        for where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok in rows:
-            print(
-                f"{where:5} {fmt:14} {dk:9.3f} {nat:9.3f} {ratio:6.2f} {target:7.2f} "
-                f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO'}"
-            )
+            print(f"  {fmt:14} {archive_size(fmt, archive) / 2**20:8.1f} MiB")
+        roots = {"disk": disk_root / "out", "shm": shm_root / "out"}
+        rows = compare(archives, roots, sevenzip, backend, args.runs)
+        print_rows(rows)
+        failures = [f"{row[1]} on {row[0]}" for row in rows if not row[-1]]
         if args.big_member_gb:
-            print(
-                f"\none {args.big_member_gb} GiB member on /dev/shm (peak RSS must stay bounded):"
-            )
-            for fmt, seconds, rss in big_member_rss(shm_root, sevenzip, args.big_member_gb):
-                ok = rss < RSS_LIMIT_MB
-                if not ok:
-                    failures.append(f"{fmt} with a big member (RSS)")
-                print(
-                    f"  {fmt:8} {seconds:7.2f} s  peak RSS {rss:5.0f} MB  {'yes' if ok else 'NO'}"
-                )
+            failures += big_member_failures(shm_root, sevenzip, args.big_member_gb)
         if failures:
             print("\nmissed:", ", ".join(failures))
         return 1 if failures else 0

@@ -1,7 +1,7 @@
 """The Typer application: thin commands that parse options, call core code and report.
 
 Each capability registers its commands from its own module (`register(app)`); none of
-them may import GitPython, py7zr, rarfile, PyYAML or rich at module level. The root
+them may import py7zr, rarfile, PyYAML or rich at module level. The root
 group loads a command's module only when that command is run or listed, so
 `devkit --version` and `devkit sync --help` do not pay for every other command.
 """

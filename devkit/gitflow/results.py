@@ -1,6 +1,6 @@
 """Results of the git flows: small frozen dataclasses with `to_json()`.
 
-This module imports neither GitPython nor anything heavy, so callers can type against it.
+This module imports nothing heavy, so callers can type against it.
 """
 
 from __future__ import annotations
