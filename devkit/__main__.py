@@ -22,7 +22,11 @@ def _command_name(argv: Sequence[str]) -> str:
 
 def _usage_error(args: Sequence[str], error: typer.TyperException) -> CommandResult:
     """An unknown command or option, a bad value: one line, exit 2."""
-    problem = InvalidInput(error.format_message(), code="usage", hint="see 'devkit --help'")
+    from devkit.cli import COMMAND_MODULES
+
+    name = _command_name(args)
+    where = f"devkit {name} --help" if name in COMMAND_MODULES else "devkit --help"
+    problem = InvalidInput(error.format_message(), code="usage", hint=f"see '{where}'")
     return CommandResult.failure(_command_name(args), problem, json_mode="--json" in args)
 
 

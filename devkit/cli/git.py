@@ -42,6 +42,23 @@ def _ahead_behind(result: RepoSyncResult) -> str:
     return f"+{result.ahead}/-{result.behind}"
 
 
+RepoDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-C",
+        metavar="PATH",
+        help="Run as if devkit was started in PATH (like git -C); other paths are relative to it.",
+        show_default=False,
+    ),
+]
+
+
+def _in(base: Path | None, path: Path | None = None) -> Path:
+    """`path` as git -C would see it: relative paths start at `base` (default: cwd)."""
+    start = base if base is not None else Path.cwd()
+    return start if path is None else start / path
+
+
 def register(app: typer.Typer) -> None:
     for command in (init, stage, commit, sync, conflicts, undo):
         app.command()(command)
@@ -60,6 +77,7 @@ def init(
     no_commit: Annotated[
         bool, typer.Option("--no-commit", help="Do not make a first commit.")
     ] = False,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Create a repository (or adopt an existing one) with a .gitignore and a remote.
@@ -73,7 +91,7 @@ def init(
 
         names = [n for n in (gitignore or "").split(",") if n.strip()]
         result = init_repository(
-            path, remote=remote, branch=branch, gitignore=names, commit=not no_commit
+            _in(chdir, path), remote=remote, branch=branch, gitignore=names, commit=not no_commit
         )
         verb = "created" if result.created else "adopted"
         console.outcome(True, f"{verb} repository {result.path} on branch {result.branch}")
@@ -98,6 +116,7 @@ def stage(
         bool,
         typer.Option("--force", help="Stage even secrets, big files or conflict markers."),
     ] = False,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Stage paths (or --all) and show what is staged.
@@ -111,7 +130,7 @@ def stage(
         from devkit.gitflow import stage_paths
 
         result = stage_paths(
-            Path.cwd(), paths or [], all_changes=all_changes, dry_run=dry_run, force=force
+            _in(chdir), paths or [], all_changes=all_changes, dry_run=dry_run, force=force
         )
         _show_staged(console, result)
         errors = () if not result.exit_code else (_refused_error(result),)
@@ -148,6 +167,7 @@ def commit(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Commit even with no changes.")
     ] = False,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Commit what is staged through git (hooks and signing apply)."""
@@ -156,7 +176,7 @@ def commit(
         from devkit.gitflow import create_commit
 
         result = create_commit(
-            Path.cwd(), message=message, all_changes=all_changes, allow_empty=allow_empty
+            _in(chdir), message=message, all_changes=all_changes, allow_empty=allow_empty
         )
         console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
         return CommandResult("commit", result.to_json())
@@ -185,6 +205,7 @@ def sync(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Fetch and report; change nothing else.")
     ] = False,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Bring branches up to date with their upstream and push local commits.
@@ -199,7 +220,7 @@ def sync(
 
         from devkit.gitflow import sync_repositories
 
-        targets = repos or [Path.cwd()]
+        targets = [_in(chdir, repo) for repo in repos] if repos else [_in(chdir)]
         with console.progress("syncing", total=len(targets), unit="repositories") as bar:
 
             def on_progress(repo: str, event: str) -> None:
@@ -274,6 +295,7 @@ def conflicts(
             help="Compare with the upstream as last fetched (default: fetch it first).",
         ),
     ] = False,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Report live conflicts, or predict those of merging TARGET into HEAD.
@@ -285,7 +307,7 @@ def conflicts(
     def body(console: Console) -> CommandResult:
         from devkit.gitflow import report_conflicts
 
-        report = report_conflicts(Path.cwd(), target=target, fetch=not no_fetch)
+        report = report_conflicts(_in(chdir), target=target, fetch=not no_fetch)
         show_conflicts(console, report)
         return CommandResult("conflicts", report.to_json(), exit_code=report.exit_code)
 
@@ -296,6 +318,7 @@ def undo(
     repo: Annotated[
         Path | None, typer.Argument(help="Repository (default: the current one).")
     ] = None,
+    chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
     """Undo the last devkit sync of the current branch from its snapshot.
@@ -307,7 +330,7 @@ def undo(
     def body(console: Console) -> CommandResult:
         from devkit.gitflow import undo_last_sync
 
-        result = undo_last_sync(repo or Path.cwd())
+        result = undo_last_sync(_in(chdir, repo))
         console.outcome(
             True,
             f"{result.branch} restored to {result.restored_head[:7]} "

@@ -217,7 +217,9 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Print what would run (secrets masked).")
         ] = False,
-        yes: Annotated[bool, typer.Option("--yes", help="Answer yes to every 'confirm:'.")] = False,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Answer yes to every 'confirm:'.")
+        ] = False,
         force: Annotated[
             bool, typer.Option("--force", help="Run tasks even when up to date.")
         ] = False,
