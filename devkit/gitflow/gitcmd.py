@@ -42,6 +42,10 @@ BOOKKEEPING_IDENTITY = {
 }
 
 _SAFE_ENV = {
+    # devkit reads git's messages (merge-tree's CONFLICT lines, push porcelain, fatal:
+    # lines): they must be the untranslated ones, as GitPython also forced.
+    "LANGUAGE": "C",
+    "LC_ALL": "C",
     "GIT_TERMINAL_PROMPT": "0",
     "GCM_INTERACTIVE": "never",
     "GIT_EDITOR": ":",
