@@ -15,7 +15,7 @@ from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
-from devkit.recipe.template import TemplateSyntaxError, parse_template
+from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
 from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
 
 DEFAULT_GRACE = 5.0
@@ -328,6 +328,19 @@ class _Builder:
             for step in _all_steps(task):
                 for text in _step_texts(step):
                     self._check_text(text, scope, allow_item=step.loop is not None)
+            for text in _shell_texts(task):
+                self._check_shell(text)
+
+    def _check_shell(self, text: Text) -> None:
+        """Placeholders in shell text where no value can go (a quoted heredoc, a comment)."""
+        if "{{" not in text:
+            return
+        try:
+            template = parse_template(str(text))
+        except TemplateSyntaxError:
+            return  # already reported by the schema
+        for offset, message in shell_problems(template):
+            self.error(offset_position(text, offset), message)
 
     def _scope(
         self, recipe: Recipe, task_vars: Mapping[str, str], builtins: Mapping[str, str]
@@ -412,6 +425,17 @@ def _task_texts(task: Task) -> Iterator[Text]:
         yield task.lock.path
     for require in task.requires:
         yield require.check
+
+
+def _shell_texts(task: Task) -> Iterator[Text]:
+    """The texts bash runs: `requires:` checks, `if:` and `run:` shell text."""
+    for require in task.requires:
+        yield require.check
+    for step in _all_steps(task):
+        if step.condition is not None:
+            yield step.condition
+        if step.kind == "run" and isinstance(step.value, Text):
+            yield step.value
 
 
 def _step_texts(step: Step) -> Iterator[Text]:
