@@ -216,7 +216,8 @@ class _Builder:
 
     def _require(self, raw: Any) -> Require:
         if isinstance(raw, PosDict):
-            check = raw["run"]
+            # A missing `run` is already reported by the schema; build on to find more.
+            check = raw["run"] if "run" in raw else _empty_text(raw.pos)
             message = str(raw.get("message") or f"requirement failed: {check}")
             return Require(check, message, raw.pos)
         return Require(raw, f"requirement failed: {raw}", raw.pos)
@@ -425,6 +426,12 @@ def _task_texts(task: Task) -> Iterator[Text]:
         yield task.lock.path
     for require in task.requires:
         yield require.check
+
+
+def _empty_text(pos: Position) -> Text:
+    text = Text("")
+    text.pos, text.quoted, text.null = pos, False, True
+    return text
 
 
 def _shell_texts(task: Task) -> Iterator[Text]:
