@@ -149,11 +149,21 @@ _REFERENCE = {
 }
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _WORD_START = " \t\n;&|()<>"
-_HEREDOC_OPERATOR = re.compile(r"<<(-?)[ \t]*((?:[^\s;&|<>()'\"\\]|'[^']*'|\"[^\"]*\"|\\.)+)")
+_HEREDOC_OPERATOR = re.compile(
+    r"<<(-?)[ \t]*((?:[^\s;&|<>()'\"\\\x00]|'[^'\x00]*'|\"[^\"\x00]*\"|\\[^\x00])+)"
+)
 # `[[ ... ]]` compares operands with these arithmetically; `let` and `declare -i`
 # evaluate assignments: a value there must be an integer too.
 _TEST_ARITH = re.compile(r"\s-(?:eq|ne|lt|le|gt|ge)(?=\s)")
 _INTEGER_COMMAND = re.compile(r"\blet\b|\b(?:declare|typeset|local|readonly)\b.*\s-[A-Za-z]*i")
+# Builtins that take a variable *name* evaluate a subscript in it (`declare 'a[$(cmd)]'`,
+# `read`, `printf -v`, `[[ -v ]]`): a value there must be a plain name.
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LEAD = r"^\s*(?:(?:if|then|else|elif|do|while|until|!|\{|\}|time|command|builtin)\s+)*"
+_DECLARING = re.compile(_LEAD + r"(?:declare|typeset|local|readonly|export)\b")
+_READING = re.compile(_LEAD + r"(?:read|readarray|mapfile)\b")
+_NAME_OPTION = re.compile(r"\s-[vR]\s+$")
+_SEPARATORS = "\n;&|()`"
 
 
 class ShellContextError(ValueError):
@@ -185,6 +195,7 @@ class Landing:
 
     context: str
     integer: bool  # arithmetic evaluates the value
+    name: bool  # a builtin takes the value as a variable name
     refused_by: str | None  # the enclosing context where no value may go
 
 
@@ -226,13 +237,25 @@ class _Scanner:
         states = [frame.state for frame in self.frames]
         integer = ARITH in states or SUBSCRIPT in states or self._integer_command()
         refused = next((s for s in reversed(states) if s in _REFUSED), None)
-        self.found.append(Landing(states[-1], integer, refused))
+        self.found.append(Landing(states[-1], integer, self._name_position(), refused))
         self.index += 1
+
+    def _segment(self, separators: str = _SEPARATORS) -> str:
+        """The command the mark belongs to, up to the mark."""
+        start = max(self.text.rfind(sep, 0, self.index) for sep in separators)
+        return self.text[start + 1 : self.index]
+
+    def _name_position(self) -> bool:
+        segment = self._segment()
+        if _READING.match(segment) or _NAME_OPTION.search(" " + segment):
+            return True
+        word = re.split(r"\s", segment)[-1]
+        return bool(_DECLARING.match(segment)) and "=" not in word
 
     def _integer_command(self) -> bool:
         text, index = self.text, self.index
-        start = max(text.rfind(sep, 0, index) for sep in "\n;&|")
-        if _INTEGER_COMMAND.search(text, start + 1, index):
+        # The whole line: `declare -ia a=({{ v }})` evaluates the items too.
+        if _INTEGER_COMMAND.search(self._segment("\n;&|")):
             return True
         opened = text.rfind("[[", 0, index)
         if opened < 0 or text.rfind("]]", opened, index) >= 0:
@@ -257,17 +280,22 @@ class _Scanner:
             self._pop(0)
         self.index += 1
 
+    def _escape(self) -> None:
+        """A backslash escapes the next character, unless that is a placeholder."""
+        self.index += 1 if self.text[self.index + 1 : self.index + 2] == _MARK else 2
+
     def _ansi(self, char: str) -> None:
         if char == "\\":
-            self.index += 1
-        elif char == "'":
+            self._escape()
+            return
+        if char == "'":
             self._pop(0)
         self.index += 1
 
     def _active(self, char: str) -> None:
         text, index = self.text, self.index
         if char == "\\":
-            self.index += 2
+            self._escape()
         elif char == "\n":
             self._newline()
         elif char == "$" and text.startswith("$((", index):
@@ -480,10 +508,16 @@ def _check_landing(part: Placeholder, landing: Landing, value: str) -> None:
         raise ShellContextError(
             f"{_REFUSED[landing.refused_by]}: {{{{ {part.label} }}}}", part.offset
         )
+    if landing.name and not _VARIABLE_NAME.fullmatch(value):
+        raise ShellContextError(
+            f"{{{{ {part.label} }}}} is taken as a variable name by bash, so its value must"
+            " be a plain name (letters, digits, _)",
+            part.offset,
+        )
     if landing.integer and not _INTEGER.fullmatch(value):
         raise ShellContextError(
             f"{{{{ {part.label} }}}} is evaluated as arithmetic by bash, so its value must"
-            f" be an integer, got {value!r}",
+            " be an integer",
             part.offset,
         )
 

@@ -66,12 +66,45 @@ def test_values_arrive_byte_identical_and_run_nothing(text: str, tmp_path: Path)
         '[[ "{{ v }}" -ge 1 ]] && echo 1',
         "let x={{ v }}; echo $x",
         "declare -i x={{ v }}; echo $x",
+        "declare -ia x=(1 {{ v }}); echo ${x[@]}",
     ],
 )
 def test_arithmetic_takes_integers_only(text: str, tmp_path: Path) -> None:
     assert run_bash(text, "41", tmp_path).returncode == 0
     with pytest.raises(ShellContextError, match="must be an integer"):
         run_bash(text, "a[$(touch CANARY)]", tmp_path)
+    assert not (tmp_path / "CANARY").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "declare {{ v }}=1; echo ok",
+        "local_() { local {{ v }}; }; local_; echo ok",
+        "read {{ v }} <<< x; echo ok",
+        "printf -v {{ v }} %s x; echo ok",
+        "[[ -v {{ v }} ]] || echo ok",
+        "test -v {{ v }} || echo ok",
+    ],
+)
+def test_variable_names_take_plain_names_only(text: str, tmp_path: Path) -> None:
+    result = run_bash(text, "some_name", tmp_path)
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(ShellContextError, match="plain name"):
+        run_bash(text, "a[$(touch CANARY)]", tmp_path)
+    assert not (tmp_path / "CANARY").exists()
+
+
+def test_a_raw_backslash_before_a_placeholder_keeps_the_count(tmp_path: Path) -> None:
+    template = parse_template("printf '<%s>' {{ r | raw }}{{ v }}")
+    script = render_shell(template, lambda p: "x\\" if p.raw else "$(touch CANARY)")
+    # The raw backslash is code, deliberately: it may break the script, never run a value.
+    subprocess.run(
+        ["bash", "-c", script.text],
+        cwd=tmp_path,
+        env={**os.environ, **script.values},
+        capture_output=True,
+    )
     assert not (tmp_path / "CANARY").exists()
 
 

@@ -66,11 +66,17 @@ PIECES = [
 def hostile(rng: random.Random) -> str:
     if rng.random() < 0.2:
         return str(rng.randint(-999, 999))
+    if rng.random() < 0.05:
+        return rng.choice(["x", "EOF", "name_1", "_"])
     return "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 4)))
 
 
 def is_integer(value: str) -> bool:
     return value.lstrip("-").isdigit()
+
+
+def is_name(value: str) -> bool:
+    return value.isidentifier() and value.isascii()
 
 
 def substituted(value: str) -> str:
@@ -83,6 +89,7 @@ class Context:
     text: str
     expected: Callable[[str], str | None]  # None: bash must never see this script
     integer: bool = False  # arithmetic: only integers may go there
+    name: bool = False  # a variable name: only plain names may go there
 
 
 def _refused(_: str) -> None:
@@ -127,6 +134,8 @@ CONTEXTS = [
         integer=True,
     ),
     Context("a=(0); a[{{ v }}*0]=y; printf '<%s>' \"${a[@]}\"", lambda v: "<y>", True),
+    Context("declare {{ v }}=1; printf '<%s>' ok", lambda v: "<ok>", name=True),
+    Context("[[ -v {{ v }} ]] || true; printf '<%s>' tested", lambda v: "<tested>", name=True),
     Context("# a note on {{ v }}\nprintf '<%s>' x", _refused),
     Context("cat <<'EOF'\n{{ v }}\nEOF", _refused),
     Context("printf '<%s>' \"${x:-{{ v }}}\"", _refused),
@@ -146,7 +155,7 @@ class Case:
         outputs: list[str] = []
         refused = False
         for context in chosen:
-            if context.integer and not is_integer(value):
+            if (context.integer and not is_integer(value)) or (context.name and not is_name(value)):
                 refused = True
                 continue
             out = context.expected(value)
