@@ -12,6 +12,7 @@ There is no expression language: a placeholder is a variable name, `env.NAME` or
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -126,6 +127,7 @@ COMMENT = "comment"
 BRACE = "${...}"
 ARITH = "arithmetic"
 SUBSCRIPT = "array subscript"
+TEST = "[[ ... ]]"
 
 _REFUSED = {
     QUOTED_HEREDOC: "a placeholder in a quoted heredoc (<<'EOF') cannot take a value",
@@ -141,6 +143,7 @@ _HINTS = {
 _REFERENCE = {
     WORD: '"${{{}}}"',
     SUBSCRIPT: '"${{{}}}"',
+    TEST: '"${{{}}}"',
     DOUBLE: "${{{}}}",
     HEREDOC: "${{{}}}",
     ARITH: "${{{}}}",
@@ -187,6 +190,8 @@ class _Frame:
     closer: str
     parens: int = 0  # `(` open in this frame (subshells, arrays, case patterns)
     cases: int = 0  # `case` open in this frame (its patterns end with a bare `)`)
+    start: int = 0  # where the frame opened in the text
+    marks: list[int] = field(default_factory=list)  # found[] indices inside `[[ ]]`
 
 
 @dataclass(frozen=True)
@@ -231,12 +236,17 @@ class _Scanner:
                 self._ansi(char)
             else:
                 self._active(char)
+        while len(self.frames) > 1:  # an unclosed `[[` runs to the end
+            self._pop(0)
         return self.found
 
     def _mark(self) -> None:
         states = [frame.state for frame in self.frames]
         integer = ARITH in states or SUBSCRIPT in states or self._integer_command()
         refused = next((s for s in reversed(states) if s in _REFUSED), None)
+        test = next((f for f in reversed(self.frames) if f.state == TEST), None)
+        if test is not None:  # arithmetic or not: known when the `[[ ]]` closes
+            test.marks.append(len(self.found))
         self.found.append(Landing(states[-1], integer, self._name_position(), refused))
         self.index += 1
 
@@ -253,23 +263,21 @@ class _Scanner:
         return bool(_DECLARING.match(segment)) and "=" not in word
 
     def _integer_command(self) -> bool:
-        text, index = self.text, self.index
         # The whole line: `declare -ia a=({{ v }})` evaluates the items too.
-        if _INTEGER_COMMAND.search(self._segment("\n;&|")):
-            return True
-        opened = text.rfind("[[", 0, index)
-        if opened < 0 or text.rfind("]]", opened, index) >= 0:
-            return False
-        closed = text.find("]]", index)
-        return bool(_TEST_ARITH.search(text, opened, len(text) if closed < 0 else closed + 1))
+        return bool(_INTEGER_COMMAND.search(self._segment("\n;&|")))
 
     def _push(self, state: str, closer: str, skip: int) -> None:
-        self.frames.append(_Frame(state, closer))
+        self.frames.append(_Frame(state, closer, start=self.index))
         self.index += skip
 
     def _pop(self, skip: int) -> None:
         if len(self.frames) > 1:
-            self.frames.pop()
+            frame = self.frames.pop()
+            if frame.marks and _TEST_ARITH.search(self.text, frame.start, self.index + 1):
+                # `-eq` and friends compare operands as arithmetic: every value in
+                # this `[[ ]]` must be an integer (erring towards arithmetic).
+                for mark in frame.marks:
+                    self.found[mark] = dataclasses.replace(self.found[mark], integer=True)
         self.index += skip
 
     def _literal(self, char: str) -> None:
@@ -359,6 +367,9 @@ class _Scanner:
         self.index += 1
 
     def _keyword(self) -> None:
+        if re.match(r"\[\[\s", self.text[self.index : self.index + 3]):
+            self._push(TEST, "]]", 1)
+            return
         word = re.match(r"[a-z]+(?=[\s;&|)]|$)", self.text[self.index : self.index + 5])
         if word is not None and word.group() == "case":
             self.frame.cases += 1
@@ -373,6 +384,8 @@ class _Scanner:
             pass  # a case pattern ends
         elif char == frame.closer:
             self._pop(0)
+        elif frame.closer == "]]" and self.text.startswith("]]", self.index):
+            self._pop(1)
 
     def _heredoc_operator(self) -> None:
         match = _HEREDOC_OPERATOR.match(self.text, self.index)

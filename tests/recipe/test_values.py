@@ -65,6 +65,8 @@ def test_values_arrive_byte_identical_and_run_nothing(text: str, tmp_path: Path)
         "a=(1 2); a[{{ v }}]=3; echo ${a[@]}",
         '[[ "{{ v }}" -ge 1 ]] && echo 1',
         "let x={{ v }}; echo $x",
+        '[[ "]]" == x || {{ v }} -eq 1 ]] || echo no',
+        '[[ {{ v }}"" -lt 0 ]] || echo no',
         "declare -i x={{ v }}; echo $x",
         "declare -ia x=(1 {{ v }}); echo ${x[@]}",
     ],
@@ -105,6 +107,14 @@ def test_a_raw_backslash_before_a_placeholder_keeps_the_count(tmp_path: Path) ->
         env={**os.environ, **script.values},
         capture_output=True,
     )
+    assert not (tmp_path / "CANARY").exists()
+
+
+def test_only_an_arithmetic_test_takes_integers_only(tmp_path: Path) -> None:
+    text = "n=1; [[ -n {{ v }} ]] && printf '<%s>' {{ v }}; [[ $n -eq 1 ]]"
+    result = run_bash(text, HOSTILE, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == f"<{HOSTILE}>"
     assert not (tmp_path / "CANARY").exists()
 
 
