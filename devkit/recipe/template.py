@@ -164,6 +164,8 @@ _INTEGER_COMMAND = re.compile(r"\blet\b|\b(?:declare|typeset|local|readonly)\b.*
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LEAD = r"^\s*(?:(?:if|then|else|elif|do|while|until|!|\{|\}|time|command|builtin)\s+)*"
 _DECLARING = re.compile(_LEAD + r"(?:declare|typeset|local|readonly|export)\b")
+# `declare -n ref=VALUE`: the value is a name too (the reference evaluates it later).
+_NAMEREF = re.compile(_LEAD + r"(?:declare|typeset|local)\b.*\s-[A-Za-z]*n")
 _READING = re.compile(_LEAD + r"(?:read|readarray|mapfile)\b")
 _NAME_OPTION = re.compile(r"\s-[vR]\s+$")
 _SEPARATORS = "\n;&|()`"
@@ -257,7 +259,9 @@ class _Scanner:
 
     def _name_position(self) -> bool:
         segment = self._segment()
-        if _READING.match(segment) or _NAME_OPTION.search(" " + segment):
+        if _READING.match(segment) or _NAMEREF.match(segment):
+            return True
+        if _NAME_OPTION.search(" " + segment):
             return True
         word = re.split(r"\s", segment)[-1]
         return bool(_DECLARING.match(segment)) and "=" not in word

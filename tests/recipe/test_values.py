@@ -82,6 +82,7 @@ def test_arithmetic_takes_integers_only(text: str, tmp_path: Path) -> None:
     "text",
     [
         "declare {{ v }}=1; echo ok",
+        "declare -n ref={{ v }}; echo ok",
         "local_() { local {{ v }}; }; local_; echo ok",
         "read {{ v }} <<< x; echo ok",
         "printf -v {{ v }} %s x; echo ok",
