@@ -12,26 +12,26 @@ from devkit import process
 from devkit.recipe import signals
 from devkit.recipe.context import TaskFailure, TaskFrame
 from devkit.recipe.steps import StepOutcome, bash_prefix
-from devkit.recipe.template import parse_template, render_shell
+from devkit.recipe.template import ShellScript, parse_template, render_shell
 from devkit.recipe.vars import Scope
 
 
 def run_check(
     frame: TaskFrame,
-    command: str,
+    command: ShellScript,
     *,
     env: Mapping[str, str],
     cwd: Path | None = None,
     timeout: float | None = None,
 ) -> StepOutcome:
-    """Run shell text as a check; how it ended."""
+    """Run a shell script as a check (its values in its env); how it ended."""
     run, task = frame.run, frame.task
     lines = run.out.lines(lambda line: run.out.log_line(task.name, f"  {line}"))
     try:
         result = process.run_streaming(
-            [*bash_prefix(), command],
+            [*bash_prefix(), command.text],
             cwd=cwd or run.recipe.directory,
-            env=env,
+            env={**env, **command.values},
             on_output=lines.feed,
             grace=run.recipe.grace,
             timeout=timeout or task.timeout or run.recipe.timeout,
@@ -48,7 +48,10 @@ def check_requirements(frame: TaskFrame) -> None:
     """Run the task's `requires:` checks in order; raise TaskFailure for the first one
     that fails (or when a signal arrived meanwhile)."""
     for require in frame.task.requires:
-        command = render_shell(parse_template(str(require.check)), frame.scope.lookup)
+        try:
+            command = render_shell(parse_template(str(require.check)), frame.scope.lookup)
+        except (KeyError, ValueError) as error:
+            raise TaskFailure(f"cannot resolve a 'requires' check: {error}", 1) from None
         outcome = run_check(frame, command, env=frame.env)
         if signals.interrupted():
             raise TaskFailure("interrupted", signals.exit_code(), interrupted=True)

@@ -127,14 +127,17 @@ def _run_item(
         )
         return phase.finish(planned)
     if step.condition is not None:
-        code = condition_exit(
-            phase.frame,
-            str(step.condition),
-            ctx.scope,
-            env=ctx.env(),
-            cwd=ctx.cwd,
-            timeout=ctx.timeout(),
-        )
+        try:
+            code = condition_exit(
+                phase.frame,
+                str(step.condition),
+                ctx.scope,
+                env=ctx.env(),
+                cwd=ctx.cwd,
+                timeout=ctx.timeout(),
+            )
+        except (KeyError, ValueError) as error:
+            return phase.broken(step, f"cannot resolve the step's 'if': {error}")
         if code != 0:
             skipped = StepRecord(
                 phase.frame.name,
@@ -169,9 +172,10 @@ def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[str | None]:
     pattern = frame.render(step.loop)
     full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
     matches = sorted(glob.glob(full, recursive=True))
-    if os.path.isabs(pattern):
-        return list(matches)
-    return [os.path.relpath(m, cwd) for m in matches]
+    if not os.path.isabs(pattern):
+        matches = [os.path.relpath(m, cwd) for m in matches]
+    # A file named `-rf` must not read as an option to the step's program.
+    return [f"./{m}" if m.startswith("-") else m for m in matches]
 
 
 def _source_text(step: Step) -> str:

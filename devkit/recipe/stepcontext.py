@@ -8,14 +8,14 @@ task's lock descriptors inherited (see locks.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devkit import process
 from devkit.recipe.context import TaskFrame
 from devkit.recipe.model import Step, Task
 from devkit.recipe.steps import StepOutcome
-from devkit.recipe.template import parse_template, render_plain, render_shell
+from devkit.recipe.template import ShellScript, parse_template, render_plain, render_shell
 from devkit.recipe.vars import Scope
 
 # Cleanup steps (on_failure, finally) without a timeout of their own get this one, so
@@ -39,11 +39,11 @@ class StepRunContext:
     def base_dir(self) -> Path:
         return self.frame.run.recipe.directory
 
-    def render(self, text: str, *, shell: bool = False) -> str:
-        template = parse_template(str(text))
-        if shell:
-            return render_shell(template, self.scope.lookup)
-        return render_plain(template, self.scope.lookup)
+    def render(self, text: str) -> str:
+        return render_plain(parse_template(str(text)), self.scope.lookup)
+
+    def shell(self, text: str) -> ShellScript:
+        return render_shell(parse_template(str(text)), self.scope.lookup)
 
     def path(self, text: str) -> Path:
         return self.frame.run.path(text, self.env())
@@ -64,14 +64,17 @@ class StepRunContext:
         step = self.step
         return step.grace if step.grace is not None else self.frame.run.recipe.grace
 
-    def run_process(self, argv: Sequence[str], *, step: Step) -> StepOutcome:
+    def run_process(
+        self, argv: Sequence[str], *, step: Step, values: Mapping[str, str] | None = None
+    ) -> StepOutcome:
+        """Run argv as the step's process; `values` (a shell script's) join its env."""
         out, task_name = self.frame.run.out, self.task.name
         lines = out.lines(lambda line: out.output(task_name, line))
         try:
             result = process.run_streaming(
                 argv,
                 cwd=self.cwd,
-                env=self.env(),
+                env={**self.env(), **(values or {})},
                 on_output=lines.feed,
                 timeout=self.timeout(),
                 grace=self.grace(),

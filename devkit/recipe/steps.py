@@ -27,6 +27,7 @@ from devkit.recipe.fields import (
     Type,
 )
 from devkit.recipe.model import Step
+from devkit.recipe.template import ShellScript
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,15 @@ class StepContext(Protocol):
 
     def env(self) -> dict[str, str]: ...
 
-    def render(self, text: str, *, shell: bool = False) -> str: ...
+    def render(self, text: str) -> str: ...
+
+    def shell(self, text: str) -> ShellScript: ...
 
     def path(self, text: str) -> Path: ...
 
-    def run_process(self, argv: Sequence[str], *, step: Step) -> StepOutcome: ...
+    def run_process(
+        self, argv: Sequence[str], *, step: Step, values: Mapping[str, str] | None = None
+    ) -> StepOutcome: ...
 
     def run_task(self, name: str) -> StepOutcome: ...
 
@@ -213,22 +218,29 @@ def direct_argv(text: str, *, path: str | None, cwd: Path) -> list[str] | None:
     return [found, *words[1:]] if found else None
 
 
-def shell_argv(step: Step, ctx: StepContext) -> list[str]:
+def shell_argv(step: Step, ctx: StepContext) -> tuple[list[str], Mapping[str, str]]:
+    """The argv of a `run:` step and the values its script refers to (its env)."""
     if isinstance(step.value, tuple):
-        return [ctx.render(part) for part in step.value]
-    text = ctx.render(step.value, shell=True)
-    direct = direct_argv(text, path=ctx.env().get("PATH"), cwd=ctx.cwd)
-    return direct if direct is not None else [*bash_prefix(), text]
+        return [ctx.render(part) for part in step.value], {}
+    script = ctx.shell(step.value)
+    if script.words_only:
+        # Only plain words: the displayed text splits into the argv bash would exec,
+        # and no bash ever parses it.
+        direct = direct_argv(script.display, path=ctx.env().get("PATH"), cwd=ctx.cwd)
+        if direct is not None:
+            return direct, {}
+    return [*bash_prefix(), script.text], script.values
 
 
 def _execute_run(step: Step, ctx: StepContext) -> StepOutcome:
-    return ctx.run_process(shell_argv(step, ctx), step=step)
+    argv, values = shell_argv(step, ctx)
+    return ctx.run_process(argv, step=step, values=values)
 
 
 def _describe_run(step: Step, ctx: StepContext) -> str:
     if isinstance(step.value, tuple):
         return shlex.join(ctx.render(part) for part in step.value)
-    return ctx.render(step.value, shell=True)
+    return ctx.shell(step.value).display
 
 
 # -- task: run another task (once per invocation, like needs) --------------------------

@@ -15,7 +15,7 @@ from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
-from devkit.recipe.template import TemplateSyntaxError, parse_template
+from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
 from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
 
 DEFAULT_GRACE = 5.0
@@ -216,7 +216,8 @@ class _Builder:
 
     def _require(self, raw: Any) -> Require:
         if isinstance(raw, PosDict):
-            check = raw["run"]
+            # A missing `run` is already reported by the schema; build on to find more.
+            check = raw["run"] if "run" in raw else _empty_text(raw.pos)
             message = str(raw.get("message") or f"requirement failed: {check}")
             return Require(check, message, raw.pos)
         return Require(raw, f"requirement failed: {raw}", raw.pos)
@@ -328,6 +329,19 @@ class _Builder:
             for step in _all_steps(task):
                 for text in _step_texts(step):
                     self._check_text(text, scope, allow_item=step.loop is not None)
+            for text in _shell_texts(task):
+                self._check_shell(text)
+
+    def _check_shell(self, text: Text) -> None:
+        """Placeholders in shell text where no value can go (a quoted heredoc, a comment)."""
+        if "{{" not in text:
+            return
+        try:
+            template = parse_template(str(text))
+        except TemplateSyntaxError:
+            return  # already reported by the schema
+        for offset, message in shell_problems(template):
+            self.error(offset_position(text, offset), message)
 
     def _scope(
         self, recipe: Recipe, task_vars: Mapping[str, str], builtins: Mapping[str, str]
@@ -412,6 +426,23 @@ def _task_texts(task: Task) -> Iterator[Text]:
         yield task.lock.path
     for require in task.requires:
         yield require.check
+
+
+def _empty_text(pos: Position) -> Text:
+    text = Text("")
+    text.pos, text.quoted, text.null = pos, False, True
+    return text
+
+
+def _shell_texts(task: Task) -> Iterator[Text]:
+    """The texts bash runs: `requires:` checks, `if:` and `run:` shell text."""
+    for require in task.requires:
+        yield require.check
+    for step in _all_steps(task):
+        if step.condition is not None:
+            yield step.condition
+        if step.kind == "run" and isinstance(step.value, Text):
+            yield step.value
 
 
 def _step_texts(step: Step) -> Iterator[Text]:

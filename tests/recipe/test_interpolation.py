@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -39,9 +40,13 @@ HOSTILE = [
     ],
 )
 def test_shell_quoting_keeps_one_argument(value: str, shell_text: str, tmp_path: Path) -> None:
-    command = render_shell(parse_template(shell_text), lambda _: value)
+    script = render_shell(parse_template(shell_text), lambda _: value)
+    assert value not in script.text or not value
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", command], cwd=tmp_path, capture_output=True
+        ["bash", "-euo", "pipefail", "-c", script.text],
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, **script.values},
     )
     assert result.returncode == 0, result.stderr
     args = result.stdout.split(b"\0")[:-1]
@@ -53,16 +58,16 @@ def test_shell_quoting_keeps_one_argument(value: str, shell_text: str, tmp_path:
 
 
 def test_raw_opts_out_of_quoting(tmp_path: Path) -> None:
-    command = render_shell(parse_template("printf '%s\\0' {{ v | raw }}"), lambda _: "a b")
-    result = subprocess.run(["bash", "-c", command], capture_output=True)
+    script = render_shell(parse_template("printf '%s\\0' {{ v | raw }}"), lambda _: "a b")
+    result = subprocess.run(["bash", "-c", script.text], capture_output=True)
     assert result.stdout.split(b"\0")[:-1] == [b"a", b"b"]
 
 
 def test_escaped_braces_stay_literal() -> None:
     template = parse_template("docker inspect --format '\\{{.Name}}' {{ c }}")
-    assert (
-        render_shell(template, lambda _: "web 1") == "docker inspect --format '{{.Name}}' 'web 1'"
-    )
+    script = render_shell(template, lambda _: "web 1")
+    assert script.display == "docker inspect --format '{{.Name}}' 'web 1'"
+    assert script.text == "docker inspect --format '{{.Name}}' \"${DEVKIT_V_0}\""
 
 
 def test_hostile_var_from_the_command_line_through_a_real_run(

@@ -277,8 +277,10 @@ def test_every_process_of_a_locked_task_inherits_the_lock(
     """Steps, `if:` checks and the tasks a `task:` step runs hold the lock's open file
     (what keeps it locked while any of them lives); a need, run before the lock is
     taken, does not."""
-    # Steps run with pipefail, and readlink fails now and then on its own: the shell's
-    # fds change while the pipeline starts (its pipe ends are closed in the parent).
+    # Not `grep -q`: steps run with pipefail, and a grep that quits at the first match
+    # can kill readlink with SIGPIPE before it has written the rest. `|| true`: the glob
+    # lists bash's descriptors while it sets the pipeline up, and one it closes meanwhile
+    # makes readlink fail (depending on timing).
     holds = "{ readlink /proc/$$/fd/* || true; } | grep 'run.lock$' >/dev/null"
     recipe(
         "tasks:\n"

@@ -250,3 +250,13 @@ def test_schema_is_json_and_comes_from_the_registry(tmp_path: Path) -> None:
     run = next(v for v in variants if "run" in v.get("properties", {}))
     assert set(run["properties"]) == {"run", *COMMON_STEP_FIELDS}
     assert run["properties"]["timeout"]["pattern"] == "^[0-9]+(?:\\.[0-9]+)?(?:ms|s|m|h)$"
+
+
+def test_requirement_without_run_is_a_diagnostic_not_a_crash(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe("tasks:\n  t:\n    requires:\n      - check: test -n x\n    steps: [echo hi]\n")
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "requirement is missing the required key 'run'" in result.stderr
+    assert "internal error" not in result.stderr
