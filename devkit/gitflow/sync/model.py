@@ -112,6 +112,10 @@ class Plan:
 
     action: str  # fast-forward, rebase or merge
     autostash: bool  # local changes overlap incoming ones and are carried over
+    # The tree `git merge-tree` predicts for local + upstream (None: fast-forward). Any
+    # integration must end at exactly this tree, or it lost (or invented) a change.
+    expected_tree: str | None = None
+    fallback: str | None = None  # why the chosen mode was not used (said in the log)
 
 
 @dataclass(frozen=True)
