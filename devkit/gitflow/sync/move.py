@@ -67,15 +67,17 @@ def carry_out(
             f"({position.behind} incoming commit(s))"
         )
         pushed = False
-        if options.push and position.ahead > 0:
+        target = position.push_to
+        if options.push and position.ahead > 0 and target is not None:
             pushing = True
-            lease = position.up_sha if plan.action == "rebase" else None
-            pushed = push(g, position.branch, position.remote, position.dest, log, lease=lease)
+            pushed = push(
+                g, position.branch, target.remote, target.dest, log, lease=_lease(position, plan)
+            )
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
         if taken is not None:
             with process.critical():
-                kept = pushing and g.rev(position.tracking_ref) == new
+                kept = pushing and _pushed_to_remote(g, position, new)
                 if kept:
                     # The remote took the push before the failure or signal: the local
                     # branch stays where the remote now is.
@@ -83,6 +85,23 @@ def carry_out(
                 else:
                     roll_back(g, position, taken, moved=moved, log=log)
         raise
+
+
+def _lease(position: Position, plan: Plan) -> str | None:
+    """A rebased branch is pushed with a lease on the upstream commit it was rebased
+    onto, when it goes back to its upstream; anywhere else (a fork) the push is a
+    plain one, refused if it is not a fast-forward, as `git push` would."""
+    target = position.push_to
+    if plan.action != "rebase" or target is None:
+        return None
+    same = (target.remote, target.dest) == (position.remote, position.dest)
+    return position.up_sha if same else None
+
+
+def _pushed_to_remote(g: GitRepo, position: Position, new: str) -> bool:
+    """Whether the remote took the push (its remote-tracking ref is at `new`)."""
+    tracking = position.push_to.tracking_ref if position.push_to else None
+    return tracking is not None and g.rev(tracking) == new
 
 
 def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[str, str | None]:
