@@ -142,3 +142,45 @@ def test_a_refused_push_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     assert where_head_went(local) == set()
     # --no-push still syncs.
     assert run_devkit(["sync", "--mode", "rebase", "--no-push"], cwd=local).returncode == 0
+
+
+def test_fork_with_the_wip_pushed_before_gets_the_rebased_wip(tmp_path: Path) -> None:
+    # The WIP was pushed to the fork earlier; after rebasing onto upstream it is no
+    # fast-forward of the fork's main, and replaces it under a lease on what the fork
+    # was known to hold (part of the branch's history before the rebase).
+    local = build(tmp_path / "devkit", tracks="main", config=(("remote.pushDefault", "origin"),))
+    git(local, "push", "-q", "origin", "main")
+    colleague = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(tmp_path / "devkit" / "upstream.git"), str(colleague))
+    theirs = commit(colleague, "upstream moves on", {"theirs.txt": "t\n"})
+    git(colleague, "push", "-q", "origin", "main")
+
+    result = sync_one(local, mode="rebase")
+
+    assert (result.result, result.exit_code, result.pushed) == ("rebased", 0, True), result
+    fork = tmp_path / "devkit" / "origin.git"
+    assert head(fork, "refs/heads/main") == head(local)
+    assert git(local, "rev-parse", "HEAD~1").strip() == theirs
+    assert head(tmp_path / "devkit" / "upstream.git", "refs/heads/main") == theirs
+
+
+def test_fork_that_moved_on_its_own_is_not_overwritten(tmp_path: Path) -> None:
+    local = build(tmp_path / "devkit", tracks="main", config=(("remote.pushDefault", "origin"),))
+    fork = tmp_path / "devkit" / "origin.git"
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(fork), str(other))
+    someone = commit(other, "someone else's work on the fork", {"other.txt": "o\n"})
+    git(other, "push", "-q", "origin", "main")
+    git(local, "fetch", "-q", "origin")
+    colleague = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(tmp_path / "devkit" / "upstream.git"), str(colleague))
+    commit(colleague, "upstream moves on", {"theirs.txt": "t\n"})
+    git(colleague, "push", "-q", "origin", "main")
+    before = head(local)
+
+    result = sync_one(local, mode="rebase")
+
+    assert result.exit_code == 1 and result.error is not None
+    assert result.error["code"] == "push_rejected"
+    assert head(fork, "refs/heads/main") == someone
+    assert head(local) == before  # the sync was rolled back

@@ -71,7 +71,7 @@ def carry_out(
         if options.push and position.ahead > 0 and target is not None:
             pushing = True
             pushed = push(
-                g, position.branch, target.remote, target.dest, log, lease=_lease(position, plan)
+                g, position.branch, target.remote, target.dest, log, lease=_lease(g, position, plan)
             )
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
@@ -87,15 +87,21 @@ def carry_out(
         raise
 
 
-def _lease(position: Position, plan: Plan) -> str | None:
-    """A rebased branch is pushed with a lease on the upstream commit it was rebased
-    onto, when it goes back to its upstream; anywhere else (a fork) the push is a
-    plain one, refused if it is not a fast-forward, as `git push` would."""
+def _lease(g: GitRepo, position: Position, plan: Plan) -> str | None:
+    """The commit a rebased branch's push may replace, or None for a plain push.
+
+    Back to its upstream: the upstream commit it was rebased onto. To another branch
+    (a fork in a triangular workflow) whose last known commit is part of the branch's
+    history before the rebase: that commit, since the rebase rewrote exactly those
+    commits; the lease refuses the push if the fork has moved since. Otherwise a plain
+    push, which the remote refuses unless it is a fast-forward, as `git push` would."""
     target = position.push_to
     if plan.action != "rebase" or target is None:
         return None
-    same = (target.remote, target.dest) == (position.remote, position.dest)
-    return position.up_sha if same else None
+    if (target.remote, target.dest) == (position.remote, position.dest):
+        return position.up_sha
+    known = g.rev(target.tracking_ref) if target.dest and target.tracking_ref else None
+    return known if known and _is_ancestor(g, known, position.old) else None
 
 
 def _pushed_to_remote(g: GitRepo, position: Position, new: str) -> bool:
