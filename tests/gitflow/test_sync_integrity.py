@@ -69,6 +69,18 @@ def test_rebase_with_a_local_merge_merges_instead_and_keeps_the_fix(remote: Remo
     assert git(remote.bare, "show", "main:theirs.txt") == "t\n"
 
 
+def test_why_not_rebase_merges_git_itself_loses_the_fix(remote: Remote) -> None:
+    # The reason sync merges instead: `git rebase --rebase-merges` re-does the merge
+    # from its parents and drops what was changed inside the merge commit.
+    clone = remote.clone("me")
+    evil_merge(clone)
+    theirs = push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    git(clone, "fetch", "-q")
+    git(clone, "rebase", "-q", "--rebase-merges", "origin/main")
+    assert git(clone, "rev-list", "--min-parents=2", "--count", f"{theirs}..HEAD").strip() == "1"
+    assert not (clone / "fix.txt").exists()
+
+
 def test_dry_run_says_it_would_merge_when_local_commits_include_a_merge(remote: Remote) -> None:
     clone = remote.clone("me")
     evil_merge(clone)
