@@ -184,3 +184,28 @@ def test_fork_that_moved_on_its_own_is_not_overwritten(tmp_path: Path) -> None:
     assert result.error["code"] == "push_rejected"
     assert head(fork, "refs/heads/main") == someone
     assert head(local) == before  # the sync was rolled back
+
+
+@pytest.mark.parametrize(
+    "config", [(("remote.pushDefault", "origin"),), (("branch.feature.pushRemote", "origin"),)]
+)
+def test_branch_whose_upstream_is_missing_goes_to_the_fork_like_git_push(
+    tmp_path: Path, config: Config
+) -> None:
+    # feature tracks upstream/feature, which upstream does not have; git push sends it to
+    # the push remote's feature, and so does sync (keeping the configured upstream).
+    results = {}
+    for who in ("git", "devkit"):
+        local = build(tmp_path / who, tracks="main", config=config)
+        git(local, "switch", "-q", "-c", "feature")
+        git(local, "config", "branch.feature.remote", "upstream")
+        git(local, "config", "branch.feature.merge", "refs/heads/feature")
+        commit(local, "feature work", {"feature.txt": "f\n"})
+        if who == "git":
+            git(local, "push", "-q")
+        else:
+            result = sync_one(local, mode="rebase")
+            assert (result.result, result.exit_code, result.pushed) == ("pushed", 0, True), result
+            assert git(local, "config", "branch.feature.remote").strip() == "upstream"
+        results[who] = where_head_went(local)
+    assert results["devkit"] == results["git"] == {("origin", "refs/heads/feature")}

@@ -30,7 +30,7 @@ from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
-from devkit.gitflow.sync.destination import push_target
+from devkit.gitflow.sync.destination import push_elsewhere, push_target
 from devkit.gitflow.sync.model import (
     Known,
     Plan,
@@ -187,6 +187,14 @@ def publish(
             hint=f"publish it: devkit sync (no --no-push) or "
             f"git push -u {unpublished.remote} {unpublished.branch}",
         )
+    elsewhere = push_elsewhere(g, unpublished)
+    if elsewhere is not None:
+        # A fork: push where `git push` would and leave the configured upstream alone.
+        if options.dry_run:
+            log.note(f"would push {unpublished.branch} to {elsewhere.describe()}")
+            return known.result("would_push", log)
+        pushed = push(g, unpublished.branch, elsewhere.remote, elsewhere.dest, log)
+        return replace(known, pushed=pushed).result("pushed", log)
     if options.dry_run:
         log.note(f"would publish {unpublished.branch} to {unpublished.upstream} and track it")
         return known.result("would_publish", log)

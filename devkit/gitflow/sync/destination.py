@@ -13,13 +13,28 @@ Where git would refuse, so does sync, before anything is changed.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from devkit.gitflow.gitcmd import GitRepo
-from devkit.gitflow.sync.model import Position, PushTarget, SyncStopped
+from devkit.gitflow.sync.model import PushTarget, SyncStopped, Unpublished
 
 PUSH_DEFAULTS = ("simple", "upstream", "tracking", "current", "matching", "nothing")
 
 
-def push_target(g: GitRepo, position: Position) -> PushTarget:
+class Tracking(Protocol):
+    """A branch and the upstream it is configured to track (Position, Unpublished)."""
+
+    @property
+    def branch(self) -> str: ...
+    @property
+    def remote(self) -> str: ...  # the upstream's remote (branch.<name>.remote)
+    @property
+    def dest(self) -> str: ...  # the upstream branch's ref on it
+    @property
+    def upstream(self) -> str: ...  # its short name
+
+
+def push_target(g: GitRepo, position: Tracking) -> PushTarget:
     """Where `git push` with no arguments would send the branch (see the module doc);
     a SyncStopped where git would refuse."""
     branch = position.branch
@@ -54,7 +69,15 @@ def push_remote(g: GitRepo, branch: str, *, fetch_remote: str | None) -> str:
     return remotes[0] if len(remotes) == 1 else "origin"
 
 
-def _refspec_dest(branch: str, mode: str, *, remote: str, position: Position) -> str:
+def push_elsewhere(g: GitRepo, unpublished: Unpublished) -> PushTarget | None:
+    """For a branch whose upstream the remote lacks: where `git push` goes when that is
+    another remote (a fork; pushRemote or pushDefault), else None (sync publishes the
+    branch to its upstream and tracks it)."""
+    remote = push_remote(g, unpublished.branch, fetch_remote=unpublished.remote)
+    return None if remote == unpublished.remote else push_target(g, unpublished)
+
+
+def _refspec_dest(branch: str, mode: str, *, remote: str, position: Tracking) -> str:
     same_remote = remote == position.remote
     own = f"refs/heads/{branch}"
     if mode == "current" or (mode == "simple" and not same_remote):
