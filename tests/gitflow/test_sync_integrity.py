@@ -88,6 +88,7 @@ def test_dry_run_says_it_would_merge_when_local_commits_include_a_merge(remote: 
     before = fingerprint(clone)
     result = sync_one(clone, mode="rebase", dry_run=True)
     assert result.result == "would_merge"
+    assert any("merging instead of rebasing" in line for line in result.log)
     assert_unchanged(before, clone)
 
 

@@ -223,6 +223,8 @@ def push_ahead(
 
 
 def _describe_dry_run(position: Position, plan: Plan, options: SyncOptions, log: SyncLog) -> str:
+    if plan.fallback:
+        log.note(plan.fallback)
     log.note(f"would {plan.action} onto {position.upstream} ({position.behind} incoming commit(s))")
     if position.ahead and options.push and position.push_to:
         log.note(f"would then push to {position.push_to.describe()}")
