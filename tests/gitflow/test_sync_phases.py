@@ -9,7 +9,7 @@ import pytest
 
 from devkit.gitflow.gitcmd import GitRepo, open_repo
 from devkit.gitflow.snapshot import record_snapshot
-from devkit.gitflow.sync.model import Plan, Position, SyncLog, SyncOptions, SyncStopped, Taken
+from devkit.gitflow.sync.model import Position, SyncLog, SyncOptions, SyncStopped, Taken
 from devkit.gitflow.sync.move import integrate, move, roll_back, snapshot, verify
 from devkit.gitflow.sync.plan import predict
 from devkit.gitflow.sync.state import check, classify, fetch
@@ -78,7 +78,9 @@ def test_predict_stops_on_local_changes_in_the_way_unless_autostash(remote: Remo
     assert stopped.value.code == "dirty_overlap"
     assert stopped.value.overlapping == ("app.txt",)
     plan = predict(g, position, SyncOptions("rebase", True, True, False))
-    assert plan == Plan(action="rebase", autostash=True)
+    assert (plan.action, plan.autostash, plan.fallback) == ("rebase", True, None)
+    predicted = git(clone, "merge-tree", "--write-tree", position.old, position.up_sha)
+    assert plan.expected_tree == predicted.strip()
     with pytest.raises(SyncStopped) as diverging:
         predict(g, position, SyncOptions("ff-only", True, True, False))
     assert diverging.value.code == "diverged"

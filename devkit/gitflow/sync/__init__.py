@@ -30,6 +30,7 @@ from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
+from devkit.gitflow.sync.destination import push_elsewhere, push_target
 from devkit.gitflow.sync.model import (
     Known,
     Plan,
@@ -155,6 +156,9 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
             known = known.unpublished(position)
             return publish(g, position, options, log, known)
         known = known.at(position)
+        if options.push and position.ahead > 0:
+            # Where git push would go (or its refusal), known before anything moves.
+            position = replace(position, push_to=push_target(g, position))
         if position.behind == 0:
             return push_ahead(g, position, options, log, known)
         plan = predict(g, position, options)
@@ -183,6 +187,14 @@ def publish(
             hint=f"publish it: devkit sync (no --no-push) or "
             f"git push -u {unpublished.remote} {unpublished.branch}",
         )
+    elsewhere = push_elsewhere(g, unpublished)
+    if elsewhere is not None:
+        # A fork: push where `git push` would and leave the configured upstream alone.
+        if options.dry_run:
+            log.note(f"would push {unpublished.branch} to {elsewhere.describe()}")
+            return known.result("would_push", log)
+        pushed = push(g, unpublished.branch, elsewhere.remote, elsewhere.dest, log)
+        return replace(known, pushed=pushed).result("pushed", log)
     if options.dry_run:
         log.note(f"would publish {unpublished.branch} to {unpublished.upstream} and track it")
         return known.result("would_publish", log)
@@ -200,15 +212,20 @@ def push_ahead(
         return known.result("up_to_date", log)
     if not options.push:
         return known.result("ahead", log, next_step="push when ready (devkit sync)")
+    target = position.push_to
+    if target is None:  # push_target is set whenever there is something to push
+        raise OperationFailed("no push destination", code="internal_error")
     if options.dry_run:
-        log.note(f"would push {position.ahead} commit(s) to {position.upstream}")
+        log.note(f"would push {position.ahead} commit(s) to {target.describe()}")
         return known.result("would_push", log)
-    pushed = push(g, position.branch, position.remote, position.dest, log)
+    pushed = push(g, position.branch, target.remote, target.dest, log)
     return replace(known, pushed=pushed).result("pushed", log)
 
 
 def _describe_dry_run(position: Position, plan: Plan, options: SyncOptions, log: SyncLog) -> str:
+    if plan.fallback:
+        log.note(plan.fallback)
     log.note(f"would {plan.action} onto {position.upstream} ({position.behind} incoming commit(s))")
-    if position.ahead and options.push:
-        log.note(f"would then push to {position.upstream}")
+    if position.ahead and options.push and position.push_to:
+        log.note(f"would then push to {position.push_to.describe()}")
     return f"would_{plan.action.replace('-', '_')}"

@@ -82,6 +82,19 @@ class Unpublished:
 
 
 @dataclass(frozen=True)
+class PushTarget:
+    """Where `git push` (no arguments) would send the branch."""
+
+    remote: str
+    dest: str | None  # the ref on the remote; None: git's own refspecs decide (matching)
+    tracking_ref: str | None  # the local copy of the pushed branch, when there is one
+
+    def describe(self) -> str:
+        name = self.dest.removeprefix("refs/heads/") if self.dest else "matching branches"
+        return f"{self.remote} ({name})"
+
+
+@dataclass(frozen=True)
 class Position:
     """classify: where the branch stands against its freshly fetched upstream."""
 
@@ -95,6 +108,7 @@ class Position:
     ahead: int
     behind: int
     status: RepoStatus
+    push_to: PushTarget | None = None  # set when there is something to push
 
     @property
     def state(self) -> str:
@@ -112,6 +126,10 @@ class Plan:
 
     action: str  # fast-forward, rebase or merge
     autostash: bool  # local changes overlap incoming ones and are carried over
+    # The tree `git merge-tree` predicts for local + upstream (None: fast-forward). Any
+    # integration must end at exactly this tree, or it lost (or invented) a change.
+    expected_tree: str | None = None
+    fallback: str | None = None  # why the chosen mode was not used (said in the log)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def carry_out(
     taken: Taken | None = None
     moved = pushing = False
     new = position.old
+    if plan.fallback:
+        log.note(plan.fallback)
     try:
         commit, stash = snapshot(g, position, plan, log)
         with process.critical():
@@ -65,15 +67,17 @@ def carry_out(
             f"({position.behind} incoming commit(s))"
         )
         pushed = False
-        if options.push and position.ahead > 0:
+        target = position.push_to
+        if options.push and position.ahead > 0 and target is not None:
             pushing = True
-            lease = position.up_sha if options.mode == "rebase" else None
-            pushed = push(g, position.branch, position.remote, position.dest, log, lease=lease)
+            pushed = push(
+                g, position.branch, target.remote, target.dest, log, lease=_lease(g, position, plan)
+            )
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
         if taken is not None:
             with process.critical():
-                kept = pushing and g.rev(position.tracking_ref) == new
+                kept = pushing and _pushed_to_remote(g, position, new)
                 if kept:
                     # The remote took the push before the failure or signal: the local
                     # branch stays where the remote now is.
@@ -81,6 +85,29 @@ def carry_out(
                 else:
                     roll_back(g, position, taken, moved=moved, log=log)
         raise
+
+
+def _lease(g: GitRepo, position: Position, plan: Plan) -> str | None:
+    """The commit a rebased branch's push may replace, or None for a plain push.
+
+    Back to its upstream: the upstream commit it was rebased onto. To another branch
+    (a fork in a triangular workflow) whose last known commit is part of the branch's
+    history before the rebase: that commit, since the rebase rewrote exactly those
+    commits; the lease refuses the push if the fork has moved since. Otherwise a plain
+    push, which the remote refuses unless it is a fast-forward, as `git push` would."""
+    target = position.push_to
+    if plan.action != "rebase" or target is None:
+        return None
+    if (target.remote, target.dest) == (position.remote, position.dest):
+        return position.up_sha
+    known = g.rev(target.tracking_ref) if target.dest and target.tracking_ref else None
+    return known if known and _is_ancestor(g, known, position.old) else None
+
+
+def _pushed_to_remote(g: GitRepo, position: Position, new: str) -> bool:
+    """Whether the remote took the push (its remote-tracking ref is at `new`)."""
+    tracking = position.push_to.tracking_ref if position.push_to else None
+    return tracking is not None and g.rev(tracking) == new
 
 
 def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[str, str | None]:
@@ -106,7 +133,7 @@ def integrate(
         return position.up_sha
     return integrate_in_scratch(
         g,
-        mode=options.mode,
+        mode=plan.action,
         branch=position.branch,
         old=position.old,
         up_sha=position.up_sha,
@@ -117,14 +144,16 @@ def integrate(
 def verify(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, *, new: str, stash: str | None
 ) -> None:
-    """Before the move: the new tip contains the upstream, and carried-over local
-    changes re-apply cleanly on top of it."""
+    """Before the move: the new tip contains the upstream, its tree is the one
+    `git merge-tree` predicted (no local or incoming change was lost), and carried-over
+    local changes re-apply cleanly on top of it."""
     if new != position.up_sha and not _is_ancestor(g, position.up_sha, new):
         raise SyncStopped(
             "verification failed: the result does not contain the upstream",
             code="verify_failed",
             hint="report this",
         )
+    _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
         return
     outcome = merge_with_base(g, new, stash, position.old)
@@ -133,7 +162,7 @@ def verify(
     current = (
         position.upstream
         if plan.action == "fast-forward"
-        else (f"{position.branch} after {options.mode}")
+        else (f"{position.branch} after {plan.action}")
     )
     report = build_report(
         g,
@@ -152,6 +181,27 @@ def verify(
     )
 
 
+def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> None:
+    """The invariant of every integration: the result's tree is the merge of the local
+    and the upstream trees. A rebase that replays a change twice, drops one or keeps a
+    commit the upstream reverted ends somewhere else, and must not move anything."""
+    if plan.expected_tree is None:
+        return
+    got = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
+    if got == plan.expected_tree:
+        return
+    changed = g.text(["diff", "--name-only", "-z", plan.expected_tree, got, "--"])
+    paths = sorted(p for p in changed.split("\0") if p)
+    raise SyncStopped(
+        f"the {plan.action} of '{position.branch}' onto {position.upstream} does not "
+        f"keep every change of both sides ({len(paths)} file(s) differ from the merge); "
+        "nothing was changed",
+        code="integration_mismatch",
+        hint=f"integrate by merging: devkit sync --mode merge (or git merge {position.upstream})",
+        overlapping=paths,
+    )
+
+
 def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
     return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
@@ -162,7 +212,7 @@ def move(
     """Move the user's branch, index and files to `new` and record it in the snapshot's
     `left` ref (call inside a critical section); then check that HEAD is on the branch
     at `new` with nothing in progress."""
-    reflog = {"GIT_REFLOG_ACTION": f"devkit sync ({options.mode})"}
+    reflog = {"GIT_REFLOG_ACTION": f"devkit sync ({plan.action})"}
     if taken.stash is not None:
         _move_with_local_changes(g, new=new, stash=taken.stash, reflog=reflog)
         mark_left(g, taken.ref, new)
@@ -176,7 +226,7 @@ def move(
             )
         mark_left(g, taken.ref, new)
     else:
-        _move_two_trees(g, position, options, new=new, taken=taken)
+        _move_two_trees(g, position, plan.action, new=new, taken=taken)
     where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
     if where.split() != [new, f"refs/heads/{position.branch}"] or g.operation_in_progress():
         raise SyncStopped(
@@ -205,9 +255,7 @@ def _move_with_local_changes(g: GitRepo, *, new: str, stash: str, reflog: dict[s
         )
 
 
-def _move_two_trees(
-    g: GitRepo, position: Position, options: SyncOptions, *, new: str, taken: Taken
-) -> None:
+def _move_two_trees(g: GitRepo, position: Position, action: str, *, new: str, taken: Taken) -> None:
     # A two-tree read-tree is what checkout does: it updates index and files from OLD
     # to NEW, keeps every other local change (staged ones included) and refuses,
     # changing nothing, if a local change would be overwritten.
@@ -225,7 +273,7 @@ def _move_two_trees(
             ("update", f"refs/heads/{position.branch}", new, position.old),
             ("create", left_ref(taken.ref), new),
         ],
-        message=f"devkit sync ({options.mode}): onto {position.upstream}",
+        message=f"devkit sync ({action}): onto {position.upstream}",
     )
 
 

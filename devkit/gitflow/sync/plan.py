@@ -23,6 +23,15 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             hint="integrate explicitly: devkit sync --mode rebase (or --mode merge)",
         )
     action = "fast-forward" if position.ahead == 0 else options.mode
+    fallback = None
+    if action == "rebase" and _local_merges(g, position):
+        # A rebase linearises merges and drops what was changed inside them (an evil
+        # merge, a conflict resolution): merging keeps every local commit as it is.
+        action = "merge"
+        fallback = (
+            "local commits include merges: merging instead of rebasing, "
+            "so that the changes made in them are kept"
+        )
     incoming_tree = _predicted_tree(g, position, action)
     changes = _changed_paths(g, position.old, incoming_tree)
     incoming = [path for _, path in changes]
@@ -49,7 +58,20 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             hint="move or commit them first",
             overlapping=sorted(in_the_way),
         )
-    return Plan(action=action, autostash=bool(overlapping))
+    return Plan(
+        action=action,
+        autostash=bool(overlapping),
+        expected_tree=None if action == "fast-forward" else incoming_tree,
+        fallback=fallback,
+    )
+
+
+def _local_merges(g: GitRepo, position: Position) -> bool:
+    """Whether the local commits (those the upstream lacks) include a merge."""
+    count = g.text(
+        ["rev-list", "--count", "--min-parents=2", position.old, f"^{position.up_sha}", "--"]
+    )
+    return int(count.strip() or "0") > 0
 
 
 def _predicted_tree(g: GitRepo, position: Position, action: str) -> str:

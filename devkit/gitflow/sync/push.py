@@ -11,26 +11,28 @@ def push(
     g: GitRepo,
     branch: str,
     remote: str,
-    dest: str,
+    dest: str | None,
     log: SyncLog,
     *,
     lease: str | None = None,
     set_upstream: bool = False,
 ) -> bool:
-    """Push the branch to `dest` on `remote`; True when the remote changed. A rejected
-    push is a SyncStopped, never a success."""
+    """Push the branch to `dest` on `remote` (dest None: no refspec, git's own
+    `remote.<name>.push` or `push.default=matching` decide, as for `git push <remote>`);
+    True when the remote changed. A rejected push is a SyncStopped, never a success."""
     g.check_remote_is_safe(remote)
     args = ["push", "--porcelain"]
     if set_upstream:
         args.append("--set-upstream")
-    if lease is not None:
+    if lease is not None and dest is not None:
         args += [f"--force-with-lease={dest}:{lease}", "--force-if-includes"]
-    args += ["--", remote, f"refs/heads/{branch}:{dest}"]
+    args += ["--", remote] + ([f"refs/heads/{branch}:{dest}"] if dest else [])
     log.note(f"pushing to {remote}")
     out = g.run(args, check=False, timeout=g.network_timeout, env=g.network_env())
     outcome = parse_push_porcelain(out.text)
     if out.ok and outcome and all(flag in " *+=-" for flag, _, _ in outcome):
-        log.note(f"pushed {branch} to {remote} ({dest.removeprefix('refs/heads/')})")
+        where = dest.removeprefix("refs/heads/") if dest else "matching branches"
+        log.note(f"pushed {branch} to {remote} ({where})")
         return any(flag != "=" for flag, _, _ in outcome)
     reasons = [summary for flag, _, summary in outcome if flag == "!"]
     reason = reasons[0] if reasons else out.last_error_line()
