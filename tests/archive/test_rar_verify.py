@@ -1,0 +1,103 @@
+"""RAR output is verified: the backend's messages never land in the data, its exit
+status counts, every member's length and checksum (the keyed ones of encrypted RAR5
+members too) is checked, and a truncated or header-damaged archive is an error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from devkit.archive import ExtractOptions, extract_archive
+from devkit.archive.errors import ArchiveCorrupt, PasswordError
+from devkit.errors import DevkitError
+from tests.archive.conftest import corpus, needs_testdata
+
+pytestmark = needs_testdata
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    found = {}
+    for current, _dirs, files in os.walk(root):
+        for name in files:
+            full = Path(current) / name
+            found[str(full.relative_to(root))] = full.read_bytes()
+    return found
+
+
+@pytest.mark.parametrize("name", ["rar5-psw.rar", "rar3-comment-psw.rar", "rar202-comment-psw.rar"])
+def test_wrong_password_is_an_error_and_no_message_is_data(tmp_path: Path, name: str) -> None:
+    archive = corpus(tmp_path, f"rarfile/{name}")
+    dest = tmp_path / "dest"
+    with pytest.raises(PasswordError):
+        extract_archive(archive, dest=dest, options=ExtractOptions(password="wrong"))
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("name", ["rar5-psw.rar", "rar5-psw-blake.rar"])
+def test_flipped_bytes_in_an_encrypted_rar5_member_are_caught(tmp_path: Path, name: str) -> None:
+    archive = corpus(tmp_path, f"rarfile/{name}")
+    intact = archive.read_bytes()
+    good = extract_archive(
+        archive, dest=tmp_path / "good", options=ExtractOptions(password="password")
+    )
+    assert good.files == 2
+    # Flip three bytes in each stretch of encrypted data in turn (past the headers).
+    caught = 0
+    for start in range(200, len(intact) - 100, 97):
+        damaged = bytearray(intact)
+        for offset in (start, start + 5, start + 11):
+            damaged[offset] ^= 0x20
+        archive.write_bytes(bytes(damaged))
+        dest = tmp_path / f"out{start}"
+        try:
+            extract_archive(archive, dest=dest, options=ExtractOptions(password="password"))
+        except DevkitError:
+            caught += 1
+            continue
+        # Accepted only when the flips missed every member's data: then it is intact.
+        assert _files(dest) == _files(tmp_path / "good")
+    assert caught > 10
+
+
+@pytest.mark.parametrize(
+    "name", ["rar5-crc.rar", "rar3-subdirs.rar", "rar5-solid.rar", "seektest.rar"]
+)
+def test_every_truncation_is_an_error(tmp_path: Path, name: str) -> None:
+    archive = corpus(tmp_path, f"rarfile/{name}")
+    intact = archive.read_bytes()
+    for length in range(1, len(intact), max(1, len(intact) // 60)):
+        archive.write_bytes(intact[:length])
+        dest = tmp_path / f"out{length}"
+        with pytest.raises(DevkitError):
+            extract_archive(archive, dest=dest)
+        assert not dest.exists()
+
+
+def test_rar_cut_at_a_header_boundary_is_truncated(tmp_path: Path) -> None:
+    # Without its 7-byte end-of-archive block, rar3-subdirs.rar parses as a complete
+    # (shorter) archive; 7-Zip says "Unexpected end of archive".
+    archive = corpus(tmp_path, "rarfile/rar3-subdirs.rar")
+    archive.write_bytes(archive.read_bytes()[:-7])
+    with pytest.raises(ArchiveCorrupt, match="end-of-archive"):
+        extract_archive(archive, dest=tmp_path / "dest", options=ExtractOptions())
+
+
+def test_rar_without_a_main_header_is_corrupt(tmp_path: Path) -> None:
+    archive = corpus(tmp_path, "rarfile/rar3-readonly-unix.rar")
+    damaged = bytearray(archive.read_bytes())
+    damaged[9] = 0x72  # the main header's type becomes a marker block's
+    damaged[10] = 0x02
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_recovery_record_cut_short_is_truncated(tmp_path: Path) -> None:
+    # RAR 2 writes no end-of-archive block; its last block (a recovery record) must
+    # still fit in the file.
+    archive = corpus(tmp_path, "rarfile/rar2-unix-owner.rar")
+    archive.write_bytes(archive.read_bytes()[:-20])
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
