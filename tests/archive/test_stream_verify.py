@@ -8,8 +8,10 @@ import gzip
 import io
 import lzma
 import os
+import struct
 import subprocess
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,25 @@ def test_an_empty_tar_extracts_to_nothing(tmp_path: Path, suffix: str) -> None:
     assert result.format == f"tar{suffix}"
     assert result.files == 0
     assert not [name for _root, _dirs, files in os.walk(tmp_path / "dest") for name in files]
+
+
+def _two_file_zip(path: Path) -> bytes:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.txt", "a")
+        archive.writestr("b.txt", "b")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("field", [10, 12])
+def test_a_damaged_zip_directory_is_an_error(tmp_path: Path, field: int) -> None:
+    archive = tmp_path / "two.zip"
+    data = bytearray(_two_file_zip(archive))
+    end = data.rfind(b"PK\x05\x06")
+    if field == 12:
+        struct.pack_into("<L", data, end + field, 0)  # directory size: 0 bytes
+    else:
+        struct.pack_into("<H", data, end + field, 1)  # entry count: 1
+    archive.write_bytes(bytes(data))
+    assert subprocess.run(["unzip", "-tq", str(archive)], capture_output=True).returncode != 0
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")

@@ -76,6 +76,21 @@ def entry_for(info: zipfile.ZipInfo) -> Entry:
     )
 
 
+def _check_directory(path: Path, found: int) -> None:
+    """zipfile reads as many central-directory records as fit in the size the end
+    record states: a damaged size drops members silently. The end record's own count
+    must agree (16 bits without zip64, so compared modulo 65536)."""
+    with path.open("rb") as stream:
+        end = zipfile._EndRecData(stream)  # type: ignore[attr-defined]
+    if not end:
+        return
+    declared = int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+    if declared != found and (declared > 0xFFFF or declared != found % 0x10000):
+        raise zipfile.BadZipFile(
+            f"the central directory holds {found} entries, its end record says {declared}"
+        )
+
+
 class ZipReader:
     format = "zip"
 
@@ -86,6 +101,7 @@ class ZipReader:
         try:
             self.zip = zipfile.ZipFile(path)
             self.entries = [entry_for(info) for info in self.zip.infolist()]
+            _check_directory(path, len(self.entries))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
             raise corrupt(path, error) from error
 
