@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from devkit.archive import extract_archive
+from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.errors import ArchiveCorrupt
 from devkit.errors import DevkitError
 
@@ -115,3 +115,18 @@ def test_a_damaged_zip_directory_is_an_error(tmp_path: Path, field: int) -> None
     assert subprocess.run(["unzip", "-tq", str(archive)], capture_output=True).returncode != 0
     with pytest.raises(ArchiveCorrupt):
         extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_recursive_report_names_folders_that_exist(tmp_path: Path) -> None:
+    inner = tmp_path / "inner.zip"
+    _two_file_zip(inner)
+    archive = tmp_path / "in" / "inner.zip.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(inner.read_bytes()))
+    result = extract_archive(archive, dest=tmp_path / "o2", options=ExtractOptions(recursive=True))
+    assert os.path.lexists(result.path)
+    assert len(result.nested) == 1
+    nested = result.nested[0]
+    assert os.path.isdir(nested.path), nested.path
+    assert sorted(os.listdir(nested.path)) == ["a.txt", "b.txt"]
+    assert os.path.isfile(nested.archive)
