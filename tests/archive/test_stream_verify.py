@@ -130,3 +130,41 @@ def test_recursive_report_names_folders_that_exist(tmp_path: Path) -> None:
     assert os.path.isdir(nested.path), nested.path
     assert sorted(os.listdir(nested.path)) == ["a.txt", "b.txt"]
     assert os.path.isfile(nested.archive)
+
+
+def _tar_with(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytearray:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for info, data in members:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return bytearray(buffer.getvalue())
+
+
+def test_a_tar_header_with_a_bad_checksum_is_an_error_not_the_end(tmp_path: Path) -> None:
+    data = _tar_with([(tarfile.TarInfo(f"f{i}"), b"x" * 100) for i in range(3)])
+    data[1024 + 100] ^= 1  # the second header's mode: its checksum no longer matches
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(bytes(data))
+    assert subprocess.run(["tar", "xf", str(archive), "-C", str(tmp_path)]).returncode != 0
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_a_tar_cut_inside_a_header_is_an_error(tmp_path: Path) -> None:
+    data = _tar_with([(tarfile.TarInfo(f"f{i}"), b"x" * 100) for i in range(3)])
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(bytes(data[: 1024 + 300]))
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_malformed_pax_records_are_an_error(tmp_path: Path) -> None:
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type = tarfile.XHDTYPE
+    data = _tar_with([(pax, b"alpha\n" * 10), (tarfile.TarInfo("f"), b"data")])
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(bytes(data))
+    assert subprocess.run(["tar", "xf", str(archive), "-C", str(tmp_path)]).returncode != 0
+    with pytest.raises(ArchiveCorrupt, match="pax"):
+        extract_archive(archive, dest=tmp_path / "dest")
