@@ -168,3 +168,14 @@ def test_malformed_pax_records_are_an_error(tmp_path: Path) -> None:
     assert subprocess.run(["tar", "xf", str(archive), "-C", str(tmp_path)]).returncode != 0
     with pytest.raises(ArchiveCorrupt, match="pax"):
         extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_zip_local_and_central_names_must_agree(tmp_path: Path) -> None:
+    archive = tmp_path / "two.zip"
+    data = bytearray(_two_file_zip(archive))
+    data[30] ^= 0x0F  # the first local header's name: "a.txt" -> "n.txt"
+    archive.write_bytes(bytes(data))
+    with zipfile.ZipFile(archive) as opened:
+        assert opened.testzip() is not None
+    with pytest.raises(ArchiveCorrupt, match="names differ"):
+        extract_archive(archive, dest=tmp_path / "dest")

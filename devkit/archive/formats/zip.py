@@ -91,6 +91,13 @@ def _check_directory(path: Path, found: int) -> None:
         )
 
 
+def _local_name(block: bytes, name_len: int) -> str:
+    """A local header's name, decoded as zipfile decodes it (UTF-8 flag, else cp437)."""
+    raw = block[30 : 30 + name_len]
+    flags = struct.unpack_from("<H", block, 6)[0]
+    return raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437")
+
+
 class ZipReader:
     format = "zip"
 
@@ -166,6 +173,11 @@ class ZipReader:
         if len(block) < 30 or block[:4] != b"PK\x03\x04":
             raise corrupt(self.path, ValueError(f"bad local header for {info.filename!r}"))
         name_len, extra_len = struct.unpack_from("<HH", block, 26)
+        if _local_name(block, name_len) != info.orig_filename:
+            # zipfile's own check (testzip, open); unzip warns and exits 1.
+            raise corrupt(
+                self.path, ValueError(f"{info.filename!r}: local and central names differ")
+            )
         start = 30 + name_len + extra_len
         end = start + info.compress_size
         if len(block) < end:
