@@ -5,6 +5,8 @@ members too) is checked, and a truncated or header-damaged archive is an error."
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -100,4 +102,35 @@ def test_recovery_record_cut_short_is_truncated(tmp_path: Path) -> None:
     archive = corpus(tmp_path, "rarfile/rar2-unix-owner.rar")
     archive.write_bytes(archive.read_bytes()[:-20])
     with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_rar5_header_whose_fields_overrun_its_extra_area_is_corrupt(tmp_path: Path) -> None:
+    # The second file header of rar5-blake.rar starts at byte 201; its extra-area size
+    # (byte 208) is changed and the header CRC recomputed. rarfile still reads the
+    # fields it knows; 7-Zip says "Headers Error".
+    archive = corpus(tmp_path, "rarfile/rar5-blake.rar")
+    data = bytearray(archive.read_bytes())
+    at = 201
+    size = data[at + 4]
+    assert size < 0x80
+    data[at + 7] = 0x30
+    struct.pack_into("<L", data, at, zlib.crc32(bytes(data[at + 4 : at + 5 + size])))
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt, match="RAR5 header"):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_unknown_rar3_block_type_is_corrupt(tmp_path: Path) -> None:
+    # rar2-unix-owner.rar: the Unix owner sub-block (type 0x77) at byte 77 becomes
+    # type 0x02, CRC recomputed: rarfile skips the unknown block, 7-Zip rejects it.
+    archive = corpus(tmp_path, "rarfile/rar2-unix-owner.rar")
+    data = bytearray(archive.read_bytes())
+    at = 77
+    assert data[at + 2] == 0x77
+    data[at + 2] = 0x02
+    size = struct.unpack_from("<H", data, at + 5)[0]
+    struct.pack_into("<H", data, at, zlib.crc32(bytes(data[at + 2 : at + size])) & 0xFFFF)
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt, match="unknown block"):
         extract_archive(archive, dest=tmp_path / "dest")

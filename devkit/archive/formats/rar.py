@@ -154,6 +154,58 @@ def _install_hooks(rarfile: Any) -> None:
         _hooked = True
 
 
+def _vint(data: bytes, pos: int) -> tuple[int, int]:
+    """A RAR5 variable-length integer: (value, position after it); ValueError if cut."""
+    value = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("bad vint")
+
+
+def _rar5_layout_ok(volume: str, header: Any) -> bool:
+    """The fixed fields of a RAR5 file or service header must end exactly where its
+    extra area starts, as 7-Zip and unrar require; rarfile reads the fields it knows
+    and does not check the sizes add up."""
+    if header.type not in (_RAR5_FILE_BLOCK, _RAR5_SERVICE_BLOCK) or not header.header_offset:
+        return True
+    with open(volume, "rb") as stream:
+        stream.seek(header.header_offset)
+        block = stream.read(4 + 3 + header.header_size)
+    try:
+        size, pos = _vint(block, 4)
+        end = pos + size
+        if end > len(block):
+            return False
+        _type, pos = _vint(block, pos)
+        flags, pos = _vint(block, pos)
+        extra = _vint(block, pos)[0] if flags & 0x01 else 0
+        if flags & 0x01:
+            pos = _vint(block, pos)[1]
+        if flags & 0x02:
+            pos = _vint(block, pos)[1]
+        file_flags, pos = _vint(block, pos)
+        pos = _vint(block, pos)[1]  # unpacked size
+        pos = _vint(block, pos)[1]  # attributes
+        pos += (4 if file_flags & 0x02 else 0) + (4 if file_flags & 0x04 else 0)
+        pos = _vint(block, pos)[1]  # compression
+        pos = _vint(block, pos)[1]  # host OS
+        name_length, pos = _vint(block, pos)
+    except ValueError:
+        return False
+    return pos + name_length == end - extra
+
+
+_RAR5_FILE_BLOCK = 0x74  # rarfile maps RAR5 file (2) and service (3) headers onto these
+_RAR5_SERVICE_BLOCK = 0x7A
+
+
 def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
     """(kind, link target if known from headers, unsafe reason)."""
     redir = info.file_redir
@@ -186,6 +238,7 @@ class RarReader:
         self._decoders = decoders
         self.tool = decoders.rar()
         self._ended = False
+        self._encrypted_headers = self._headers_encrypted()  # then the raw headers are ciphertext
         self._misshapen = ""
         self._header_types: list[int] = []
         self._volume_sizes: dict[str, int] = {}
@@ -254,6 +307,12 @@ class RarReader:
             self._volume_sizes[volume] = Path(volume).stat().st_size
         if end > self._volume_sizes[volume]:
             self._misshapen = f"a block ends {end - self._volume_sizes[volume]} bytes past the end"
+        elif (
+            isinstance(header, rarfile.Rar5Info)
+            and not self._encrypted_headers
+            and not _rar5_layout_ok(volume, header)
+        ):
+            self._misshapen = "a RAR5 header's fields do not add up to its size"
         elif isinstance(header, rarfile.Rar3Info) and header.type not in _RAR3_BLOCKS:
             self._misshapen = f"unknown block type {header.type:#x}"
         elif header.type == rarfile.RAR_BLOCK_OLD_SUB and not self._old_block_crc_ok(
