@@ -179,3 +179,13 @@ def test_zip_local_and_central_names_must_agree(tmp_path: Path) -> None:
         assert opened.testzip() is not None
     with pytest.raises(ArchiveCorrupt, match="names differ"):
         extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_zip_fields_zipfile_refuses_are_a_clean_error(tmp_path: Path) -> None:
+    archive = tmp_path / "two.zip"
+    data = bytearray(_two_file_zip(archive))
+    record = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, record + 6, 148)  # "version needed": 14.8
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt, match="version"):
+        extract_archive(archive, dest=tmp_path / "dest")

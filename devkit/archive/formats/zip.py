@@ -111,6 +111,10 @@ class ZipReader:
             _check_directory(path, len(self.entries))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
             raise corrupt(path, error) from error
+        except (NotImplementedError, ValueError, struct.error) as error:
+            # zipfile's own verdicts on odd fields ("zip file version 14.8", a bad
+            # offset): damage or an unsupported variant, never a traceback.
+            raise corrupt(path, error) from error
 
     def listing(self) -> list[Entry] | None:
         return self.entries
