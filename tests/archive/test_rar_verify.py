@@ -134,3 +134,18 @@ def test_unknown_rar3_block_type_is_corrupt(tmp_path: Path) -> None:
     archive.write_bytes(bytes(data))
     with pytest.raises(ArchiveCorrupt, match="unknown block"):
         extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_rar5_main_header_fields_must_fit(tmp_path: Path) -> None:
+    # rar5-crc.rar's main header starts at byte 8; its extra-area size (byte 15)
+    # becomes larger than the header, CRC recomputed: 7-Zip cannot open it, rarfile
+    # read on (a case the differential test found).
+    archive = corpus(tmp_path, "rarfile/rar5-crc.rar")
+    data = bytearray(archive.read_bytes())
+    at = 8
+    size = data[at + 4]
+    data[15] = 0x7E
+    struct.pack_into("<L", data, at, zlib.crc32(bytes(data[at + 4 : at + 5 + size])))
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveCorrupt, match="RAR5 header"):
+        extract_archive(archive, dest=tmp_path / "dest")

@@ -170,10 +170,10 @@ def _vint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _rar5_layout_ok(volume: str, header: Any) -> bool:
-    """The fixed fields of a RAR5 file or service header must end exactly where its
-    extra area starts, as 7-Zip and unrar require; rarfile reads the fields it knows
-    and does not check the sizes add up."""
-    if header.type not in (_RAR5_FILE_BLOCK, _RAR5_SERVICE_BLOCK) or not header.header_offset:
+    """The fixed fields of a RAR5 main, file or service header must end exactly where
+    its extra area starts, as 7-Zip and unrar require; rarfile reads the fields it
+    knows and does not check that the sizes add up."""
+    if header.type not in _RAR5_CHECKED_BLOCKS or not header.header_offset:
         return True
     with open(volume, "rb") as stream:
         stream.seek(header.header_offset)
@@ -190,20 +190,30 @@ def _rar5_layout_ok(volume: str, header: Any) -> bool:
             pos = _vint(block, pos)[1]
         if flags & 0x02:
             pos = _vint(block, pos)[1]
-        file_flags, pos = _vint(block, pos)
-        pos = _vint(block, pos)[1]  # unpacked size
-        pos = _vint(block, pos)[1]  # attributes
-        pos += (4 if file_flags & 0x02 else 0) + (4 if file_flags & 0x04 else 0)
-        pos = _vint(block, pos)[1]  # compression
-        pos = _vint(block, pos)[1]  # host OS
-        name_length, pos = _vint(block, pos)
+        pos = _main_fields_end(block, pos) if header.type == 0x73 else _file_fields_end(block, pos)
     except ValueError:
         return False
-    return pos + name_length == end - extra
+    return pos == end - extra
 
 
-_RAR5_FILE_BLOCK = 0x74  # rarfile maps RAR5 file (2) and service (3) headers onto these
-_RAR5_SERVICE_BLOCK = 0x7A
+def _main_fields_end(block: bytes, pos: int) -> int:
+    archive_flags, pos = _vint(block, pos)
+    return _vint(block, pos)[1] if archive_flags & 0x0002 else pos  # volume number
+
+
+def _file_fields_end(block: bytes, pos: int) -> int:
+    file_flags, pos = _vint(block, pos)
+    pos = _vint(block, pos)[1]  # unpacked size
+    pos = _vint(block, pos)[1]  # attributes
+    pos += (4 if file_flags & 0x02 else 0) + (4 if file_flags & 0x04 else 0)
+    pos = _vint(block, pos)[1]  # compression
+    pos = _vint(block, pos)[1]  # host OS
+    name_length, pos = _vint(block, pos)
+    return pos + name_length
+
+
+# rarfile maps RAR5 main (1), file (2) and service (3) headers onto RAR3's numbers.
+_RAR5_CHECKED_BLOCKS = (0x73, 0x74, 0x7A)
 
 
 def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
@@ -432,7 +442,11 @@ class RarReader:
             stream = self.archive.open(entry.ref, pwd=self.password)
         except self._rarfile.Error as error:
             raise self._translate(error) from error
-        return _RarData(stream, self, entry)
+        try:
+            return _RarData(stream, self, entry)
+        except ValueError as error:
+            stream.close()
+            raise corrupt(self.path, error) from error
 
     def _translate(self, error: Exception) -> Exception:
         rarfile = self._rarfile
@@ -489,6 +503,8 @@ def _rar5_mac_check(info: Any, password: str | None) -> _MacCheck | None:
     _algo, flags, kdf_count, salt, _iv, _check = encryption
     if password is None or not flags & _RAR5_XENC_TWEAKED or not salt:
         return None
+    if kdf_count > _RAR5_MAX_KDF_COUNT:
+        raise ValueError(f"key derivation count 2**{kdf_count} is out of range")
     wide = password.encode("utf-16le")[: _RAR_MAX_PASSWORD * 2]
     secret = wide.decode("utf-16le").encode("utf-8")
     # The key chain of PBKDF2 continued 16 rounds past the encryption key.
@@ -503,6 +519,7 @@ def _rar5_mac_check(info: Any, password: str | None) -> _MacCheck | None:
 
 _RAR5_XENC_TWEAKED = 0x02
 _RAR_MAX_PASSWORD = 127
+_RAR5_MAX_KDF_COUNT = 24  # unrar's and 7-Zip's limit
 
 
 class _MacCheck:
