@@ -189,3 +189,23 @@ def test_zip_fields_zipfile_refuses_are_a_clean_error(tmp_path: Path) -> None:
     archive.write_bytes(bytes(data))
     with pytest.raises(ArchiveCorrupt, match="version"):
         extract_archive(archive, dest=tmp_path / "dest")
+
+
+def test_zip_local_and_central_methods_must_agree(tmp_path: Path) -> None:
+    archive = tmp_path / "two.zip"
+    data = bytearray(_two_file_zip(archive))
+    struct.pack_into("<H", data, 8, 0x41)  # the first local header's method
+    archive.write_bytes(bytes(data))
+    assert subprocess.run(["unzip", "-tq", str(archive)], capture_output=True).returncode != 0
+    with pytest.raises(ArchiveCorrupt, match="methods differ"):
+        extract_archive(archive, dest=tmp_path / "dest")
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESS))
+def test_a_tar_name_whose_content_is_no_tar_is_a_damaged_tar(tmp_path: Path, suffix: str) -> None:
+    # Not written out as a.tar: tar x fails on it, so devkit does too.
+    archive = tmp_path / f"a.tar.{suffix}"
+    archive.write_bytes(COMPRESS[suffix](b"not a tar header " * 100))
+    with pytest.raises(ArchiveCorrupt):
+        extract_archive(archive, dest=tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()

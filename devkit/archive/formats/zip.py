@@ -159,6 +159,27 @@ class ZipReader:
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
             raise corrupt(self.path, error) from error
 
+    def _check_local(self, info: zipfile.ZipInfo, block: bytes | None = None) -> None:
+        """The local header must agree with the central directory on the name (zipfile's
+        own check) and the method (zipfile trusts the directory; unzip reads the local
+        header and fails)."""
+        if block is None:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            block = os.pread(self._fd, 30 + 0xFFFF, info.header_offset)
+        if len(block) < 30 or block[:4] != b"PK\x03\x04":
+            raise corrupt(self.path, ValueError(f"bad local header for {info.filename!r}"))
+        name_len = struct.unpack_from("<H", block, 26)[0]
+        if _local_name(block, name_len) != info.orig_filename:
+            raise corrupt(
+                self.path, ValueError(f"{info.filename!r}: local and central names differ")
+            )
+        if struct.unpack_from("<H", block, 8)[0] != info.compress_type:
+            raise corrupt(
+                self.path,
+                ValueError(f"{info.filename!r}: local and central compression methods differ"),
+            )
+
     def _read_small(self, info: zipfile.ZipInfo) -> bytes | None:
         """A small stored or deflated member read in one call and checked (size, CRC),
         skipping ZipExtFile's per-member cost; None leaves it to zipfile."""
@@ -174,14 +195,8 @@ class ZipReader:
         want = 30 + len(info.orig_filename.encode("utf-8", "surrogateescape")) + 64
         want += info.compress_size + len(info.extra)
         block = os.pread(self._fd, want, info.header_offset)
-        if len(block) < 30 or block[:4] != b"PK\x03\x04":
-            raise corrupt(self.path, ValueError(f"bad local header for {info.filename!r}"))
+        self._check_local(info, block)
         name_len, extra_len = struct.unpack_from("<HH", block, 26)
-        if _local_name(block, name_len) != info.orig_filename:
-            # zipfile's own check (testzip, open); unzip warns and exits 1.
-            raise corrupt(
-                self.path, ValueError(f"{info.filename!r}: local and central names differ")
-            )
         start = 30 + name_len + extra_len
         end = start + info.compress_size
         if len(block) < end:
@@ -213,6 +228,7 @@ class ZipReader:
             if entry.kind in ("file", "symlink"):
                 self._check_encryption(info)
             if entry.kind == "symlink":
+                self._check_local(info)
                 with self._open(info) as data:
                     target = data.read(MAX_LINK_TARGET + 1)
                 if len(target) > MAX_LINK_TARGET:
@@ -226,6 +242,7 @@ class ZipReader:
                 if small is not None:
                     writer.add_bytes(entry, memoryview(small))
                     continue
+                self._check_local(info)
                 with self._open(info) as data:
                     writer.add(entry, data)
             else:
