@@ -206,7 +206,10 @@ def _file_fields_end(block: bytes, pos: int) -> int:
     pos = _vint(block, pos)[1]  # unpacked size
     pos = _vint(block, pos)[1]  # attributes
     pos += (4 if file_flags & 0x02 else 0) + (4 if file_flags & 0x04 else 0)
-    pos = _vint(block, pos)[1]  # compression
+    compression, pos = _vint(block, pos)
+    if compression & 0x3F > 1 or (compression >> 7) & 7 > 5:
+        # Algorithm versions 0 (RAR 5) and 1 (RAR 7), methods 0-5: 7-Zip refuses others.
+        raise ValueError("unknown compression version or method")
     pos = _vint(block, pos)[1]  # host OS
     name_length, pos = _vint(block, pos)
     return pos + name_length
@@ -322,7 +325,7 @@ class RarReader:
             and not self._encrypted_headers
             and not _rar5_layout_ok(volume, header)
         ):
-            self._misshapen = "a RAR5 header's fields do not add up to its size"
+            self._misshapen = "a RAR5 header is malformed (its fields, sizes or method)"
         elif isinstance(header, rarfile.Rar3Info) and header.type not in _RAR3_BLOCKS:
             self._misshapen = f"unknown block type {header.type:#x}"
         elif header.type == rarfile.RAR_BLOCK_OLD_SUB and not self._old_block_crc_ok(
