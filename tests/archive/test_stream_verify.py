@@ -209,3 +209,14 @@ def test_a_tar_name_whose_content_is_no_tar_is_a_damaged_tar(tmp_path: Path, suf
     with pytest.raises(ArchiveCorrupt):
         extract_archive(archive, dest=tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
+
+
+def test_zip_end_record_of_another_disk_is_an_error(tmp_path: Path) -> None:
+    archive = tmp_path / "two.zip"
+    data = bytearray(_two_file_zip(archive))
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<H", data, end + 4, 1)  # "number of this disk"
+    archive.write_bytes(bytes(data))
+    assert subprocess.run(["unzip", "-tq", str(archive)], capture_output=True).returncode != 0
+    with pytest.raises(ArchiveCorrupt, match="disk"):
+        extract_archive(archive, dest=tmp_path / "dest")

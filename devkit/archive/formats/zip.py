@@ -84,6 +84,12 @@ def _check_directory(path: Path, found: int) -> None:
         end = zipfile._EndRecData(stream)  # type: ignore[attr-defined]
     if not end:
         return
+    disk = int(end[zipfile._ECD_DISK_NUMBER])  # type: ignore[attr-defined]
+    start = int(end[zipfile._ECD_DISK_START])  # type: ignore[attr-defined]
+    if disk or start:
+        # A multi-part archive's last part (or a damaged end record): unzip warns and
+        # fails; zipfile would read on.
+        raise zipfile.BadZipFile(f"the end record names disk {disk} (directory on disk {start})")
     declared = int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
     if declared != found and (declared > 0xFFFF or declared != found % 0x10000):
         raise zipfile.BadZipFile(
