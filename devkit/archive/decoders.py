@@ -91,6 +91,8 @@ class Decoder:
         self.eof = False
         self.closed = False
         self.stalled = False
+        # Where the decoder's messages went, when the caller gave it a file of its own.
+        self.messages: IO[bytes] | None = None
 
     @property
     def proc(self) -> subprocess.Popen[bytes]:
@@ -190,8 +192,22 @@ class Decoder:
                 ) from None
         return 128 - code if code < 0 else code
 
+    def message_text(self, limit: int = 4096) -> str:
+        """What the decoder wrote to its message file (its stderr), if it has one."""
+        if self.messages is None:
+            return ""
+        try:
+            self.messages.seek(0)
+            return self.messages.read(limit).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
     def __enter__(self) -> Decoder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.child.__exit__(*exc)
+        try:
+            self.child.__exit__(*exc)
+        finally:
+            if self.messages is not None:
+                self.messages.close()

@@ -91,6 +91,16 @@ def _is_tar_header(block: bytes) -> bool:
     return stored == computed and block[0] != 0
 
 
+def _named_tar(path: Path) -> bool:
+    return (format_from_name(path) or "").startswith("tar")
+
+
+def _is_empty_tar(block: bytes, path: Path) -> bool:
+    """A tar with no members is only its zero end blocks: no content tells it from
+    zeros, so the name decides (what `tar x` makes of it: nothing)."""
+    return _named_tar(path) and len(block) == 512 and not block.strip(b"\0")
+
+
 def _peek(fmt: str, path: Path) -> bytes:
     """The first decompressed bytes of a compressed stream ("" if it will not decode)."""
     try:
@@ -193,8 +203,11 @@ def detect(path: Path) -> Detected:
     compression = _compression(head, path)
     if compression is not None:
         inner = _peek(compression, path)
-        return Detected(f"tar.{compression}" if _is_tar_header(inner) else compression)
-    if _is_tar_header(head[:512]):
+        # A .tar.* name whose content is no tar is a damaged tar (tar x fails), not a
+        # single file to write out as name.tar.
+        is_tar = _is_tar_header(inner) or _named_tar(path)
+        return Detected(f"tar.{compression}" if is_tar else compression)
+    if _is_tar_header(head[:512]) or _is_empty_tar(head[:512], path):
         return Detected("tar")
     stub = _behind_stub(head)
     if stub is not None:

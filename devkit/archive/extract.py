@@ -226,8 +226,12 @@ def _check_members(
     return on_progress
 
 
-def _layout(writer: TreeWriter, *, fmt: str, archive: Path, stem: str) -> Layout:
-    if fmt not in _SINGLE_FORMATS:
+def _layout(
+    writer: TreeWriter, *, fmt: str, archive: Path, stem: str, nested: bool = False
+) -> Layout:
+    # A single compressed file whose content was an archive extracted with --recursive
+    # is two things now (the file and its folder): laid out like any multi-member tree.
+    if fmt not in _SINGLE_FORMATS or nested:
         return writer.layout(stem)
     name = next(iter(p for p in writer.kinds if p), None)
     if name is None:  # skipped
@@ -281,9 +285,11 @@ def _extract_one(
         nested: list[ExtractResult] = []
         if run.options.recursive and depth < MAX_RECURSION_DEPTH:
             nested = _extract_nested(writer, run=run, depth=depth)
-            layout = _layout(writer, fmt=fmt.format, archive=archive, stem=stem)
+            layout = _layout(
+                writer, fmt=fmt.format, archive=archive, stem=stem, nested=bool(nested)
+            )
         top_mode = writer.finish(layout)
-        single = fmt.format in _SINGLE_FORMATS
+        single = fmt.format in _SINGLE_FORMATS and not nested
         with process.critical():  # the rename into DEST, and knowing that it happened
             final, renamed, replaced = _place(
                 layout, dest=dest, tmp=staging.path, overwrite=overwrite, is_file=single

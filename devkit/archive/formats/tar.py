@@ -32,6 +32,19 @@ def _kind(info: tarfile.TarInfo) -> Kind:
     return "special"
 
 
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile ends the archive quietly at a header with a bad checksum or a header cut
+    short, dropping every later member; GNU tar calls both errors. Only a zero block
+    or the clean end of the data ends the archive here."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _StrictTarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as error:  # type: ignore[attr-defined]
+            raise tarfile.ReadError(f"bad tar header at byte {tarfile_.offset}: {error}") from None
+
+
 def entry_for(info: tarfile.TarInfo) -> Entry:
     kind = _kind(info)
     path, reason = member_path(info.name, kind, backslash_is_separator=False)
@@ -67,7 +80,8 @@ class TarReader:
         if self.compression:
             raw = open_decompressed(raw, self.compression)
         try:
-            archive = tarfile.open(fileobj=GuardedStream(raw, self.path), mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+            stream = GuardedStream(raw, self.path)
+            archive = tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo)  # type: ignore[call-overload]  # noqa: SIM115
         except tarfile.TarError as error:
             raw.close()
             raise corrupt(self.path, error) from error
