@@ -1,7 +1,7 @@
 """The private temp folder inside DEST where an archive is extracted before it is
 renamed into place, and the recovery of the ones a killed devkit left behind.
 
-A temp folder is `DEST/.devkit-extract-XXXXXXXX`. While an extraction uses it, the
+A temp folder is `DEST/.devkit-extract-<random suffix>`. While an extraction uses it, the
 extraction holds an exclusive flock on the folder itself (released by the kernel when
 the process ends, however it ends). So a folder whose lock can be taken belongs to
 nobody: it is what SIGKILL (or a power cut) left, and the next extraction into the
