@@ -75,10 +75,9 @@ def run_app(args: Sequence[str]) -> CommandResult | int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from devkit.process import cooperative, reset, signal_policy
+    from devkit.process import cooperative, signal_policy
 
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
-    reset()  # a signal an earlier in-process run received is not this run's
     with signal_policy():
         try:
             result = run_app(args)

@@ -95,8 +95,7 @@ def exit_status() -> int:
     return 128 + int(_policy.signum or signal.SIGINT)
 
 
-def reset() -> None:
-    """Forget received signals (for a library caller running devkit twice, and tests)."""
+def _reset() -> None:
     _policy.signum = None
     _policy.count = 0
     _policy.raised = False
@@ -127,8 +126,14 @@ def _on_main_thread() -> bool:
 @contextlib.contextmanager
 def signal_policy() -> Iterator[None]:
     """Install the handlers for SIGINT, SIGTERM and SIGHUP (main thread only; nested
-    use is a no-op) and restore the previous ones afterwards."""
-    if _policy.installed or not _on_main_thread():
+    use is a no-op) and restore the previous ones afterwards. The outermost scope
+    starts with no signal recorded: one that an earlier run in the same process
+    received (a library caller, an in-process test) is not this run's."""
+    if _policy.installed:
+        yield
+        return
+    _reset()
+    if not _on_main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, _handle) for sig in INTERRUPT_SIGNALS}

@@ -32,10 +32,8 @@ from devkit import process
 def handling() -> Iterator[None]:
     """The run's scope: signals handled (a no-op when the CLI already installed the
     policy), never raised into the runner, orphaned descendants adopted (subreaper).
-    A run starts with no signal recorded (a library caller may run twice)."""
+    A run starts with no signal recorded (signal_policy's outermost scope)."""
     process.become_subreaper()
-    if process.signal_count():
-        process.reset()
     with process.signal_policy(), process.cooperative():
         yield
 
