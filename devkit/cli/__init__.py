@@ -107,6 +107,14 @@ class LazyCommandGroup(typer.core.TyperGroup):
                 error.message = f"{message.rstrip('.')}. Did you mean {suggestions}?"
             raise
 
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        # Completing a command name needs each command's name and help, not its options.
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self.rich_markup_mode = help_markup_mode()
         self._listing = True
@@ -120,7 +128,8 @@ app = typer.Typer(
     name="devkit",
     cls=LazyCommandGroup,
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

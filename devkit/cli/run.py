@@ -21,13 +21,42 @@ if TYPE_CHECKING:
 DEFAULT_RECIPE = "devkit.yaml"
 
 
+def names_recipe(argument: str) -> bool:
+    """Whether the first argument of `devkit run` is a recipe file rather than a task."""
+    return argument.endswith((".yaml", ".yml")) or "/" in argument or Path(argument).is_file()
+
+
 def split_arguments(arguments: list[str]) -> tuple[Path, tuple[str, ...]]:
-    """`[RECIPE] [TASK...]`: the first argument is the recipe when it looks like a file."""
-    if arguments:
-        first = arguments[0]
-        if first.endswith((".yaml", ".yml")) or "/" in first or Path(first).is_file():
-            return Path(first), tuple(arguments[1:])
-    return Path(DEFAULT_RECIPE), tuple(arguments)
+    """`[RECIPE] [TASK...]`: the first argument is the recipe when it looks like a file;
+    otherwise the nearest devkit.yaml in this folder or a parent (as `just` finds its
+    justfile)."""
+    from devkit.recipe.discover import find_recipe
+
+    if arguments and names_recipe(arguments[0]):
+        return Path(arguments[0]), tuple(arguments[1:])
+    return find_recipe(Path.cwd()) or Path(DEFAULT_RECIPE), tuple(arguments)
+
+
+def complete_arguments(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion for `[RECIPE] [TASK]...`: the tasks of the recipe named so far
+    (or of the nearest devkit.yaml); a path-like word is left to the shell's file
+    completion."""
+    from devkit.recipe.discover import task_names
+
+    if "/" in incomplete:
+        return []
+    given = [str(word) for word in ctx.params.get("arguments") or []]
+    recipe, _ = split_arguments(given)
+    tasks = [(name, desc) for name, desc in task_names(recipe) if name.startswith(incomplete)]
+    if given:
+        return tasks
+    recipes = sorted(
+        (path.name, "recipe")
+        for pattern in ("*.yaml", "*.yml")
+        for path in Path.cwd().glob(pattern)
+        if path.name.startswith(incomplete)
+    )
+    return tasks + recipes
 
 
 def parse_vars(values: list[str]) -> dict[str, str]:
@@ -198,8 +227,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Argument(
                 metavar="[RECIPE] [TASK]...",
-                help="Recipe file (default devkit.yaml), then tasks (default: its default task).",
+                help="Recipe file (default: devkit.yaml here or in a parent folder), then"
+                " tasks (default: its default task).",
                 show_default=False,
+                autocompletion=complete_arguments,
             ),
         ] = None,
         var: Annotated[

@@ -242,7 +242,7 @@ def read_recipe_text(path: Path) -> str:
         raise InvalidInput(
             f"recipe not found: {path}",
             code="recipe_not_found",
-            hint="pass the recipe's path, or create devkit.yaml in this folder",
+            hint="pass the recipe's path, or create devkit.yaml (looked here and in parents)",
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidInput(
