@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from devkit.console import CommandResult, Console
+from devkit.console import CommandResult, Console, announce_stopping
 from devkit.errors import DevkitError, ExitCode, InvalidInput
 
 
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devkit.process import cooperative, signal_policy
 
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
-    with signal_policy():
+    with signal_policy(announce=announce_stopping):
         try:
             result = run_app(args)
         except KeyboardInterrupt as interrupt:  # between the command and this line

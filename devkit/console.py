@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -113,6 +114,19 @@ def wants_color(stream: TextIO) -> bool:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def announce_stopping(signum: int) -> None:
+    """Tell a person at a terminal that devkit is stopping, and how to force it.
+
+    Called from the signal handler, possibly in the middle of another write to stderr
+    (a progress bar's redraw): one raw write of whole lines, never a buffered stream."""
+    if not os.isatty(2):
+        return
+    key = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    text = f"\r\x1b[2Kdevkit: stopping ({key} again to force)\n"
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode())
 
 
 class _GuardedStream:

@@ -75,6 +75,9 @@ class _Policy:
         self.cooperative = 0  # main thread only
         self.holding = 0  # main thread only: critical sections and spawns
         self.installed = False
+        # Told of the first signal when devkit will not stop at once (children to stop,
+        # a section to finish), so that a person knows a second Ctrl-C forces it.
+        self.announce: Callable[[int], None] | None = None
 
 
 _policy = _Policy()
@@ -114,6 +117,9 @@ def _handle(signum: int, frame: FrameType | None) -> None:
             child.forward(signum)
         else:
             child.kill()
+    waits = bool(_policy.children) or _policy.cooperative or _policy.holding
+    if first and waits and _policy.announce is not None:
+        _policy.announce(signum)
     if first and not _policy.cooperative and not _policy.holding and not _policy.raised:
         _policy.raised = True
         raise InterruptSignal(signum)
@@ -124,11 +130,12 @@ def _on_main_thread() -> bool:
 
 
 @contextlib.contextmanager
-def signal_policy() -> Iterator[None]:
+def signal_policy(announce: Callable[[int], None] | None = None) -> Iterator[None]:
     """Install the handlers for SIGINT, SIGTERM and SIGHUP (main thread only; nested
     use is a no-op) and restore the previous ones afterwards. The outermost scope
     starts with no signal recorded: one that an earlier run in the same process
-    received (a library caller, an in-process test) is not this run's."""
+    received (a library caller, an in-process test) is not this run's. `announce` is
+    called, from the handler, on the first signal when stopping will take a while."""
     if _policy.installed:
         yield
         return
@@ -138,10 +145,12 @@ def signal_policy() -> Iterator[None]:
         return
     previous = {sig: signal.signal(sig, _handle) for sig in INTERRUPT_SIGNALS}
     _policy.installed = True
+    _policy.announce = announce
     try:
         yield
     finally:
         _policy.installed = False
+        _policy.announce = None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
