@@ -108,12 +108,24 @@ def error_line(error: DevkitError) -> str:
     return printable(text)
 
 
-def wants_color(stream: TextIO) -> bool:
-    """Style output for a person: the stream is a terminal and NO_COLOR is not set."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+def is_terminal(stream: TextIO) -> bool:
+    """Lay output out for a person (live status, progress bars, tables, compact recipe
+    lines): the stream is a terminal that can redraw. Colour is a separate choice."""
+    if os.environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour the output: on a terminal by default; NO_COLOR (no-color.org) turns it
+    off and wins; FORCE_COLOR (force-color.org) turns it on even in a pipe. Neither
+    changes the layout."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return is_terminal(stream)
 
 
 def announce_stopping(signum: int) -> None:
@@ -193,6 +205,21 @@ class StatusSink(Protocol):
     def update(self, text: str) -> None: ...
 
 
+def _rich_console(stream: TextIO) -> RichConsole:
+    """A rich console for `stream` that follows devkit's colour choice, not rich's own
+    guess: FORCE_COLOR colours a pipe without turning on cursor tricks there."""
+    from rich.console import Console as RichConsole
+
+    color = wants_color(stream)
+    return RichConsole(
+        file=stream,
+        highlight=False,
+        soft_wrap=True,
+        force_terminal=color or None,
+        no_color=not color,
+    )
+
+
 class _NoStatus:
     def update(self, text: str) -> None:
         pass
@@ -221,26 +248,25 @@ class Console:
 
     @property
     def styled(self) -> bool:
-        return wants_color(self._stdout)
+        """stdout is a terminal: the layout for a person (colour or not)."""
+        return is_terminal(self._stdout)
 
     @property
     def interactive_stderr(self) -> bool:
-        return wants_color(self._stderr)
+        return is_terminal(self._stderr)
 
     def _rich(self, *, err: bool) -> RichConsole:
-        from rich.console import Console as RichConsole
-
         if err:
             if self._rich_err is None:
-                self._rich_err = RichConsole(file=self._stderr, highlight=False, soft_wrap=True)
+                self._rich_err = _rich_console(self._stderr)
             return self._rich_err
         if self._rich_out is None:
-            self._rich_out = RichConsole(file=self._stdout, highlight=False, soft_wrap=True)
+            self._rich_out = _rich_console(self._stdout)
         return self._rich_out
 
     def _write(self, text: str, *, style: str | None, err: bool) -> None:
         stream = self._stderr if err else self._stdout
-        if self._status is not None and wants_color(stream):
+        if self._status is not None and is_terminal(stream):
             # Terminal lines go above the live status line, through its console.
             self._rich(err=False).print(
                 text, style=style, markup=False, emoji=False, highlight=False

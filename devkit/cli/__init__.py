@@ -19,7 +19,7 @@ import typer.core
 import typer.main
 
 from devkit import __version__
-from devkit.console import wants_color
+from devkit.console import is_terminal
 
 # Command name -> module under devkit.cli that registers it, in the order --help lists.
 COMMAND_MODULES: dict[str, str] = {
@@ -42,9 +42,9 @@ def command_name(info: typer.models.CommandInfo) -> str:
 
 
 def help_markup_mode() -> typer.core.MarkupMode:
-    """Help as rich panels for a person at a terminal; plain text for pipes, scripts and
-    NO_COLOR, which also spares them importing rich (about 100 ms)."""
-    return "rich" if wants_color(sys.stdout) else None
+    """Help as rich panels for a person at a terminal (without colour under NO_COLOR);
+    plain text for pipes and scripts, which also spares them importing rich (~100 ms)."""
+    return "rich" if is_terminal(sys.stdout) else None
 
 
 def _command_info(name: str) -> typer.models.CommandInfo:

@@ -76,17 +76,22 @@ def parse_vars(values: list[str]) -> dict[str, str]:
 
 
 class ConsoleObserver:
-    """Shows a run: compact on a terminal, timestamped plain lines otherwise (cron)."""
+    """Shows a run: compact on a terminal; in a pipe or a cron log, the lines that start
+    and finish a step carry a timestamp too (`timestamps`: every line does). Output
+    lines are tagged with their task only when tasks run in parallel."""
 
-    def __init__(self, console: Console, *, parallel: bool, status: StatusSink) -> None:
+    def __init__(
+        self, console: Console, *, parallel: bool, status: StatusSink, timestamps: bool = False
+    ) -> None:
         self.console = console
         self.styled = console.styled and not console.json_mode
         self.parallel = parallel
         self.status = status
+        self.timestamps = timestamps
         self.running: dict[str, str] = {}
 
-    def _show(self, text: str, *, style: str | None = None) -> None:
-        if not self.styled:
+    def _show(self, text: str, *, style: str | None = None, step_line: bool = False) -> None:
+        if self.timestamps or (step_line and not self.styled):
             text = f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"
         if self.console.json_mode:
             self.console.notice(text)
@@ -97,7 +102,7 @@ class ConsoleObserver:
         self._show(f"▶ {printable(task)}", style="bold")
 
     def step_started(self, task: str, label: str) -> None:
-        self._show(f"  {self._prefix(task)}• {printable(label)}", style="cyan")
+        self._show(f"  {self._prefix(task)}• {printable(label)}", style="cyan", step_line=True)
         self.running[task] = label
         self._update_status()
 
@@ -108,7 +113,7 @@ class ConsoleObserver:
         self._show(f"    {self._prefix(task)}{printable(line)}")
 
     def _prefix(self, task: str) -> str:
-        return f"[{printable(task)}] " if self.parallel or not self.styled else ""
+        return f"[{printable(task)}] " if self.parallel else ""
 
     def step_finished(self, record: StepRecord) -> None:
         if self.running.pop(record.task, None) is not None:
@@ -117,7 +122,7 @@ class ConsoleObserver:
         prefix = self._prefix(record.task)
         took = f"({record.duration:.1f} s)"
         if record.status == "ok":
-            self._show(f"  {prefix}✓ {name} {took}", style="green")
+            self._show(f"  {prefix}✓ {name} {took}", style="green", step_line=True)
             if record.data:
                 self._show(f"    {prefix}{printable(summarize(record.data))}", style="dim")
         elif record.status == "planned":
@@ -132,12 +137,15 @@ class ConsoleObserver:
             )
         elif record.status == "ignored":
             self._show(
-                f"  {prefix}✗ {name} failed, ignored (continue_on_error) {took}", style="yellow"
+                f"  {prefix}✗ {name} failed, ignored (continue_on_error) {took}",
+                style="yellow",
+                step_line=True,
             )
         else:
             self._show(
                 f"  {prefix}✗ {name} {record.status} (exit {record.exit_code}) {took}",
                 style="bold red",
+                step_line=True,
             )
 
     def task_finished(self, record: TaskRecord) -> None:
@@ -258,6 +266,12 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option("-j", "--jobs", min=1, help="At most N tasks at once (parallel needs)."),
         ] = None,
+        timestamps: Annotated[
+            bool,
+            typer.Option(
+                "--timestamps", help="Start every output line with the time (not only steps')."
+            ),
+        ] = False,
         log: Annotated[
             Path | None,
             typer.Option(
@@ -320,7 +334,9 @@ def register(app: typer.Typer) -> None:
             parallel = any(t.parallel for t in recipe.tasks.values())
             with contextlib.ExitStack() as stack:
                 status = stack.enter_context(console.live_status())
-                observer = ConsoleObserver(console, parallel=parallel, status=status)
+                observer = ConsoleObserver(
+                    console, parallel=parallel, status=status, timestamps=timestamps
+                )
                 log_stream = None
                 if log is not None:
                     try:

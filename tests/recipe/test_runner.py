@@ -243,7 +243,7 @@ def test_stdin_is_closed(recipe: Callable[[str], Path], tmp_path: Path) -> None:
         timeout=30,
     )
     assert process.returncode == 0
-    assert "[t] EOF" in process.stdout and "GOT-typed" not in process.stdout
+    assert "    EOF" in process.stdout.splitlines() and "GOT-typed" not in process.stdout
 
 
 def test_lock_refuses_a_second_run(recipe: Callable[[str], Path], tmp_path: Path) -> None:
@@ -574,8 +574,9 @@ def test_stdin_true_reads_the_terminal(recipe: Callable[[str], Path], tmp_path: 
     time.sleep(0.5)
     stdout, _ = process.communicate("typed\nmore\n", timeout=30)
     assert process.returncode == 0, stdout
-    assert "[t] got-typed" in stdout
-    assert "[t] closed" in stdout and "[t] leaked-" not in stdout
+    output_lines = [line.split("\x1b[2K")[-1].rstrip("\r") for line in stdout.splitlines()]
+    assert "    got-typed" in output_lines, stdout
+    assert "    closed" in output_lines and "leaked-" not in stdout.replace('"leaked-$y"', "")
 
 
 def test_a_failed_need_blocks_everything_after_it(
