@@ -281,6 +281,13 @@ def register(app: typer.Typer) -> None:
         schema: Annotated[
             bool, typer.Option("--schema", help="Print the recipe JSON Schema and exit.")
         ] = False,
+        init: Annotated[
+            bool,
+            typer.Option(
+                "--init",
+                help="Write a commented starter devkit.yaml (and .devkit-schema.json) here.",
+            ),
+        ] = False,
         json_output: JsonOption = False,
     ) -> CommandResult:
         """Run a YAML recipe: validated completely before the first step runs.
@@ -292,6 +299,8 @@ def register(app: typer.Typer) -> None:
         """
 
         def body(console: Console) -> CommandResult:
+            if init:
+                return CommandResult("run", write_starter(console, Path.cwd()))
             if schema:
                 import json
 
@@ -361,6 +370,36 @@ def register(app: typer.Typer) -> None:
             return _finish(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
+
+
+def write_starter(console: Console, folder: Path) -> dict[str, Any]:
+    """`--init`: the starter recipe and the schema editors read; never overwrites."""
+    import json
+
+    from devkit.recipe.schema import json_schema
+    from devkit.recipe.starter import SCHEMA_FILE, STARTER
+
+    recipe = folder / DEFAULT_RECIPE
+    existing = [path for path in (recipe, folder / "devkit.yml") if path.exists()]
+    if existing:
+        raise InvalidInput(
+            f"a recipe already exists: {existing[0]}",
+            code="recipe_exists",
+            hint="edit it, or remove it to start over",
+        )
+    try:
+        with recipe.open("x", encoding="utf-8") as stream:
+            stream.write(STARTER)
+        schema_text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+        (folder / SCHEMA_FILE).write_text(schema_text, encoding="utf-8")
+    except OSError as error:
+        raise OperationFailed(
+            f"cannot write {recipe}: {error.strerror}",
+            code="write_failed",
+            hint="run it in a folder you can write to",
+        ) from None
+    console.outcome(True, f"wrote {DEFAULT_RECIPE} and {SCHEMA_FILE}: try 'devkit run --list'")
+    return {"recipe": str(recipe), "schema": str(folder / SCHEMA_FILE)}
 
 
 def _finish(console: Console, report: RunReport) -> CommandResult:

@@ -216,7 +216,7 @@ def json_schema() -> dict[str, Any]:
     # Scalars the loader keeps as text may be written as YAML numbers/booleans.
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://devkit.invalid/recipe.schema.json",
+        "$id": "urn:devkit:recipe-schema:1",
         "title": "devkit recipe",
         **doc,
         "$defs": {"step": STEP.json_schema()},

@@ -90,9 +90,7 @@ def test_hostile_var_from_the_command_line_through_a_real_run(
     result = devkit(["run", "--var", f"name={value}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     printed = [
-        json.loads(line[4:])
-        for line in result.stdout.splitlines()
-        if line.startswith("    [")
+        json.loads(line[4:]) for line in result.stdout.splitlines() if line.startswith("    [")
     ]
     assert printed == [[value, f"in {value}"], [value], [value], ["plain"]]
     assert not (tmp_path / "CANARY").exists()
