@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sync": "git",
     "conflicts": "git",
     "undo": "git",
+    "man": "manpage",
 }
 
 
