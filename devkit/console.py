@@ -23,6 +23,7 @@ import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
 ENVELOPE_VERSION = 1
+
+# How much a command says: -q only problems and the summary, -v the per-step log too.
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+output_level: ContextVar[int] = ContextVar("output_level", default=NORMAL)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -243,6 +248,15 @@ class Console:
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
         self._status: Any = None  # a rich Status while live_status() is active
+        self.level = output_level.get()
+
+    @property
+    def quiet(self) -> bool:
+        return self.level <= QUIET
+
+    @property
+    def verbose(self) -> bool:
+        return self.level >= VERBOSE
 
     # -- styling -----------------------------------------------------------------
 
@@ -280,16 +294,28 @@ class Console:
     # -- data on stdout ------------------------------------------------------------
 
     def line(self, text: str = "", *, style: str | None = None) -> None:
-        """A line of human output on stdout (nothing in JSON mode)."""
-        if not self.json_mode:
+        """A line of human output on stdout (nothing in JSON mode or with -q)."""
+        if not self.json_mode and not self.quiet:
             self._write(text, style=style, err=False)
 
+    def detail(self, text: str, *, style: str | None = None) -> None:
+        """A line of the per-step log on stdout: only with -v."""
+        if self.verbose:
+            self.line(text, style=style)
+
+    def summary(self, text: str) -> None:
+        """The closing line of a command, shown even with -q (not in JSON mode)."""
+        if not self.json_mode:
+            self._write(text, style=None, err=False)
+
     def outcome(self, ok: bool, text: str) -> None:
-        """A result line marked with a tick or a cross."""
+        """A result line marked with a tick or a cross: the summary, shown even with -q."""
+        if self.json_mode:
+            return
         if ok:
-            self.line(f"✓ {text}", style="green")
+            self._write(f"✓ {text}", style="green", err=False)
         else:
-            self.line(f"✗ {text}", style="bold red")
+            self._write(f"✗ {text}", style="bold red", err=False)
 
     def table(
         self,
@@ -299,7 +325,7 @@ class Console:
         title: str | None = None,
     ) -> None:
         """A table on stdout: rich on a terminal, aligned plain columns otherwise."""
-        if self.json_mode:
+        if self.json_mode or self.quiet:
             return
         cells = [[printable(str(cell)) for cell in row] for row in rows]
         if self.styled:
@@ -359,7 +385,8 @@ class Console:
                 self._status.start()
 
     def info(self, text: str) -> None:
-        self._write(text, style="dim", err=True)
+        if not self.quiet:
+            self._write(text, style="dim", err=True)
 
     def warn(self, text: str) -> None:
         self._write(f"warning: {text}", style="yellow", err=True)
@@ -367,8 +394,9 @@ class Console:
     @contextmanager
     def live_status(self) -> Iterator[StatusSink]:
         """A transient one-line status (spinner and text) kept under the output, only
-        when stdout is a terminal; lines printed meanwhile scroll above it."""
-        if self.json_mode or not self.styled:
+        when stdout is a terminal (and not with -q); lines printed meanwhile scroll
+        above it."""
+        if self.json_mode or not self.styled or self.quiet:
             yield _NoStatus()
             return
         status = self._rich(err=False).status("", spinner="dots")
@@ -390,11 +418,11 @@ class Console:
     def progress(
         self, label: str, total: int | None, *, unit: str = "bytes"
     ) -> Iterator[ProgressSink]:
-        """A progress bar on stderr, only when stderr is a terminal.
+        """A progress bar on stderr, only when stderr is a terminal (and not with -q).
 
         `unit` "bytes" shows size, rate and time left; any other unit names what is
         counted ("repositories") and shows done/total and the time taken."""
-        if not self.interactive_stderr:
+        if not self.interactive_stderr or self.quiet:
             yield _NoProgress()
             return
         from rich.progress import BarColumn, Progress, TextColumn

@@ -17,9 +17,10 @@ from typing import Annotated, Any
 import typer
 import typer.core
 import typer.main
+import typer.utils
 
 from devkit import __version__
-from devkit.console import is_terminal
+from devkit.console import QUIET, VERBOSE, is_terminal, output_level
 
 # Command name -> module under devkit.cli that registers it, in the order --help lists.
 COMMAND_MODULES: dict[str, str] = {
@@ -57,14 +58,56 @@ def _command_info(name: str) -> typer.models.CommandInfo:
 
 
 def build_command(name: str) -> Any:
-    """The full command, options and all, as Typer builds it (only for the one run)."""
+    """The full command, options and all, as Typer builds it (only for the one run),
+    with the output-level options every command shares."""
     commands = typer.Typer(
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=help_markup_mode(),
     )
     commands.registered_commands = [_command_info(name)]
-    return typer.main.get_group(commands).commands[name]
+    command = typer.main.get_group(commands).commands[name]
+    command.params.extend(_output_level_options())
+    return command
+
+
+def _set_output_level(level: int) -> Any:
+    def callback(ctx: Any, param: Any, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            output_level.set(level)
+
+    return callback
+
+
+def _output_level_options() -> list[Any]:
+    """`-q` and `-v`, for every command; they set the level the command's Console reads."""
+
+    def options(
+        quiet: Annotated[
+            bool,
+            typer.Option(
+                "--quiet",
+                "-q",
+                help="Only problems and the summary.",
+                callback=_set_output_level(QUIET),
+                expose_value=False,
+            ),
+        ] = False,
+        verbose: Annotated[
+            bool,
+            typer.Option(
+                "--verbose",
+                "-v",
+                help="Also the per-step log.",
+                callback=_set_output_level(VERBOSE),
+                expose_value=False,
+            ),
+        ] = False,
+    ) -> None:
+        """Only here for Typer to read the options from."""
+
+    params = typer.utils.get_params_from_function(options).values()
+    return [typer.main.get_click_param(param)[0] for param in params]
 
 
 def describe_command(name: str) -> Any:

@@ -249,12 +249,18 @@ def _show_sync(console: Console, report: SyncReport) -> None:
     line (why a repository failed is its error line, on stderr)."""
     many = len(report.repos) > 1
     for result in report.repos:
-        if many or result.log:
-            console.line(f"{result.repo}:")
+        # A repository that needs attention always shows its log; the others with -v
+        # (or when it is the only one), so twenty clean repositories stay one table.
+        attention = (
+            result.exit_code != 0 or bool(result.overlapping) or (result.conflicts is not None)
+        )
+        show = console.line if attention or not many else console.detail
+        if result.log or attention:
+            show(f"{result.repo}:")
         for text in result.log:
-            console.line(f"  {text}")
+            show(f"  {text}")
         for path in result.overlapping:
-            console.line(f"  overlapping: {path}")
+            show(f"  overlapping: {path}")
         if result.conflicts is not None:
             show_conflicts(console, result.conflicts, indent="  ")
     rows = [
@@ -263,7 +269,7 @@ def _show_sync(console: Console, report: SyncReport) -> None:
     ]
     console.table(["repo", "branch", "ahead/behind", "result", "next"], rows)
     s = report.summary()
-    console.line(
+    console.summary(
         f"{s['total']} repositor{'y' if s['total'] == 1 else 'ies'} ({report.mode}): "
         f"{s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed"
     )

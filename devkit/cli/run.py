@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from devkit.recipe.report import RunReport, StepRecord, TaskRecord
 
 DEFAULT_RECIPE = "devkit.yaml"
+# With -q, how much of a failed step's output is shown (its last lines).
+QUIET_TAIL_LINES = 200
 
 
 def names_recipe(argument: str) -> bool:
@@ -89,6 +92,7 @@ class ConsoleObserver:
         self.status = status
         self.timestamps = timestamps
         self.running: dict[str, str] = {}
+        self.held: dict[str, deque[str]] = {}
 
     def _show(self, text: str, *, style: str | None = None, step_line: bool = False) -> None:
         if self.timestamps or (step_line and not self.styled):
@@ -110,7 +114,12 @@ class ConsoleObserver:
         self.status.update("  ".join(f"{task} › {label}" for task, label in self.running.items()))
 
     def output(self, task: str, line: str) -> None:
-        self._show(f"    {self._prefix(task)}{printable(line)}")
+        text = f"    {self._prefix(task)}{printable(line)}"
+        if self.console.quiet:
+            # -q shows a step's output only if the step fails: its last lines, then.
+            self.held.setdefault(task, deque(maxlen=QUIET_TAIL_LINES)).append(text)
+        else:
+            self._show(text)
 
     def _prefix(self, task: str) -> str:
         return f"[{printable(task)}] " if self.parallel else ""
@@ -142,11 +151,13 @@ class ConsoleObserver:
                 step_line=True,
             )
         else:
-            self._show(
-                f"  {prefix}✗ {name} {record.status} (exit {record.exit_code}) {took}",
-                style="bold red",
-                step_line=True,
-            )
+            failed = f"  {prefix}✗ {name} {record.status} (exit {record.exit_code}) {took}"
+            self._show(failed, style="bold red", step_line=True)
+            if self.console.quiet:
+                self.console.summary(failed)
+                for line in self.held.pop(record.task, ()):
+                    self.console.summary(line)
+        self.held.pop(record.task, None)
 
     def task_finished(self, record: TaskRecord) -> None:
         if record.status == "up_to_date":
