@@ -279,7 +279,7 @@ def _repo_error(result: RepoSyncResult) -> DevkitError:
     """A failed repository's error (as the sync recorded it), naming the repository."""
     recorded = result.error or {}
     error = OperationFailed(
-        f"{result.repo}: {recorded.get('message') or f'sync {result.result}'}",
+        result.problem,
         code=recorded.get("code") or "sync_failed",
         hint=recorded.get("hint"),
         details={**(recorded.get("details") or {}), "repo": result.repo},

@@ -444,7 +444,7 @@ def run_failure(report: RunReport, *, interrupted_run: bool) -> DevkitError:
     return OperationFailed(
         report.failure or "the recipe failed",
         code="step_failed",
-        hint="see the step's output above; --log FILE keeps it all",
+        hint=report.failure_hint or "see the step's output above; --log FILE keeps it all",
         details=where,
     )
 

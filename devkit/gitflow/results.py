@@ -230,6 +230,12 @@ class RepoSyncResult:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    @property
+    def problem(self) -> str:
+        """Why the repository failed, in one sentence that names it once."""
+        message = (self.error or {}).get("message") or f"sync {self.result}"
+        return message if message.startswith(f"{self.repo}:") else f"{self.repo}: {message}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "repo": self.repo,

@@ -118,7 +118,7 @@ def _message(
     if message:
         text += f": {message}"
     if status == "failed":
-        run.fail(text, outcome.exit_code)  # keeps only the first failure
+        run.fail(text, outcome.exit_code, outcome.hint)  # keeps only the first failure
     return run.masker.text(text)
 
 

@@ -52,11 +52,19 @@ class TaskFailure(Exception):
     """A task cannot go on: lock held, requirement not met, declined, or a signal
     arrived while it waited (`interrupted`)."""
 
-    def __init__(self, message: str, exit_code: int, *, interrupted: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        exit_code: int,
+        *,
+        interrupted: bool = False,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.interrupted = interrupted
+        self.hint = hint
 
 
 class Run:
@@ -79,14 +87,17 @@ class Run:
         self.run_dir: str | None = None
         self.failure: str | None = None
         self.failure_code = 0
+        self.failure_hint: str | None = None
         self._lock = threading.Lock()
 
-    def fail(self, message: str, exit_code: int) -> None:
-        """Record the run's failure; only the first one counts."""
+    def fail(self, message: str, exit_code: int, hint: str | None = None) -> None:
+        """Record the run's failure (and the fix its cause suggests); only the first
+        one counts."""
         with self._lock:
             if self.failure is None:
                 self.failure = self.masker.text(message)
                 self.failure_code = exit_code or 1
+                self.failure_hint = self.masker.text(hint) if hint else None
 
     def scope(self, task: Task | None) -> Scope:
         return recipe_scope(

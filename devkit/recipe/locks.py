@@ -42,7 +42,7 @@ def task_lock(frame: TaskFrame) -> Iterator[tuple[int, ...]]:
     except Interrupted:
         raise TaskFailure("interrupted", signals.exit_code(), interrupted=True) from None
     except DevkitError as error:
-        raise TaskFailure(error.message, int(error.exit_code)) from None
+        raise TaskFailure(error.message, int(error.exit_code), hint=error.hint) from None
     with stream:
         yield (stream.fileno(),)
 

@@ -78,6 +78,7 @@ class RunReport:
     duration: float
     failure: str | None = None
     vars: dict[str, str] = field(default_factory=dict)
+    failure_hint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "duration": round(self.duration, 3),
             "failure": self.failure,
+            "failure_hint": self.failure_hint,
             "vars": self.vars,
             "tasks": [task.to_json() for task in self.tasks],
         }

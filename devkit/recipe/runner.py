@@ -130,6 +130,7 @@ def _report(run: Run, scheduler: Scheduler, names: tuple[str, ...], duration: fl
         duration=duration,
         failure=failure,
         vars=variables,
+        failure_hint=run.failure_hint,
     )
 
 

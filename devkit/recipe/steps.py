@@ -39,6 +39,7 @@ class StepOutcome:
     data: Mapping[str, Any] | None = None
     timed_out: bool = False
     interrupted: bool = False
+    hint: str | None = None  # what a built-in step's error suggests doing
 
 
 class StepContext(Protocol):
@@ -264,10 +265,7 @@ def _json_outcome(result: Any, exit_code: int = 0) -> StepOutcome:
 def _devkit_error_outcome(error: Exception) -> StepOutcome:
     code = int(getattr(error, "exit_code", 1))
     message = getattr(error, "message", str(error))
-    hint = getattr(error, "hint", None)
-    if hint:
-        message = f"{message} (hint: {hint})"
-    return StepOutcome(code or 1, message=message)
+    return StepOutcome(code or 1, message=message, hint=getattr(error, "hint", None))
 
 
 def _opt(step: Step, key: str, default: Any = None) -> Any:
@@ -344,17 +342,22 @@ def _git_sync(step: Step, ctx: StepContext) -> StepOutcome:
         env=ctx.env(),
     )
     problems = []
+    hints = []
     for repo in report.repos:
         ctx.report(f"{repo.repo}: {repo.result} (was {repo.state})")
         if repo.exit_code != 0:
             error = repo.error or {}
-            text = f"{repo.repo}: {error.get('message') or repo.result}"
-            if error.get("hint"):
-                text += f" (hint: {error['hint']})"
-            problems.append(text)
+            problems.append(repo.problem)
+            if error.get("hint") and error["hint"] not in hints:
+                hints.append(error["hint"])
     outcome = _json_outcome(report, int(report.exit_code))
     if problems:
-        return StepOutcome(outcome.exit_code, message="; ".join(problems), data=outcome.data)
+        return StepOutcome(
+            outcome.exit_code,
+            message="; ".join(problems),
+            data=outcome.data,
+            hint="; ".join(hints) or None,
+        )
     return outcome
 
 

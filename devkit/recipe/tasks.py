@@ -55,7 +55,11 @@ def _not_run(run: Run, task: Task, tasks: Tasks) -> TaskRecord | None:
 def _failed(run: Run, task: Task, failure: TaskFailure, duration: float) -> TaskRecord:
     if failure.interrupted:
         return TaskRecord(task.name, "interrupted", failure.exit_code, duration, "interrupted")
-    run.fail(f"{task.position}: task '{task.name}' failed: {failure.message}", failure.exit_code)
+    run.fail(
+        f"{task.position}: task '{task.name}' failed: {failure.message}",
+        failure.exit_code,
+        failure.hint,
+    )
     return TaskRecord(
         task.name, "failed", failure.exit_code, duration, run.masker.text(failure.message)
     )
