@@ -12,14 +12,20 @@ from pathlib import Path
 
 
 class TerminalRun:
-    """`python -m devkit ARGS` with a pseudo-terminal as stdin, stdout and stderr."""
+    """`python -m devkit ARGS` (or `argv` as given) with a pseudo-terminal as stdin,
+    stdout and stderr."""
 
     def __init__(
-        self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
     ) -> None:
         self._master, slave = os.openpty()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devkit", *args],
+            list(argv) if argv is not None else [sys.executable, "-m", "devkit", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import types
 from difflib import get_close_matches
 from typing import Annotated, Any
 
@@ -46,7 +47,45 @@ def command_name(info: typer.models.CommandInfo) -> str:
 def help_markup_mode() -> typer.core.MarkupMode:
     """Help as rich panels for a person at a terminal (without colour under NO_COLOR);
     plain text for pipes and scripts, which also spares them importing rich (~100 ms)."""
-    return "rich" if is_terminal(sys.stdout) else None
+    if not is_terminal(sys.stdout):
+        return None
+    _load_rich_help()
+    return "rich"
+
+
+# typer.rich_utils imports these at module level for features devkit never uses
+# (Markdown help, pretty tracebacks); with them come markdown_it and pygments, about
+# half the time of a terminal --help.
+_UNUSED_BY_HELP = (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback"))
+
+
+def _load_rich_help() -> None:
+    """Import typer.rich_utils with stand-ins for the modules of `_UNUSED_BY_HELP`,
+    then take the stand-ins away, so that any later import gets the real modules. A
+    stand-in class imports the real one if it is ever used."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    stand_ins = {}
+    for module_name, class_name in _UNUSED_BY_HELP:
+        if module_name not in sys.modules:
+            module = types.ModuleType(module_name)
+            setattr(module, class_name, _deferred_class(module_name, class_name))
+            stand_ins[module_name] = module
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("typer.rich_utils")
+    finally:
+        for module_name, module in stand_ins.items():
+            if sys.modules.get(module_name) is module:
+                del sys.modules[module_name]
+
+
+def _deferred_class(module_name: str, class_name: str) -> type:
+    def create(cls: type, *args: Any, **kwargs: Any) -> Any:
+        real = getattr(importlib.import_module(module_name), class_name)
+        return real(*args, **kwargs)
+
+    return type(class_name, (), {"__new__": create})
 
 
 def _command_info(name: str) -> typer.models.CommandInfo:

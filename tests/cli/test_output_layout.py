@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,25 @@ def test_no_color_keeps_rich_help_on_a_terminal(tmp_path: Path) -> None:
     assert exit_code == 0
     assert "╭─ Options" in SGR.sub("", text)  # the same panels as with colour
     assert not COLOUR.search(text)
+
+
+def test_terminal_help_skips_markdown_and_syntax_highlighting(tmp_path: Path) -> None:
+    """Typer's rich help imports rich.markdown and rich.traceback, which bring
+    markdown_it and pygments (half the time of a terminal --help); devkit never uses
+    them, and a later import still gets the real modules."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys\n"
+        "from devkit.__main__ import main\n"
+        "main(['sync', '--help'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('markdown_it', 'pygments'))\n"
+        "import rich.markdown\n"
+        "real = hasattr(rich.markdown, 'MarkdownContext')\n"
+        "print('PROBE', heavy, real)\n"
+    )
+    run = TerminalRun([], cwd=tmp_path, env=plain_env(), argv=[sys.executable, str(probe)])
+    exit_code, screen = run.finish()
+    text = SGR.sub("", screen.decode())
+    assert exit_code == 0, text
+    assert "╭─ Options" in text
+    assert "PROBE [] True" in text
