@@ -1,0 +1,90 @@
+"""The README's examples are run or checked, so that none of them goes stale.
+
+- every ```yaml block is a whole recipe that `devkit run --check` accepts;
+- every ```json block parses;
+- every `devkit ...` command or synopsis (in code blocks and inline code) names a real
+  command and only options that command has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from devkit.cli import COMMAND_MODULES, build_command
+from tests.clirun import run_devkit
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+INLINE = re.compile(r"(?<!`)`(devkit [^`\n]+)`(?!`)")
+ROOT_OPTIONS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
+
+
+def blocks(language: str) -> list[str]:
+    return [body for lang, body in BLOCK.findall(README) if lang == language]
+
+
+def command_lines() -> list[str]:
+    """Every `devkit ...` the README shows: lines of shell blocks (a synopsis may
+    continue on indented lines) and inline code."""
+    lines = [m.group(1) for m in INLINE.finditer(README)]
+    for language in ("sh", "bash", "console", ""):
+        for body in blocks(language):
+            text = re.sub(r"\n\s+(?=[\[-])", " ", body)  # a synopsis's continuation lines
+            lines += text.splitlines()
+    found = []
+    for line in lines:
+        for part in re.split(r"&&|(?<!\[)\|(?![^\[]*\])|>", line):  # not `[-y|--yes]`
+            part = re.sub(r"^(?:\S*/)?\.venv/bin/", "", part.strip())
+            if part.startswith("devkit "):
+                found.append(part)
+    return found
+
+
+def option_words(command: str) -> tuple[str | None, list[str]]:
+    """(subcommand, the option names it uses) of one README command or synopsis."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    words = [piece for word in words for piece in re.split(r"[\[\]|{}]", word) if piece]
+    sub = next((w for w in words[1:] if not w.startswith("-")), None)
+    options = [w.split("=", 1)[0] for w in words[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)]
+    return (sub if sub in COMMAND_MODULES else None), options
+
+
+@pytest.mark.parametrize("body", blocks("yaml"), ids=lambda b: b.splitlines()[0][:40])
+def test_yaml_examples_are_valid_recipes(body: str, tmp_path: Path) -> None:
+    (tmp_path / "devkit.yaml").write_text(body)
+    for optional in re.findall(r"([\w.-]+)\?", body):  # dotenv files marked optional
+        (tmp_path / optional).touch()
+    secrets = re.findall(r"secrets: \[([^\]]*)\]", body)
+    env = {name.strip(): "example-secret-value" for s in secrets for name in s.split(",")}
+    result = run_devkit(["run", "--check"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("body", blocks("json"), ids=lambda b: b.splitlines()[1][:40])
+def test_json_examples_parse(body: str) -> None:
+    json.loads(body)
+
+
+def test_every_devkit_command_in_the_readme_uses_real_options() -> None:
+    known = {name: set() for name in COMMAND_MODULES}
+    for name in COMMAND_MODULES:
+        for param in build_command(name).params:
+            known[name].update(getattr(param, "opts", []), getattr(param, "secondary_opts", []))
+            known[name].update({"--help", "-h"})
+    stale = []
+    lines = command_lines()
+    assert len(lines) > 20  # the extraction works
+    for line in lines:
+        sub, options = option_words(line)
+        allowed = known[sub] if sub else ROOT_OPTIONS
+        stale += [f"{line!r}: {option}" for option in options if option not in allowed]
+    assert not stale, "README names options that do not exist:\n" + "\n".join(stale)
