@@ -88,3 +88,23 @@ def test_every_devkit_command_in_the_readme_uses_real_options() -> None:
         allowed = known[sub] if sub else ROOT_OPTIONS
         stale += [f"{line!r}: {option}" for option in options if option not in allowed]
     assert not stale, "README names options that do not exist:\n" + "\n".join(stale)
+
+
+def test_help_examples_use_real_options() -> None:
+    from devkit.cli.examples import EXAMPLES
+
+    stale = []
+    for name, examples in EXAMPLES.items():
+        known = {o for p in build_command(name).params for o in getattr(p, "opts", [])}
+        for command, _ in examples:
+            sub, options = option_words(command.split("|")[0].split(">")[0])
+            assert sub == name, command
+            stale += [f"{command!r}: {o}" for o in options if o not in known]
+    assert not stale, stale
+
+
+@pytest.mark.parametrize("name", list(COMMAND_MODULES))
+def test_every_command_help_ends_with_examples(name: str) -> None:
+    result = run_devkit([name, "--help"])
+    assert "Examples:" in result.stdout
+    assert f"    devkit {name}" in result.stdout

@@ -21,6 +21,7 @@ import typer.main
 import typer.utils
 
 from devkit import __version__
+from devkit.cli.examples import epilog
 from devkit.console import QUIET, VERBOSE, is_terminal, output_level
 
 # Command name -> module under devkit.cli that registers it, in the order --help lists.
@@ -107,6 +108,7 @@ def build_command(name: str) -> Any:
     commands.registered_commands = [_command_info(name)]
     command = typer.main.get_group(commands).commands[name]
     command.params.extend(_output_level_options())
+    command.epilog = epilog(name, rich=commands.rich_markup_mode == "rich")
     return command
 
 

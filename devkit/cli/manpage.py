@@ -15,6 +15,7 @@ import typer
 
 from devkit import __version__
 from devkit.cli.common import JsonOption
+from devkit.cli.examples import EXAMPLES
 from devkit.console import CommandResult, Console
 
 # What the page says about devkit's environment and exit codes (the README has more).
@@ -65,6 +66,11 @@ def _command_section(name: str) -> list[str]:
             continue
         names, help_text = record
         lines += [".TP", f".B {roff_text(names)}", roff_text(help_text or "")]
+    examples = EXAMPLES.get(name, ())
+    if examples:
+        lines += [".PP", "Examples:", ".PP", ".RS", ".nf"]
+        lines += [roff_text(f"{command}    # {why}") for command, why in examples]
+        lines += [".fi", ".RE"]
     return lines
 
 
