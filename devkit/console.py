@@ -35,8 +35,22 @@ if TYPE_CHECKING:
 ENVELOPE_VERSION = 1
 
 # How much a command says: -q only problems and the summary, -v the per-step log too.
+# None: neither flag was given, so the config file (output.level) decides.
 QUIET, NORMAL, VERBOSE = 0, 1, 2
-output_level: ContextVar[int] = ContextVar("output_level", default=NORMAL)
+LEVELS = {"quiet": QUIET, "normal": NORMAL, "verbose": VERBOSE}
+output_level: ContextVar[int | None] = ContextVar("output_level", default=None)
+
+
+def configured(key: str, default: Any) -> Any:
+    """A setting of the user's config file for how output looks; a broken file counts
+    as absent here (every command reports it as its error, through this console)."""
+    from devkit.config import ConfigInvalid, load_config
+
+    try:
+        return load_config().value(key)
+    except ConfigInvalid:
+        return default
+
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -124,13 +138,14 @@ def is_terminal(stream: TextIO) -> bool:
 
 def wants_color(stream: TextIO) -> bool:
     """Colour the output: on a terminal by default; NO_COLOR (no-color.org) turns it
-    off and wins; FORCE_COLOR (force-color.org) turns it on even in a pipe. Neither
-    changes the layout."""
+    off and wins; FORCE_COLOR (force-color.org) turns it on even in a pipe; then the
+    config file's output.color. None of them changes the layout."""
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return is_terminal(stream)
+    choice = configured("output.color", "auto")
+    return choice == "always" or (choice == "auto" and is_terminal(stream))
 
 
 def announce_stopping(signum: int) -> None:
@@ -248,7 +263,8 @@ class Console:
         self._rich_out: RichConsole | None = None
         self._rich_err: RichConsole | None = None
         self._status: Any = None  # a rich Status while live_status() is active
-        self.level = output_level.get()
+        level = output_level.get()
+        self.level = LEVELS[configured("output.level", "normal")] if level is None else level
 
     @property
     def quiet(self) -> bool:

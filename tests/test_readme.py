@@ -108,3 +108,13 @@ def test_every_command_help_ends_with_examples(name: str) -> None:
     result = run_devkit([name, "--help"])
     assert "Examples:" in result.stdout
     assert f"    devkit {name}" in result.stdout
+
+
+@pytest.mark.parametrize("body", blocks("toml"))
+def test_toml_examples_are_valid_config_files(body: str, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    result = run_devkit(["config", "--json"], env={"DEVKIT_CONFIG": str(path)})
+    assert result.returncode == 0, result.stderr
+    sources = {item["source"] for item in json.loads(result.stdout)["data"]["settings"]}
+    assert "file" in sources

@@ -26,6 +26,9 @@ def run_command(command: str, *, json_mode: bool, body: CommandBody) -> CommandR
     """Run a command body; expected errors and interruptions become its result."""
     console = Console(json_mode=json_mode)
     try:
+        from devkit.config import load_config
+
+        load_config()  # a broken config file stops every command, not only some
         result = reports_interruption(body(console))
     except DevkitError as error:
         result = CommandResult.failure(command, received_signal(error))

@@ -41,6 +41,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("devkit undo", "put the current branch back as it was before the last sync"),
         ("devkit undo -C ~/src/app", "in another repository"),
     ),
+    "config": (
+        ("devkit config", "every setting, its value and where it came from"),
+        ("devkit config --json", "the same, for a script"),
+    ),
     "man": (
         ("devkit man | man -l -", "read the manual page"),
         ("devkit man > ~/.local/share/man/man1/devkit.1", "install it for `man devkit`"),

@@ -178,11 +178,9 @@ def register(app: typer.Typer) -> None:
 
         def body(console: Console) -> CommandResult:
             from devkit.archive import ExtractOptions, list_archive, parse_size
-            from devkit.archive.model import (
-                DEFAULT_MAX_BYTES,
-                DEFAULT_MAX_ENTRIES,
-                DEFAULT_MAX_RATIO,
-            )
+            from devkit.config import load_config
+
+            settings = load_config()
 
             password = _password(password_file, password_env)
             if list_only:
@@ -200,9 +198,11 @@ def register(app: typer.Typer) -> None:
                 overwrite=overwrite,
                 password=password,
                 recursive=recursive,
-                max_bytes=parse_size(max_bytes) if max_bytes is not None else DEFAULT_MAX_BYTES,
-                max_ratio=max_ratio if max_ratio is not None else DEFAULT_MAX_RATIO,
-                max_entries=max_entries if max_entries is not None else DEFAULT_MAX_ENTRIES,
+                max_bytes=settings.value(
+                    "extract.max_bytes", parse_size(max_bytes) if max_bytes is not None else None
+                ),
+                max_ratio=settings.value("extract.max_ratio", max_ratio),
+                max_entries=settings.value("extract.max_entries", max_entries),
                 skip_unsafe=skip_unsafe,
             )
             if len(archives) == 1:

@@ -218,8 +218,10 @@ def sync(
     def body(console: Console) -> CommandResult:
         import sys
 
+        from devkit.config import load_config
         from devkit.gitflow import sync_repositories
 
+        settings = load_config()
         targets = [_in(chdir, repo) for repo in repos] if repos else [_in(chdir)]
         with console.progress("syncing", total=len(targets), unit="repositories") as bar:
 
@@ -229,10 +231,10 @@ def sync(
 
             report = sync_repositories(
                 targets,
-                mode=mode,
+                mode=settings.value("sync.mode", mode),
                 push=not no_push,
                 autostash=autostash,
-                jobs=jobs,
+                jobs=settings.value("sync.jobs", jobs),
                 dry_run=dry_run,
                 interactive=sys.stdin.isatty() and sys.stdout.isatty(),
                 on_progress=on_progress,

@@ -20,6 +20,13 @@ from devkit.console import CommandResult, Console
 
 # What the page says about devkit's environment and exit codes (the README has more).
 ENVIRONMENT = (
+    ("DEVKIT_CONFIG", "The config file (default: $XDG_CONFIG_HOME/devkit/config.toml)."),
+    ("DEVKIT_SYNC_MODE, DEVKIT_SYNC_JOBS", "Defaults of devkit sync (see devkit config)."),
+    (
+        "DEVKIT_EXTRACT_MAX_BYTES, DEVKIT_EXTRACT_MAX_RATIO, DEVKIT_EXTRACT_MAX_ENTRIES",
+        "Default caps of devkit extract.",
+    ),
+    ("DEVKIT_OUTPUT_LEVEL, DEVKIT_TIMESTAMPS", "quiet|normal|verbose; stamp every run line."),
     ("NO_COLOR", "Turn colour off (the layout does not change)."),
     ("FORCE_COLOR", "Colour the output even when it is not a terminal."),
     ("DEVKIT_DEBUG", "Set to 1 to show the traceback of an internal error."),

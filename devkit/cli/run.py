@@ -354,8 +354,11 @@ def register(app: typer.Typer) -> None:
             parallel = any(t.parallel for t in recipe.tasks.values())
             with contextlib.ExitStack() as stack:
                 status = stack.enter_context(console.live_status())
+                from devkit.config import load_config
+
+                stamped = timestamps or bool(load_config().value("output.timestamps"))
                 observer = ConsoleObserver(
-                    console, parallel=parallel, status=status, timestamps=timestamps
+                    console, parallel=parallel, status=status, timestamps=stamped
                 )
                 log_stream = None
                 if log is not None:

@@ -98,7 +98,10 @@ def test_running_one_command_builds_only_that_command() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('devkit.cli.')), file=sys.stderr)\n"
     )
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert process.stderr.strip() == "['devkit.cli.common', 'devkit.cli.git']"
+    # examples: the help epilogs every built command gets (one small table).
+    assert process.stderr.strip() == (
+        "['devkit.cli.common', 'devkit.cli.examples', 'devkit.cli.git']"
+    )
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:

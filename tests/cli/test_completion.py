@@ -54,6 +54,7 @@ def test_bash_completes_commands_and_options(project: Path) -> None:
         "sync",
         "conflicts",
         "undo",
+        "config",
         "man",
     ]
     assert "--mode" in complete_bash("devkit sync --mo", project)
