@@ -148,11 +148,13 @@ def _show_diagnostics(console: Console, error: Exception) -> None:
 def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[str, Any]:
     import os
 
+    from devkit import redaction
     from devkit.recipe.mask import Masker
     from devkit.recipe.validate import recipe_scope
 
     environment = {**os.environ, **recipe.dotenv_values}
     masker = Masker([environment[s] for s in recipe.secrets if s in environment])
+    redaction.mask_everywhere(masker.text)
     scope = recipe_scope(recipe, cli_vars=cli_vars, environ=os.environ)
     default = recipe.default_task()
     tasks = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from devkit import redaction
 from devkit.errors import InvalidInput
 from devkit.recipe.mask import Masker
 from devkit.recipe.model import Recipe, Task
@@ -74,6 +75,8 @@ class Run:
         self.environ = dict(os.environ if environ is None else environ)
         self.environment = {**self.environ, **recipe.dotenv_values}
         self.masker = Masker(_secret_values(recipe, self.environment))
+        # Whatever devkit prints from now on is masked, error lines included.
+        redaction.mask_everywhere(self.masker.text)
         self.out = Output(observer, self.masker, options.log)
         self.state = StateStore(recipe.path)
         self.run_dir: str | None = None

@@ -33,7 +33,7 @@ class Output:
             return
         stamp = datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
         prefix = f"[{task}] " if task else ""
-        text = text.replace("\n", "\n    ")
+        text = self.masker.text(text).replace("\n", "\n    ")
         with self._lock:
             self.log.write(f"{stamp} {prefix}{text}\n")
             self.log.flush()

@@ -1,0 +1,72 @@
+"""Secrets never leak: every byte `devkit run` emits (stdout, stderr, --json, --log,
+error lines, tracebacks) is masked, whichever code path produced it. Real devkit
+processes, real steps."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.recipe.conftest import devkit
+
+SECRET = "hunter2-sekrit-value"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "TOKEN": SECRET, **extra}
+
+
+def _everything(result: object, *files: Path) -> str:
+    text = str(getattr(result, "stdout", "")) + str(getattr(result, "stderr", ""))
+    return text + "".join(path.read_text() for path in files if path.exists())
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_for_item_over_a_secret_is_masked_in_json(
+    recipe: Callable[[str], Path], tmp_path: Path, dry_run: list[str]
+) -> None:
+    recipe(
+        """
+        secrets: [TOKEN]
+        tasks:
+          loop:
+            - for: ["{{ env.TOKEN }}", plain]
+              run: echo "{{ item }}"
+        """
+    )
+    log = tmp_path / "run.log"
+    result = devkit(["run", "--json", "--log", str(log), *dry_run], tmp_path, env=_env())
+    assert result.returncode == 0, result.stderr
+    items = [s["item"] for s in json.loads(result.stdout)["data"]["tasks"][0]["steps"]]
+    assert items == ["***", "plain"]
+    assert SECRET not in _everything(result, log)
+
+
+def test_internal_error_built_from_a_secret_path_is_masked(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # A lock below a regular file: the OSError's text names the secret-derived path,
+    # and nothing catches it, so devkit ends with its exit-3 line.
+    (tmp_path / "afile").write_text("")
+    recipe(
+        """
+        secrets: [TOKEN]
+        tasks:
+          t:
+            lock: "afile/{{ env.TOKEN }}/x.lock"
+            steps: [echo hi]
+        """
+    )
+    for extra in ([], ["--json"]):
+        result = devkit(["run", *extra], tmp_path, env=_env())
+        assert result.returncode == 3, result.stderr
+        assert "internal error" in result.stderr
+        assert "afile/***" in result.stderr
+        assert SECRET not in _everything(result)
+    debug = devkit(["run"], tmp_path, env=_env(DEVKIT_DEBUG="1"))
+    assert "Traceback" in debug.stderr
+    assert SECRET not in _everything(debug)
