@@ -10,11 +10,29 @@ from collections.abc import Iterable
 from devkit.recipe.template import quoted_forms
 
 MASK = "***"
+# A line of a multi-line secret is masked on its own (a PEM key printed line by line with
+# a prefix, as GitHub Actions does) unless it is shorter than this once blanks are
+# trimmed: masking `}` or `==` everywhere would garble the output and protect nothing.
+MIN_LINE_LENGTH = 4
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every text that counts as the secret: the value and its shell-quoted forms, the
+    same without surrounding blanks (a value read from a file ends with a newline the
+    program may not print), and each line of a multi-line value."""
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        if value:
+            forms |= quoted_forms(value)
+    lines = [line.strip() for line in secret.splitlines()]
+    if len([line for line in lines if line]) > 1:
+        forms.update(line for line in lines if len(line) >= MIN_LINE_LENGTH)
+    return forms
 
 
 class Masker:
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms = {form for secret in secrets if secret for form in quoted_forms(secret)}
+        forms = {form for secret in secrets if secret for form in secret_forms(secret)}
         ordered = sorted(
             (f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True
         )

@@ -70,3 +70,35 @@ def test_internal_error_built_from_a_secret_path_is_masked(
     debug = devkit(["run"], tmp_path, env=_env(DEVKIT_DEBUG="1"))
     assert "Traceback" in debug.stderr
     assert SECRET not in _everything(debug)
+
+
+KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACDvYmVyc2VjcmV0a2V5bWF0ZXJpYWwxMjM0NTY3ODkwYWJjZAAAAJgAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+def test_multiline_secret_printed_line_by_line_and_trimmed_is_masked(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """
+        secrets: [KEY, TOKEN]
+        tasks:
+          show:
+            - 'while IFS= read -r line; do echo "key> $line"; done <<< "$KEY"'
+            - printf 'token=%s;' "${TOKEN%$'\\n'}"
+        """
+    )
+    log = tmp_path / "run.log"
+    env = {**os.environ, "KEY": KEY, "TOKEN": SECRET + "\n"}
+    result = devkit(["run", "--log", str(log)], tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("key> ***") == 4
+    assert "token=***;" in result.stdout
+    everything = _everything(result, log)
+    for line in KEY.splitlines():
+        assert line not in everything
+    assert SECRET not in everything
