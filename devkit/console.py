@@ -236,7 +236,9 @@ class Console:
         elif style and wants_color(stream):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False, end=end)
         else:
-            stream.write(text + end)
+            stream.write(text)  # then `end` alone: no copy of a long text to add it
+            if end:
+                stream.write(end)
             stream.flush()
 
     # -- data on stdout ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -55,14 +56,25 @@ class ConsoleObserver:
         self.parallel = parallel
         self.status = status
         self.running: dict[str, str] = {}
+        self.open_line: str | None = None  # the task whose output line is unfinished
 
     def _show(self, text: str, *, style: str | None = None) -> None:
+        self._end_open_line()
         if not self.styled:
             text = f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"
+        self._emit(text, style=style)
+
+    def _emit(self, text: str, *, style: str | None = None, end: str = "\n") -> None:
         if self.console.json_mode:
-            self.console.notice(text)
+            self.console.notice(text, style=style, end=end)
         else:
-            self.console.line(text, style=style)
+            self.console.line(text, style=style, end=end)
+
+    def _end_open_line(self) -> None:
+        """Other text must not be glued to a step's unfinished output line."""
+        if self.open_line is not None:
+            self.open_line = None
+            self._emit("")
 
     def task_started(self, task: str) -> None:
         self._show(f"▶ {printable(task)}", style="bold")
@@ -75,8 +87,24 @@ class ConsoleObserver:
     def _update_status(self) -> None:
         self.status.update("  ".join(f"{task} › {label}" for task, label in self.running.items()))
 
-    def output(self, task: str, line: str) -> None:
-        self._show(f"    {self._prefix(task)}{printable(line)}")
+    def output(self, task: str, text: str, *, end: bool = True) -> None:
+        if self.styled:
+            # On a terminal each piece is a line of its own: the live status line stays
+            # under the output (and nobody reads a 64 KiB line there anyway).
+            for line in text.split("\n"):
+                self._show(f"    {self._prefix(task)}{printable(line)}")
+            return
+        # Plain output (a pipe, a file, cron) keeps the bytes: a long line arrives in
+        # pieces and is written as one line; one timestamp per block of lines.
+        head = f"{datetime.now():%Y-%m-%d %H:%M:%S}     {self._prefix(task)}"
+        if self.open_line == task:
+            head_first = ""
+        else:
+            self._end_open_line()
+            head_first = head
+        body = printable_lines(text).replace("\n", "\n" + head)
+        self._emit(head_first + body, end="\n" if end else "")
+        self.open_line = None if end else task
 
     def _prefix(self, task: str) -> str:
         return f"[{printable(task)}] " if self.parallel or not self.styled else ""
@@ -121,11 +149,26 @@ class ConsoleObserver:
             )
 
     def note(self, task: str | None, text: str) -> None:
+        self._end_open_line()
         prefix = f"[{printable(task)}] " if task else ""
         self.console.notice(f"{prefix}{printable(text)}", style="dim")
 
     def confirm(self, question: str) -> bool:
         return self.console.confirm(question)
+
+
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\n"
+_UNPRINTABLE_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable_lines(text: str) -> str:
+    """printable() for each line of a block of lines (the newlines stay); a block
+    without control characters, the usual case, is returned as it is at C speed."""
+    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN_ASCII):
+        return text  # about ten times faster than the regex below
+    if _UNPRINTABLE_BUT_NEWLINE.search(text) is None:
+        return text
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def summarize(data: dict[str, Any], limit: int = 8) -> str:

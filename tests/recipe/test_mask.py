@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from devkit.recipe.mask import LineSplitter, Masker
+from devkit.recipe.mask import Masker
+from devkit.recipe.output import LINE_PIECE, LineStream
 
 
 def _stream(masker: Masker, chunks: list[bytes]) -> bytes:
@@ -30,11 +31,49 @@ def test_no_secrets_passes_through() -> None:
     assert _stream(masker, [b"abc", b"def"]) == b"abcdef"
 
 
-def test_line_splitter_keeps_partial_lines() -> None:
-    lines = LineSplitter()
-    assert lines.feed(b"one\ntw") == ["one"]
-    assert lines.feed(b"o\nthree") == ["two"]
-    assert lines.flush() == ["three"]
+def _lines(masker: Masker, chunks: list[bytes]) -> list[tuple[str, bool]]:
+    got: list[tuple[str, bool]] = []
+    stream = LineStream(masker, lambda text, end: got.append((text, end)))
+    for chunk in chunks:
+        stream.feed(chunk)
+    stream.close()
+    return got
+
+
+def test_line_stream_passes_complete_lines_as_one_block() -> None:
+    got = _lines(Masker([]), [b"one\ntw", b"o\nthree"])
+    assert got == [("one", True), ("two", True), ("three", True)]
+    assert _lines(Masker([]), [b"a\nb\nc\n"]) == [("a\nb\nc", True)]
+
+
+def test_a_long_line_goes_out_in_pieces_and_joins_up_exactly() -> None:
+    masker = Masker(["sekrit-in-the-middle"])
+    line = b"x" * (LINE_PIECE - 5) + b"sekrit-in-the-middle" + b"y" * (3 * LINE_PIECE)
+    chunks = [line[i : i + 4096] for i in range(0, len(line), 4096)] + [b"\nnext\n"]
+    got = _lines(masker, chunks)
+    assert all(len(text) <= LINE_PIECE + 8192 for text, _ in got)
+    assert [end for _, end in got] == [False] * (len(got) - 1) + [True]
+    text = "".join(t + ("\n" if end else "") for t, end in got)
+    assert text == "x" * (LINE_PIECE - 5) + "***" + "y" * (3 * LINE_PIECE) + "\nnext\n"
+
+
+def test_a_pause_shows_a_prompt_but_not_half_a_secret() -> None:
+    masker = Masker(["abcdef-secret"])
+    got: list[tuple[str, bool]] = []
+    stream = LineStream(masker, lambda text, end: got.append((text, end)))
+    stream.feed(b"Password for abcdef-sec")
+    stream.idle()
+    assert got == [("Password for ", False)]
+    stream.feed(b"ret? ")
+    stream.idle()
+    stream.close()
+    assert "".join(text for text, _ in got) == "Password for ***? "
+
+
+def test_a_multibyte_character_split_across_reads_survives() -> None:
+    data = "grüße ✓ done\n".encode()
+    for cut in range(len(data)):
+        assert _lines(Masker(["x-secret"]), [data[:cut], data[cut:]]) == [("grüße ✓ done", True)]
 
 
 PEM = (
