@@ -193,10 +193,12 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
 
     from devkit import redaction
     from devkit.recipe.mask import Masker
+    from devkit.recipe.secrets import task_secrets
     from devkit.recipe.validate import recipe_scope
 
     environment = {**os.environ, **recipe.dotenv_values}
-    masker = Masker([environment[s] for s in recipe.secrets if s in environment])
+    declared = {*recipe.secrets, *task_secrets(recipe)}
+    masker = Masker([environment[s] for s in declared if s in environment])
     redaction.mask_everywhere(masker.text)
     scope = recipe_scope(recipe, cli_vars=cli_vars, environ=os.environ)
     default = recipe.default_task()

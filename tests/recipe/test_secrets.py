@@ -102,3 +102,72 @@ def test_multiline_secret_printed_line_by_line_and_trimmed_is_masked(
     for line in KEY.splitlines():
         assert line not in everything
     assert SECRET not in everything
+
+
+PER_TASK = """
+secrets: [SHARED]
+tasks:
+  build:
+    - 'if printenv DEPLOY_KEY; then echo "build sees the key"; exit 1; fi'
+    - echo "build ran with $SHARED"
+  deploy:
+    secrets: [DEPLOY_KEY]
+    steps:
+      - 'test -n "$DEPLOY_KEY"'
+      - echo "key={{ env.DEPLOY_KEY }}"
+"""
+
+
+def test_a_task_secret_is_needed_and_seen_only_by_its_task(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(PER_TASK)
+    env = {**os.environ, "SHARED": "shared-secret-1"}
+    env.pop("DEPLOY_KEY", None)
+    build = devkit(["run", "build"], tmp_path, env=env)
+    assert build.returncode == 0, build.stderr
+    assert "build ran with ***" in build.stdout
+    # Set in devkit's environment, the key still does not reach the other task.
+    with_key = devkit(["run", "build"], tmp_path, env={**env, "DEPLOY_KEY": SECRET})
+    assert with_key.returncode == 0, with_key.stdout + with_key.stderr
+    deploy = devkit(["run", "deploy"], tmp_path, env={**env, "DEPLOY_KEY": SECRET})
+    assert deploy.returncode == 0, deploy.stderr
+    assert "key=***" in deploy.stdout
+    assert SECRET not in deploy.stdout + deploy.stderr
+    missing = devkit(["run", "deploy"], tmp_path, env=env)
+    assert missing.returncode == 2
+    assert "secret DEPLOY_KEY is not set" in missing.stderr
+
+
+def test_check_list_and_dry_run_need_no_secret_values(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(PER_TASK)
+    env = {key: value for key, value in os.environ.items() if key not in ("SHARED", "DEPLOY_KEY")}
+    check = devkit(["run", "--check"], tmp_path, env=env)
+    assert check.returncode == 0, check.stderr
+    listing = devkit(["run", "--list"], tmp_path, env=env)
+    assert listing.returncode == 0, listing.stderr
+    dry = devkit(["run", "deploy", "--dry-run"], tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "secret DEPLOY_KEY is not set: --dry-run shows a placeholder" in dry.stderr
+    assert 'would run: echo "key=***"' in dry.stdout
+
+
+def test_a_task_cannot_use_a_secret_another_task_declares(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """
+        tasks:
+          build:
+            - echo "{{ env.DEPLOY_KEY }}"
+          deploy:
+            secrets: [DEPLOY_KEY]
+            steps: [echo deploying]
+        """
+    )
+    result = devkit(["run", "--check"], tmp_path, env=_env(DEPLOY_KEY=SECRET))
+    assert result.returncode == 2
+    assert "secret 'DEPLOY_KEY' is declared by another task only" in result.stderr
+    assert "devkit.yaml:4:" in result.stderr
