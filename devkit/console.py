@@ -105,7 +105,8 @@ def error_line(error: DevkitError) -> str:
     text = f"devkit: error: {error.message}"
     if error.hint:
         text += f" (hint: {error.hint})"
-    return printable(text)
+    # Masked before escaping: a secret's tab or newline escaped no longer matches.
+    return printable(redact(text))
 
 
 def wants_color(stream: TextIO) -> bool:

@@ -19,13 +19,16 @@ MIN_LINE_LENGTH = 4
 
 
 def secret_forms(secret: str) -> set[str]:
-    """Every text that counts as the secret: the value and its shell-quoted forms, the
+    """Every text that counts as the secret: the value, its shell-quoted and repr forms, the
     same without surrounding blanks (a value read from a file ends with a newline the
     program may not print), and each line of a multi-line value."""
     forms: set[str] = set()
     for value in {secret, secret.strip()}:
         if value:
             forms |= quoted_forms(value)
+            # Python's repr, as an OSError shows a file name: tabs, newlines and
+            # backslashes escaped.
+            forms.add(repr(value)[1:-1])
     lines = [line.strip() for line in secret.splitlines()]
     if len([line for line in lines if line]) > 1:
         forms.update(line for line in lines if len(line) >= MIN_LINE_LENGTH)

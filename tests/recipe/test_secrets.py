@@ -171,3 +171,24 @@ def test_a_task_cannot_use_a_secret_another_task_declares(
     assert result.returncode == 2
     assert "secret 'DEPLOY_KEY' is declared by another task only" in result.stderr
     assert "devkit.yaml:4:" in result.stderr
+
+
+def test_a_secret_with_control_characters_is_masked_in_the_error_line(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # printable() escapes the tab and the newline: masking must come first.
+    (tmp_path / "afile").write_text("")
+    recipe(
+        """
+        secrets: [TOKEN]
+        tasks:
+          t:
+            lock: "afile/{{ env.TOKEN }}/x.lock"
+            steps: [echo hi]
+        """
+    )
+    secret = "tab\tinside-it\nand-a-second-line"
+    result = devkit(["run"], tmp_path, env={**os.environ, "TOKEN": secret})
+    assert result.returncode == 3, result.stderr
+    for shown in ("tab\\tinside-it", "inside-it", "and-a-second-line"):
+        assert shown not in result.stderr
