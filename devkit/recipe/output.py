@@ -1,6 +1,7 @@
 """Everything a run shows: each line goes, masked, to the RunObserver and, with a
 timestamp, to the optional --log file, one writer at a time (parallel tasks share
-them). Core code: nothing here prints; the observer decides how a line looks."""
+them). A step's output streams through in blocks and pieces (LineStream), in constant
+memory. Core code: nothing here prints; the observer decides how a line looks."""
 
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ _MARKS = {"ok": "✓", "planned": "·", "skipped": "-"}
 # A line longer than this (in characters) is passed on in pieces: memory stays flat
 # whatever a step writes without a newline.
 LINE_PIECE = 64 * 1024
-
-
-# Output beyond this many bytes (from one step) makes devkit tune the allocator.
+# Output beyond this many bytes from one step makes devkit tune the allocator.
 BULK_OUTPUT = 4 << 20
 
 
