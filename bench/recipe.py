@@ -10,6 +10,13 @@
    Python runner, spawning `bash -c` per line from Python, is printed alongside.
 2. Validating a recipe of 2,000 steps (in-process `load_recipe`, and `devkit run
    --check` as a whole process). Target: under 0.5 s.
+3. Output volume: one step writing 200 MB of ordinary lines, and one writing a single
+   100 MB line (no newline at all), through `devkit run` (not on a terminal, a secret
+   declared so masking is on, output to /dev/null) against the same step piped into
+   `cat`. Targets: devkit's peak RSS under 64 MB whatever the line length, and at least
+   100 MB/s. The peak RSS is the one wait4() reports for the devkit process (its own
+   high-water mark; the step's small programs are its children and count only if
+   larger). `--output` runs only this part; DEVKIT_BENCH_RUNS sets the runs (3).
 
 Prints medians and ratios; exits 1 when a target is missed. Timings on a shared
 machine are noisy: run it more than once.
@@ -17,6 +24,7 @@ machine are noisy: run it more than once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -85,9 +93,87 @@ def write_case(work: Path, name: str, lines: list[str]) -> None:
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
     try:
-        return run_benchmarks(work)
+        if "--output" in sys.argv[1:]:
+            return output_benchmarks(work)
+        ok = run_benchmarks(work) == 0
+        return 0 if output_benchmarks(work) == 0 and ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+MB = 1_000_000
+OUTPUT_CASES = {
+    # name: (shell text of the step, bytes it writes)
+    "200 MB of 80-byte lines": (
+        # `|| true`: yes ends by SIGPIPE, which would fail the step under pipefail.
+        "(yes 'an ordinary line of build output, long enough to look like a real log line'"
+        " || true) | head -c 200000000",
+        200 * MB,
+    ),
+    "one 100 MB line, no newline": ("head -c 100000000 /dev/zero | tr '\\0' a", 100 * MB),
+}
+RSS_TARGET_MB = 64
+THROUGHPUT_TARGET = 100  # MB/s
+
+
+def peak_run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float, int, float]:
+    """Seconds, peak RSS in MB (wait4's ru_maxrss), exit status and CPU seconds (user +
+    system, the step's programs included) of one run, its output thrown away."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, child.returncode, cpu
+
+
+def output_benchmarks(work: Path) -> int:
+    runs = int(os.environ.get("DEVKIT_BENCH_RUNS", "3"))
+    env = {**os.environ, "BENCH_SECRET": "s3cr3t-token-value", "NO_COLOR": "1"}
+    devkit = devkit_command()
+    ok = True
+    print(f"output volume (medians of {runs} runs; peak RSS is the largest seen)")
+    for name, (text, size) in OUTPUT_CASES.items():
+        recipe = work / "output.yaml"
+        recipe.write_text(
+            "secrets: [BENCH_SECRET]\ntasks:\n  out:\n    steps:\n"
+            f"      - run: {json.dumps(text)}\n"
+        )
+        cat = statistics.median(
+            peak_run(["bash", "-c", f"{text} | cat"], cwd=work, env=env)[0] for _ in range(runs)
+        )
+        samples = [peak_run([*devkit, "run", str(recipe)], cwd=work, env=env) for _ in range(runs)]
+        if any(status != 0 for _, _, status, _ in samples):
+            print(f"  {name}: devkit run failed")
+            ok = False
+            continue
+        seconds = statistics.median(s for s, _, _, _ in samples)
+        rss = max(r for _, r, _, _ in samples)
+        cpu = statistics.median(c for _, _, _, c in samples)
+        rate = size / MB / seconds
+        slow, big = rate < THROUGHPUT_TARGET, rss >= RSS_TARGET_MB
+        ok = ok and not slow and not big
+        print(f"{name}:")
+        print(f"{'  step | cat':<56} {cat:>7.2f}s  {size / MB / cat:>6.0f} MB/s")
+        print(
+            f"{'  devkit run (masking on)':<56} {seconds:>7.2f}s  {rate:>6.0f} MB/s"
+            f" {'>= ' + str(THROUGHPUT_TARGET):>9}{'  MISSED' if slow else ''}"
+        )
+        print(f"{'  ratio devkit / cat':<56} {seconds / cat:>7.2f}x")
+        # On a shared machine the wall clock includes waiting for a core; CPU does not.
+        print(f"{'  devkit CPU time (user + system, step included)':<56} {cpu:>7.2f}s")
+        print(
+            f"{'  devkit peak RSS':<56} {rss:>7.1f}MB {'< ' + str(RSS_TARGET_MB):>13}"
+            f"{'  MISSED' if big else ''}"
+        )
+    return 0 if ok else 1
 
 
 def run_benchmarks(work: Path) -> int:

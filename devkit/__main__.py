@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
+from devkit import redaction
 from devkit.console import CommandResult, Console, announce_stopping
 from devkit.errors import DevkitError, ExitCode, InvalidInput
 
@@ -64,7 +65,12 @@ def run_app(args: Sequence[str]) -> CommandResult | int:
         return _interrupted(args, interrupt)
     except Exception as error:
         if os.environ.get("DEVKIT_DEBUG") == "1":
-            raise
+            if not redaction.active():
+                raise
+            # The traceback would carry the secrets the run knows: print it masked.
+            import traceback
+
+            sys.stderr.write(redaction.redact("".join(traceback.format_exc())))
         return _internal_error(args, error)
     if isinstance(outcome, CommandResult):
         return outcome
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devkit.process import cooperative, signal_policy
 
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
-    with signal_policy(announce=announce_stopping):
+    with signal_policy(announce=announce_stopping), redaction.scope():
         try:
             result = run_app(args)
         except KeyboardInterrupt as interrupt:  # between the command and this line

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from devkit.errors import DevkitError
+from devkit.redaction import redact, redact_data
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
@@ -124,7 +125,8 @@ def error_line(error: DevkitError) -> str:
     text = f"devkit: error: {error.message}"
     if error.hint:
         text += f" (hint: {error.hint})"
-    return printable(text)
+    # Masked before escaping: a secret's tab or newline escaped no longer matches.
+    return printable(redact(text))
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -294,25 +296,29 @@ class Console:
             self._rich_out = _rich_console(self._stdout)
         return self._rich_out
 
-    def _write(self, text: str, *, style: str | None, err: bool) -> None:
+    def _write(self, text: str, *, style: str | None, err: bool, end: str = "\n") -> None:
+        text = redact(text)  # every line, whoever built it (see devkit.redaction)
         stream = self._stderr if err else self._stdout
         if self._status is not None and is_terminal(stream):
             # Terminal lines go above the live status line, through its console.
             self._rich(err=False).print(
-                text, style=style, markup=False, emoji=False, highlight=False
+                text, style=style, markup=False, emoji=False, highlight=False, end=end
             )
         elif style and wants_color(stream):
-            self._rich(err=err).print(text, style=style, markup=False, emoji=False)
+            self._rich(err=err).print(text, style=style, markup=False, emoji=False, end=end)
         else:
-            stream.write(text + "\n")
+            stream.write(text)  # then `end` alone: no copy of a long text to add it
+            if end:
+                stream.write(end)
             stream.flush()
 
     # -- data on stdout ------------------------------------------------------------
 
-    def line(self, text: str = "", *, style: str | None = None) -> None:
-        """A line of human output on stdout (nothing in JSON mode or with -q)."""
+    def line(self, text: str = "", *, style: str | None = None, end: str = "\n") -> None:
+        """A line of human output on stdout (nothing in JSON mode or with -q); `end=""`
+        leaves the line open for more (a long line written in pieces)."""
         if not self.json_mode and not self.quiet:
-            self._write(text, style=style, err=False)
+            self._write(text, style=style, err=False, end=end)
 
     def detail(self, text: str, *, style: str | None = None) -> None:
         """A line of the per-step log on stdout: only with -v."""
@@ -343,7 +349,7 @@ class Console:
         """A table on stdout: rich on a terminal, aligned plain columns otherwise."""
         if self.json_mode or self.quiet:
             return
-        cells = [[printable(str(cell)) for cell in row] for row in rows]
+        cells = [[printable(redact(str(cell))) for cell in row] for row in rows]
         if self.styled:
             from rich.table import Table
 
@@ -374,16 +380,16 @@ class Console:
         for error in result.errors:
             self._write(error_line(error), style="bold red", err=True)
         if self.json_mode:
-            doc = envelope(result)
+            doc = redact_data(envelope(result))
             self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
             self._stdout.flush()
         return int(result.exit_code)
 
     # -- diagnostics on stderr -----------------------------------------------------
 
-    def notice(self, text: str, *, style: str | None = None) -> None:
+    def notice(self, text: str, *, style: str | None = None, end: str = "\n") -> None:
         """A line on stderr in every mode: diagnostics, live logs next to --json."""
-        self._write(text, style=style, err=True)
+        self._write(text, style=style, err=True, end=end)
 
     def confirm(self, question: str) -> bool:
         """Ask a yes/no question on the terminal; False (no) when stdin is not one."""
@@ -393,7 +399,7 @@ class Console:
         if self._status is not None:
             self._status.stop()  # the live status line would draw over the question
         try:
-            self._stderr.write(f"{printable(question)} [y/N] ")
+            self._stderr.write(f"{printable(redact(question))} [y/N] ")
             self._stderr.flush()
             return sys.stdin.readline().strip().lower() in ("y", "yes")
         finally:
@@ -423,7 +429,7 @@ class Console:
 
             class _Sink:
                 def update(self, text: str) -> None:
-                    status.update(Text(printable(text)))  # Text: no markup in names
+                    status.update(Text(printable(redact(text))))  # Text: no markup in names
 
             yield _Sink()
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections import deque
 from datetime import datetime
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
     from devkit.recipe.report import RunReport, StepRecord, TaskRecord
 
 DEFAULT_RECIPE = "devkit.yaml"
-# With -q, how much of a failed step's output is shown (its last lines).
+# With -q, how much of a failed step's output is shown (its last lines, each cut short).
 QUIET_TAIL_LINES = 200
+QUIET_LINE_CHARS = 4096
 
 
 def names_recipe(argument: str) -> bool:
@@ -93,14 +95,28 @@ class ConsoleObserver:
         self.timestamps = timestamps
         self.running: dict[str, str] = {}
         self.held: dict[str, deque[str]] = {}
+        self.open_line: str | None = None  # the task whose output line is unfinished
+
+    def _stamp(self, text: str, *, step_line: bool = False) -> str:
+        if self.timestamps or (step_line and not self.styled):
+            return f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"
+        return text
 
     def _show(self, text: str, *, style: str | None = None, step_line: bool = False) -> None:
-        if self.timestamps or (step_line and not self.styled):
-            text = f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"
+        self._end_open_line()
+        self._emit(self._stamp(text, step_line=step_line), style=style)
+
+    def _emit(self, text: str, *, style: str | None = None, end: str = "\n") -> None:
         if self.console.json_mode:
-            self.console.notice(text)
+            self.console.notice(text, style=style, end=end)
         else:
-            self.console.line(text, style=style)
+            self.console.line(text, style=style, end=end)
+
+    def _end_open_line(self) -> None:
+        """Other text must not be glued to a step's unfinished output line."""
+        if self.open_line is not None:
+            self.open_line = None
+            self._emit("")
 
     def task_started(self, task: str) -> None:
         self._show(f"▶ {printable(task)}", style="bold")
@@ -113,13 +129,38 @@ class ConsoleObserver:
     def _update_status(self) -> None:
         self.status.update("  ".join(f"{task} › {label}" for task, label in self.running.items()))
 
-    def output(self, task: str, line: str) -> None:
-        text = f"    {self._prefix(task)}{printable(line)}"
+    def output(self, task: str, text: str, *, end: bool = True) -> None:
         if self.console.quiet:
-            # -q shows a step's output only if the step fails: its last lines, then.
-            self.held.setdefault(task, deque(maxlen=QUIET_TAIL_LINES)).append(text)
+            self._hold(task, text, end=end)
+            return
+        if self.styled:
+            # On a terminal each piece is a line of its own: the live status line stays
+            # under the output (and nobody reads a 64 KiB line there anyway).
+            for line in text.split("\n"):
+                self._show(f"    {self._prefix(task)}{printable(line)}")
+            return
+        # Plain output (a pipe, a file, cron) keeps the bytes: a long line arrives in
+        # pieces and is written as one line, with no chrome but the indent (and the
+        # time with --timestamps).
+        head = self._stamp(f"    {self._prefix(task)}")
+        if self.open_line == task:
+            head_first = ""
         else:
-            self._show(text)
+            self._end_open_line()
+            head_first = head
+        body = printable_lines(text).replace("\n", "\n" + head)
+        self._emit(head_first + body, end="\n" if end else "")
+        self.open_line = None if end else task
+
+    def _hold(self, task: str, text: str, *, end: bool) -> None:
+        """-q shows a step's output only if the step fails: its last lines, each cut
+        to QUIET_LINE_CHARS so that holding them stays small whatever the step prints."""
+        held = self.held.setdefault(task, deque(maxlen=QUIET_TAIL_LINES))
+        pieces = text.split("\n")
+        if self.open_line == task and held:
+            held[-1] = (held[-1] + printable(pieces.pop(0)))[:QUIET_LINE_CHARS]
+        held.extend(f"    {self._prefix(task)}{printable(p[:QUIET_LINE_CHARS])}" for p in pieces)
+        self.open_line = None if end else task
 
     def _prefix(self, task: str) -> str:
         return f"[{printable(task)}] " if self.parallel else ""
@@ -169,11 +210,26 @@ class ConsoleObserver:
             )
 
     def note(self, task: str | None, text: str) -> None:
+        self._end_open_line()
         prefix = f"[{printable(task)}] " if task else ""
         self.console.notice(f"{prefix}{printable(text)}", style="dim")
 
     def confirm(self, question: str) -> bool:
         return self.console.confirm(question)
+
+
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\n"
+_UNPRINTABLE_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable_lines(text: str) -> str:
+    """printable() for each line of a block of lines (the newlines stay); a block
+    without control characters, the usual case, is returned as it is at C speed."""
+    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN_ASCII):
+        return text  # about ten times faster than the regex below
+    if _UNPRINTABLE_BUT_NEWLINE.search(text) is None:
+        return text
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def summarize(data: dict[str, Any], limit: int = 8) -> str:
@@ -196,11 +252,15 @@ def _show_diagnostics(console: Console, error: Exception) -> None:
 def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[str, Any]:
     import os
 
+    from devkit import redaction
     from devkit.recipe.mask import Masker
+    from devkit.recipe.secrets import task_secrets
     from devkit.recipe.validate import recipe_scope
 
     environment = {**os.environ, **recipe.dotenv_values}
-    masker = Masker([environment[s] for s in recipe.secrets if s in environment])
+    declared = {*recipe.secrets, *task_secrets(recipe)}
+    masker = Masker([environment[s] for s in declared if s in environment])
+    redaction.mask_everywhere(masker.text)
     scope = recipe_scope(recipe, cli_vars=cli_vars, environ=os.environ)
     default = recipe.default_task()
     tasks = []

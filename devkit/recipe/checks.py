@@ -26,7 +26,7 @@ def run_check(
 ) -> StepOutcome:
     """Run a shell script as a check (its values in its env); how it ended."""
     run, task = frame.run, frame.task
-    lines = run.out.lines(lambda line: run.out.log_line(task.name, f"  {line}"))
+    lines = run.out.check_lines(task.name)
     try:
         result = process.run_streaming(
             [*bash_prefix(), command.text],

@@ -7,17 +7,18 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from devkit.errors import InvalidInput
+from devkit import redaction
 from devkit.recipe.mask import Masker
 from devkit.recipe.model import Recipe, Task
 from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.output import Output
 from devkit.recipe.report import TaskRecord
+from devkit.recipe.secrets import hidden_from, run_secrets, without
 from devkit.recipe.state import StateStore
 from devkit.recipe.template import parse_template, render_plain
 from devkit.recipe.validate import recipe_scope
@@ -76,13 +77,27 @@ class Run:
         options: RunOptions,
         observer: RunObserver,
         environ: Mapping[str, str] | None = None,
+        planned: Iterable[str] | None = None,
     ) -> None:
+        """`planned`: the tasks the run may reach (default: all); their secrets must be
+        set (a dry run puts placeholders in for those that are not)."""
         self.recipe = recipe
         self.options = options
-        self.environ = dict(os.environ if environ is None else environ)
+        given = dict(os.environ if environ is None else environ)
+        secrets = run_secrets(
+            recipe,
+            {**given, **recipe.dotenv_values},
+            recipe.tasks if planned is None else planned,
+            dry_run=options.dry_run,
+        )
+        self.environ = {**given, **secrets.placeholders}
         self.environment = {**self.environ, **recipe.dotenv_values}
-        self.masker = Masker(_secret_values(recipe, self.environment))
+        self.masker = Masker(secrets.values)
+        # Whatever devkit prints from now on is masked, error lines included.
+        redaction.mask_everywhere(self.masker.text)
         self.out = Output(observer, self.masker, options.log)
+        for name in secrets.placeholders:
+            self.out.note(None, f"secret {name} is not set: --dry-run shows a placeholder")
         self.state = StateStore(recipe.path)
         self.run_dir: str | None = None
         self.failure: str | None = None
@@ -100,16 +115,21 @@ class Run:
                 self.failure_hint = self.masker.text(hint) if hint else None
 
     def scope(self, task: Task | None) -> Scope:
+        """The variables `task` sees (not the secrets only other tasks declare)."""
+        hidden = hidden_from(self.recipe, task)
+        recipe = self.recipe
+        if hidden:
+            recipe = replace(recipe, dotenv_values=without(recipe.dotenv_values, hidden))
         return recipe_scope(
-            self.recipe,
+            recipe,
             cli_vars=self.options.cli_vars,
-            environ=self.environ,
+            environ=without(self.environ, hidden),
             task=task,
             run_dir=self.run_dir,
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:
-        env = dict(self.environment)
+        env = without(self.environment, hidden_from(self.recipe, task))
         for values in (self.recipe.env, task.env):
             for key, value in values.items():
                 env[key] = render_plain(parse_template(str(value)), scope.lookup)
@@ -119,17 +139,6 @@ class Run:
         """A path as written in the recipe: relative to the recipe's folder."""
         path = Path(expand_home(text, env))
         return path if path.is_absolute() else self.recipe.directory / path
-
-
-def _secret_values(recipe: Recipe, environment: Mapping[str, str]) -> list[str]:
-    missing = [name for name in recipe.secrets if name not in environment]
-    if missing:
-        raise InvalidInput(
-            f"secret {', '.join(missing)} is not set in the environment",
-            code="missing_secret",
-            hint="export it (or put it in the recipe's dotenv file) before running",
-        )
-    return [environment[name] for name in recipe.secrets]
 
 
 class Tasks(Protocol):

@@ -114,7 +114,8 @@ def _run_item(
         return phase.broken(step, f"cannot resolve the step: {error}")
     label = name or masker.text(_summary(_source_text(step)))
     if item is not None:
-        label = f"{label} [{masker.text(item)}]"
+        item = masker.text(item)  # the record's `item` goes into --json as it is
+        label = f"{label} [{item}]"
     if phase.frame.run.options.dry_run:
         planned = StepRecord(
             phase.frame.name,

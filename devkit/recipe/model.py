@@ -76,6 +76,7 @@ class Task:
     finally_: tuple[Step, ...] = ()
     platforms: tuple[str, ...] = ()
     timeout: float | None = None
+    secrets: tuple[str, ...] = ()  # only this task needs and sees them (secrets.py)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ class RunObserver(Protocol):
 
     def step_started(self, task: str, label: str) -> None: ...
 
-    def output(self, task: str, line: str) -> None: ...
+    def output(self, task: str, text: str, *, end: bool = True) -> None:
+        """Complete lines of a step's output, joined by newlines (without the last
+        one); with `end` False the start of a line the next call continues (a long line
+        passed on in pieces, or a prompt shown after a pause)."""
 
     def step_finished(self, record: StepRecord) -> None: ...
 

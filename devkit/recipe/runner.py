@@ -40,9 +40,10 @@ def run_recipe(
     """Run the requested tasks (or the default one); never raises for a failing step
     or a signal: the report carries the exit code. Raises InvalidInput for an unknown
     task, a missing secret or a confirmation that cannot be asked."""
-    run = Run(recipe, options, observer, environ)
     names = requested_tasks(recipe, options)
-    _check_confirmation(recipe, options, plan(recipe, names))
+    planned = plan(recipe, names)
+    run = Run(recipe, options, observer, environ, planned)
+    _check_confirmation(recipe, options, planned)
     started = time.monotonic()
     with signals.handling(), signals.run_directory() as run_dir:
         run.run_dir = run_dir

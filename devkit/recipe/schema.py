@@ -181,6 +181,10 @@ TASK_FIELDS: dict[str, Field] = {
     "finally": Field(STEPS, "Steps run at the end whatever happened."),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
     "timeout": Field(Duration(), "Default timeout of this task's steps."),
+    "secrets": Field(
+        ListOf(Str(pattern=ENV_NAME), single=True),
+        "Environment variables only this task needs and sees, masked as *** everywhere.",
+    ),
 }
 TASK = OneOf(
     mapping=Obj(TASK_FIELDS, what="task"),

@@ -68,8 +68,7 @@ class StepRunContext:
         self, argv: Sequence[str], *, step: Step, values: Mapping[str, str] | None = None
     ) -> StepOutcome:
         """Run argv as the step's process; `values` (a shell script's) join its env."""
-        out, task_name = self.frame.run.out, self.task.name
-        lines = out.lines(lambda line: out.output(task_name, line))
+        lines = self.frame.run.out.lines(self.task.name)
         try:
             result = process.run_streaming(
                 argv,

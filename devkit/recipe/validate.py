@@ -15,6 +15,8 @@ from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
+from devkit.recipe.secrets import hidden_from, task_secrets, without
+from devkit.recipe.secrets import placeholder as secret_placeholder
 from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
 from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
 
@@ -115,6 +117,7 @@ class _Builder:
         self.cli_vars = cli_vars
         self.environ = dict(os.environ if environ is None else environ)
         self.cycles_reported: set[frozenset[str]] = set()
+        self.task_secrets: set[str] = set()
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -207,6 +210,7 @@ class _Builder:
             finally_=self._steps(raw.get("finally", ())),
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             timeout=raw.get("timeout"),
+            secrets=tuple(str(s) for s in raw.get("secrets", ())),
         )
 
     def _lock(self, raw: Any) -> Lock:
@@ -316,6 +320,7 @@ class _Builder:
                 visit(name, [])
 
     def _check_placeholders(self, recipe: Recipe) -> None:
+        self.task_secrets = task_secrets(recipe)
         builtins = builtin_vars(recipe.path)
         recipe_scope = self._scope(recipe, {}, builtins)
         for value in recipe.vars.values():
@@ -323,7 +328,7 @@ class _Builder:
         for value in recipe.env.values():
             self._check_text(value, recipe_scope, allow_item=False)
         for task in recipe.tasks.values():
-            scope = self._scope(recipe, task.vars, builtins)
+            scope = self._scope(recipe, task.vars, builtins, task)
             for text in _task_texts(task):
                 self._check_text(text, scope, allow_item=False)
             for step in _all_steps(task):
@@ -344,16 +349,39 @@ class _Builder:
             self.error(offset_position(text, offset), message)
 
     def _scope(
-        self, recipe: Recipe, task_vars: Mapping[str, str], builtins: Mapping[str, str]
+        self,
+        recipe: Recipe,
+        task_vars: Mapping[str, str],
+        builtins: Mapping[str, str],
+        task: Task | None = None,
     ) -> Scope:
+        # Checking needs no secret values (placeholders stand in), and a task does not
+        # see the secrets only other tasks declare (devkit/recipe/secrets.py).
+        hidden = hidden_from(recipe, task)
+        declared = (*recipe.secrets, *(task.secrets if task else ()))
         return Scope(
             cli=self.cli_vars,
             task=task_vars,
             recipe=recipe.vars,
-            dotenv=recipe.dotenv_values,
-            environ=self.environ,
+            dotenv=without(recipe.dotenv_values, hidden),
+            environ={
+                **{name: secret_placeholder(name) for name in declared},
+                **without(self.environ, hidden),
+            },
             builtins=builtins,
         )
+
+    def _check_env(self, name: str, pos: Position, scope: Scope) -> None:
+        if name in scope.environment:
+            return
+        if name in self.task_secrets:
+            self.error(
+                pos,
+                f"secret {name!r} is declared by another task only:"
+                " add it to this task's 'secrets' (or the recipe's)",
+            )
+        else:
+            self.error(pos, f"environment variable {name!r} is not set (for {{{{ env.{name} }}}})")
 
     def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
         if "{{" not in text:
@@ -365,12 +393,7 @@ class _Builder:
         for placeholder in template.placeholders:
             pos = offset_position(text, placeholder.offset)
             if placeholder.env:
-                if placeholder.name not in scope.environment:
-                    self.error(
-                        pos,
-                        f"environment variable {placeholder.name!r} is not set"
-                        f" (for {{{{ env.{placeholder.name} }}}})",
-                    )
+                self._check_env(placeholder.name, pos, scope)
                 continue
             if placeholder.name in LOOP_NAMES and not scope.knows(placeholder.name):
                 if not allow_item:

@@ -401,7 +401,7 @@ def test_secret_is_masked_in_output_log_errors_and_dry_run(
     as_json = devkit(["run", "--json"], cwd=tmp_path, env=env)
     assert "hunter2" not in as_json.stdout + as_json.stderr
     missing = devkit(["run"], cwd=tmp_path)
-    assert missing.returncode == 2 and "'DB_PASSWORD' is not set" in missing.stderr
+    assert missing.returncode == 2 and "secret DB_PASSWORD is not set" in missing.stderr
 
 
 def test_missing_secret_refuses_to_run(recipe: Callable[[str], Path], tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -316,15 +317,24 @@ def test_a_signal_at_a_confirm_prompt_interrupts_it(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
+    screen: list[bytes] = []
+    assert process.stdout is not None
+    output = process.stdout.fileno()
+    chunks = iter(lambda: os.read(output, 4096), b"")
+    reader = threading.Thread(target=lambda: screen.extend(chunks))
+    reader.start()
     try:
         assert wait_until(lambda: _devkit_under(marker) is not None, timeout=20)
-        time.sleep(0.5)  # at the prompt, waiting for an answer that never comes
+        # At the prompt (the question is on the screen), waiting for an answer that
+        # never comes.
+        assert wait_until(lambda: b"Really? [y/N]" in b"".join(screen), timeout=20)
         os.kill(_devkit_under(marker) or 0, signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=20)
+        process.wait(timeout=20)
     finally:
         process.kill()
+        reader.join(timeout=20)
+    stdout = b"".join(screen).decode(errors="replace")
     assert process.returncode == 128 + signal.SIGTERM, stdout
     assert "Really? [y/N]" in stdout and "interrupted (SIGTERM)" in stdout
     assert not (tmp_path / "done.txt").exists()
