@@ -100,6 +100,8 @@ def sync_repositories(
 
     def one(path: Path) -> RepoSyncResult:
         result = _sync_one(Path(path), options, base, since, on_progress)
+        if len(paths) > 1:
+            result = _skip_if_not_a_repository(result)
         if on_progress:
             on_progress(result.repo, "done")
         return result
@@ -110,6 +112,22 @@ def sync_repositories(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devkit-sync") as pool:
             results = list(pool.map(one, paths))
     return SyncReport(mode=chosen, push=push, dry_run=dry_run, repos=tuple(results))
+
+
+def _skip_if_not_a_repository(result: RepoSyncResult) -> RepoSyncResult:
+    """Among several paths (`devkit sync ~/src/*`), a stray file or a folder that is
+    not a repository is skipped with a note rather than failed; named alone, it is
+    an error, because then it is surely a mistake."""
+    if not result.error or result.error.get("code") != "not_a_repository":
+        return result
+    return replace(
+        result,
+        result="skipped",
+        exit_code=0,
+        error=None,
+        next_step="not a git repository: skipped",
+        log=(*result.log, "skipped: not a git repository"),
+    )
 
 
 def _sync_one(
