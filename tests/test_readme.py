@@ -58,7 +58,25 @@ def option_words(command: str) -> tuple[str | None, list[str]]:
     return (sub if sub in COMMAND_MODULES else None), options
 
 
-@pytest.mark.parametrize("body", blocks("yaml"), ids=lambda b: b.splitlines()[0][:40])
+def is_inventory(body: str) -> bool:
+    return "\ntasks:" not in f"\n{body}" and re.search(r"^(groups|hosts):", body, re.M) is not None
+
+
+@pytest.mark.parametrize(
+    "body", [b for b in blocks("yaml") if is_inventory(b)], ids=lambda b: b.splitlines()[0]
+)
+def test_yaml_inventories_load(body: str, tmp_path: Path) -> None:
+    from devkit.fleet.inventory import load_inventory
+
+    (tmp_path / "hosts.yaml").write_text(body)
+    assert load_inventory(tmp_path / "hosts.yaml").hosts
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b for b in blocks("yaml") if not is_inventory(b)],
+    ids=lambda b: b.splitlines()[0][:40],
+)
 def test_yaml_examples_are_valid_recipes(body: str, tmp_path: Path) -> None:
     (tmp_path / "devkit.yaml").write_text(body)
     for optional in re.findall(r"([\w.-]+)\?", body):  # dotenv files marked optional

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sync": "git",
     "conflicts": "git",
     "undo": "git",
+    "fleet": "fleet",
     "config": "configcmd",
     "man": "manpage",
 }

@@ -41,6 +41,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("devkit undo", "put the current branch back as it was before the last sync"),
         ("devkit undo -C ~/src/app", "in another repository"),
     ),
+    "fleet": (
+        ("devkit fleet install --hosts 'web[01:04].example.com'", "devkit on four servers"),
+        ("devkit fleet install -i hosts.yaml --limit 'web:!web03'", "from an inventory"),
+    ),
     "config": (
         ("devkit config", "every setting, its value and where it came from"),
         ("devkit config --json", "the same, for a script"),

@@ -15,6 +15,7 @@ one whose host key is wrong or unknown and from one that refused the login.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -88,10 +89,12 @@ class Master:
         self.child: process.Child | None = None
 
     def command(self, remote: Sequence[str]) -> list[str]:
-        """An ssh command line that runs `remote` on the host over this connection."""
+        """An ssh command line that runs `remote` on the host over this connection.
+        ssh hands the remote shell one string, so each word is quoted for it here:
+        every word arrives as it is, never as shell code."""
         options = ssh_options(self.host, self.settings, self.socket)
         return [self.settings.program, *options, "-o", "ControlMaster=no", "--",
-                self.host.destination, *remote]  # fmt: skip
+                self.host.destination, shlex.join(remote)]  # fmt: skip
 
     def start(self) -> None:
         options = ssh_options(self.host, self.settings, self.socket)

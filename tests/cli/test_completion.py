@@ -54,6 +54,7 @@ def test_bash_completes_commands_and_options(project: Path) -> None:
         "sync",
         "conflicts",
         "undo",
+        "fleet",
         "config",
         "man",
     ]

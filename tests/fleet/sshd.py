@@ -48,27 +48,37 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
 
     @property
+    def data(self) -> Path:
+        """XDG_DATA_HOME of sessions on this host."""
+        return self.folder / "data"
+
+    @property
     def known_hosts_line(self) -> str:
         key_type, key = Path(f"{self.host_key}.pub").read_text().split()[:2]
         return f"[{self.address}]:{self.port} {key_type} {key}"
 
-    def start(self, authorized_keys: Path) -> None:
+    def start(self, authorized_keys: Path, *, keep_config: bool = False) -> None:
+        """Start sshd; `keep_config` reuses sshd_config as a test changed it."""
         config = self.folder / "sshd_config"
-        config.write_text(
-            f"ListenAddress {self.address}:{self.port}\n"
-            f"HostKey {self.host_key}\n"
-            f"PidFile {self.folder / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {authorized_keys}\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\n"
-            "UsePAM no\n"
-            "StrictModes no\n"
-            "PermitRootLogin prohibit-password\n"
-            "LogLevel ERROR\n"
-            "MaxStartups 100\n"
-            "MaxSessions 100\n"
-        )
+        if not keep_config:
+            config.write_text(
+                f"ListenAddress {self.address}:{self.port}\n"
+                f"HostKey {self.host_key}\n"
+                f"PidFile {self.folder / 'sshd.pid'}\n"
+                f"AuthorizedKeysFile {authorized_keys}\n"
+                "PasswordAuthentication no\n"
+                "KbdInteractiveAuthentication no\n"
+                "PubkeyAuthentication yes\n"
+                "UsePAM no\n"
+                "StrictModes no\n"
+                "PermitRootLogin prohibit-password\n"
+                "LogLevel ERROR\n"
+                "MaxStartups 100\n"
+                "MaxSessions 100\n"
+                # Each "host" keeps what devkit installs in a folder of its own, never
+                # in the real home of the user running the tests.
+                f"SetEnv XDG_DATA_HOME={self.data}\n"
+            )
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         log = (self.folder / "sshd.log").open("ab")

@@ -1,0 +1,160 @@
+"""The pack: this devkit and everything it imports, as one zip to put on a host.
+
+Targets need no internet, no pip and no venv module: the pack holds the installed
+files of devkit and of every distribution it depends on (markers evaluated for this
+interpreter), plus a small launcher. It is built from what runs here, so it fits a
+host with the same Python version, machine and platform (a fleet built from one
+image); `compatibility()` says why a host does not fit. The zip is reproducible
+(sorted, fixed timestamps), so its SHA-256 names it: a host that has that pack already
+is not sent it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import platform
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit import __version__
+from devkit.errors import DevkitError
+
+LAUNCHER = "devkit-remote.py"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Run as `python3 -I -S <pack>/devkit-remote.py ARGS`: no user site, no environment
+# variables of Python's, no site-packages of the host; only the pack.
+_LAUNCHER_TEXT = """\
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "site"))
+from devkit.__main__ import main
+sys.exit(main())
+"""
+
+
+@dataclass(frozen=True)
+class Pack:
+    data: bytes
+    sha256: str
+    distributions: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{__version__}-{self.sha256[:16]}"
+
+
+class PackFailed(DevkitError):
+    default_code = "pack_failed"
+
+
+def runtime() -> dict[str, str]:
+    """This interpreter, described as the probe of a host describes the host's."""
+    return {
+        "implementation": sys.implementation.name,
+        "python": "{}.{}".format(*sys.version_info[:2]),
+        "machine": platform.machine(),
+        "platform": sys.platform,
+        "libc": " ".join(platform.libc_ver()),
+    }
+
+
+def compatibility(host: dict[str, Any]) -> str | None:
+    """Why a host (what its probe answered) cannot run the pack, or None when it can."""
+    here = runtime()
+    for key in ("implementation", "python", "machine", "platform"):
+        if host.get(key) != here[key]:
+            return (
+                f"it has {host.get(key) or 'no'} {key}, the pack is built for {here[key]} "
+                f"(install devkit there with pipx or uv instead)"
+            )
+    return None
+
+
+def _requirement_names(dist: importlib.metadata.Distribution) -> Iterator[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in dist.requires or ():
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        marker = requirement.marker
+        if marker is None or marker.evaluate({"extra": ""}):
+            yield requirement.name
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dependency_closure() -> list[importlib.metadata.Distribution]:
+    """devkit's installed distribution and, recursively, what it requires here."""
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    queue = ["devkit"]
+    while queue:
+        name = _canonical(queue.pop())
+        if name in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise PackFailed(
+                f"{name} is required by devkit but not installed here",
+                hint="reinstall devkit (pipx reinstall devkit, or pip install -e .)",
+            ) from None
+        seen[name] = dist
+        queue.extend(_requirement_names(dist))
+    return [seen[key] for key in sorted(seen)]
+
+
+def _files(dist: importlib.metadata.Distribution) -> Iterator[tuple[str, Path]]:
+    """(name in the pack, path here) of a distribution's files inside site-packages."""
+    for entry in dist.files or ():
+        if entry.parts[0] == ".." or "__pycache__" in entry.parts or entry.suffix == ".pyc":
+            continue
+        path = Path(str(dist.locate_file(entry)))
+        if path.is_file():
+            yield f"site/{entry.as_posix()}", path
+
+
+def _devkit_files() -> Iterator[tuple[str, Path]]:
+    """devkit's own package, also when it is installed in development mode (a .pth
+    pointing at a checkout instead of files in site-packages)."""
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package.parent)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+            yield f"site/{relative.as_posix()}", path
+
+
+def build_pack() -> Pack:
+    """The reproducible zip of devkit and its dependencies as installed here."""
+    distributions = dependency_closure()
+    members: dict[str, Path] = dict(_devkit_files())
+    for dist in distributions:
+        if _canonical(dist.metadata["Name"]) == "devkit":
+            continue
+        members.update(_files(dist))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        _add(archive, LAUNCHER, _LAUNCHER_TEXT.encode(), 0o644)
+        for name in sorted(members):
+            path = members[name]
+            mode = path.stat().st_mode & 0o777
+            _add(archive, name, path.read_bytes(), mode)
+    data = buffer.getvalue()
+    names = tuple(f"{d.metadata['Name']}=={d.version}" for d in distributions)
+    return Pack(data, hashlib.sha256(data).hexdigest(), names)
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
