@@ -37,7 +37,7 @@ def show_conflicts(console: Console, report: ConflictReport, *, indent: str = ""
 
 
 def _ahead_behind(result: RepoSyncResult) -> str:
-    if result.state in ("detached", "unknown", "no_upstream"):
+    if result.state in ("detached", "unknown", "no_upstream", "upstream_gone"):
         return "-"
     return f"+{result.ahead}/-{result.behind}"
 
@@ -196,6 +196,15 @@ def sync(
         ),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Do not push.")] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            "-u",
+            help="Create a branch the remote lacks there and track it (like git push -u); "
+            "without it such a branch is only reported, a deleted one never re-created.",
+        ),
+    ] = False,
     autostash: Annotated[
         bool, typer.Option("--autostash", help="Carry overlapping local changes over.")
     ] = False,
@@ -231,6 +240,7 @@ def sync(
                 targets,
                 mode=mode,
                 push=not no_push,
+                publish=publish,
                 autostash=autostash,
                 jobs=jobs,
                 dry_run=dry_run,

@@ -210,10 +210,12 @@ class RepoSyncResult:
     repo: str
     branch: str | None
     upstream: str | None
-    state: str  # before the sync: up_to_date, ahead, behind, diverged, no_upstream, unknown
+    state: str  # before the sync: up_to_date, ahead, behind, diverged, no_upstream,
+    #             upstream_gone, detached, unknown
     ahead: int
     behind: int
     result: str  # up_to_date, pushed, fast_forwarded, rebased, merged, published,
+    #              not_published, upstream_gone,
     #              skipped, failed, would_* (dry run)
     exit_code: int
     pushed: bool = False

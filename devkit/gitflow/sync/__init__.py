@@ -30,7 +30,7 @@ from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
-from devkit.gitflow.sync.destination import push_elsewhere, push_target
+from devkit.gitflow.sync.destination import push_target
 from devkit.gitflow.sync.model import (
     Known,
     Plan,
@@ -42,6 +42,7 @@ from devkit.gitflow.sync.model import (
 )
 from devkit.gitflow.sync.move import carry_out
 from devkit.gitflow.sync.plan import predict
+from devkit.gitflow.sync.publish import publish_or_report
 from devkit.gitflow.sync.push import push
 from devkit.gitflow.sync.state import check, classify, fetch
 
@@ -66,6 +67,7 @@ def sync_repositories(
     *,
     mode: str | None = None,
     push: bool = True,
+    publish: bool = False,
     autostash: bool = False,
     jobs: int | None = None,
     dry_run: bool = False,
@@ -77,13 +79,18 @@ def sync_repositories(
 
     `env` is the environment every git child starts with and where settings
     (DEVKIT_GIT_TIMEOUT, DEVKIT_LOCK_WAIT, ssh, identity) are read (os.environ when
-    None)."""
+    None). `publish`: create a branch the remote does not have (or no longer has) there,
+    as `git push -u` would; without it such a branch is only reported."""
     chosen = mode or default_mode(interactive)
     if chosen not in MODES:
         raise InvalidInput(
             f"unknown sync mode {chosen!r}",
             code="invalid_mode",
             hint="use one of: " + ", ".join(MODES),
+        )
+    if publish and not push:
+        raise InvalidInput(
+            "--publish pushes and --no-push does not: choose one", code="invalid_options"
         )
     if jobs is not None and jobs < 1:
         raise InvalidInput("-j must be at least 1", code="invalid_jobs")
@@ -94,7 +101,9 @@ def sync_repositories(
         if Path(repo).resolve() not in {p.resolve() for p in paths}:
             paths.append(Path(repo))
     workers = max(1, min(jobs or min(os.cpu_count() or 1, MAX_DEFAULT_JOBS), len(paths)))
-    options = SyncOptions(mode=chosen, push=push, autostash=autostash, dry_run=dry_run)
+    options = SyncOptions(
+        mode=chosen, push=push, autostash=autostash, dry_run=dry_run, publish=publish
+    )
     # Signals seen before this sync started are someone else's (a recipe's cleanup).
     since = process.signal_count()
 
@@ -154,7 +163,7 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
         position = classify(g, checked, options, log)
         if isinstance(position, Unpublished):
             known = known.unpublished(position)
-            return publish(g, position, options, log, known)
+            return publish_or_report(g, position, options, log, known)
         known = known.at(position)
         if options.push and position.ahead > 0:
             # Where git push would go (or its refusal), known before anything moves.
@@ -173,35 +182,7 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
         return known.failure(error, log)
 
 
-# -- nothing to integrate: publish or push -------------------------------------------------
-
-
-def publish(
-    g: GitRepo, unpublished: Unpublished, options: SyncOptions, log: SyncLog, known: Known
-) -> RepoSyncResult:
-    """A branch the remote does not have yet: push it with -u (not with --no-push)."""
-    if not options.push:
-        raise SyncStopped(
-            unpublished.why,
-            code="no_upstream",
-            hint=f"publish it: devkit sync (no --no-push) or "
-            f"git push -u {unpublished.remote} {unpublished.branch}",
-        )
-    elsewhere = push_elsewhere(g, unpublished)
-    if elsewhere is not None:
-        # A fork: push where `git push` would and leave the configured upstream alone.
-        if options.dry_run:
-            log.note(f"would push {unpublished.branch} to {elsewhere.describe()}")
-            return known.result("would_push", log)
-        pushed = push(g, unpublished.branch, elsewhere.remote, elsewhere.dest, log)
-        return replace(known, pushed=pushed).result("pushed", log)
-    if options.dry_run:
-        log.note(f"would publish {unpublished.branch} to {unpublished.upstream} and track it")
-        return known.result("would_publish", log)
-    pushed = push(
-        g, unpublished.branch, unpublished.remote, unpublished.dest, log, set_upstream=True
-    )
-    return replace(known, pushed=pushed).result("published", log)
+# -- nothing to integrate: push -------------------------------------------------
 
 
 def push_ahead(

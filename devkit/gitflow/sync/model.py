@@ -43,6 +43,7 @@ class SyncOptions:
     push: bool
     autostash: bool
     dry_run: bool
+    publish: bool = False  # create the branch on the remote when it has none (push -u)
 
 
 class SyncLog:
@@ -79,6 +80,9 @@ class Unpublished:
     upstream: str  # its short name (origin/feature)
     head: str
     why: str
+    # The configured upstream branch is gone from the remote (deleted there, e.g. a
+    # merged pull request), as opposed to a branch that never had one.
+    gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class Known:
         return replace(
             self,
             upstream=unpublished.upstream,
-            state="no_upstream",
+            state="upstream_gone" if unpublished.gone else "no_upstream",
             old_head=unpublished.head,
             new_head=unpublished.head,
         )

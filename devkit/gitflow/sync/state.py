@@ -117,10 +117,11 @@ def classify(
         ["rev-parse", upstream_spec, "--symbolic-full-name", upstream_spec], check=False
     ).text.split()
     if len(up) != 2:
-        # Configured, but the remote has no such branch (never pushed, or deleted).
+        # Configured, but the remote has no such branch: git calls the upstream "gone"
+        # (deleted on the server, typically a merged pull request).
         remote_branch = merge_ref.removeprefix("refs/heads/")
-        why = f"{remote} has no branch '{remote_branch}' for '{branch}' to track"
-        return _unpublished(g, checked, dest=merge_ref, why=why)
+        why = f"{remote} no longer has '{remote_branch}', the upstream of '{branch}'"
+        return _unpublished(g, checked, dest=merge_ref, why=why, gone=True)
     old = str(status.oid)
     if status.ahead is not None and status.behind is not None and upstream_spec[0] == "@":
         ahead, behind = status.ahead, status.behind
@@ -141,12 +142,14 @@ def classify(
     )
 
 
-def _unpublished(g: GitRepo, checked: Checked, *, dest: str, why: str) -> Unpublished:
+def _unpublished(
+    g: GitRepo, checked: Checked, *, dest: str, why: str, gone: bool = False
+) -> Unpublished:
     head = g.rev("HEAD")
     if head is None:
         raise _no_commits(checked.branch)
     upstream = f"{checked.remote}/{dest.removeprefix('refs/heads/')}"
-    return Unpublished(checked.branch, checked.remote, dest, upstream, head, why)
+    return Unpublished(checked.branch, checked.remote, dest, upstream, head, why, gone)
 
 
 def _no_commits(branch: str) -> SyncStopped:
