@@ -8,6 +8,7 @@ and `git pull --rebase` (replay only the commits since the fork point)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,75 @@ def test_publish_recreates_a_deleted_upstream(remote: Remote) -> None:
     result = sync_one(clone, mode="ff-only", publish=True)
     assert (result.result, result.pushed) == ("published", True)
     assert remote.remote_head("feature") == head(clone)
+
+
+# -- the upstream was rewritten: a force-push removed a commit ------------------------------
+
+
+def leaked_secret(remote: Remote, *, local_work: bool, upstream_moves_on: bool) -> Path:
+    """A clone that fetched a commit with a secret, which a maintainer then removed from
+    main with a force-push (main back to its parent, plus a new commit if
+    `upstream_moves_on`); the clone may have committed on top of the secret."""
+    clone = remote.clone("me")
+    maintainer = remote.clone("maintainer")
+    commit(maintainer, "oops", {"secret.env": "TOKEN=hunter2\n"})
+    git(maintainer, "push", "-q")
+    git(clone, "pull", "-q", "--ff-only")
+    if local_work:
+        commit(clone, "mine", {"mine.txt": "m\n"})
+    git(maintainer, "reset", "-q", "--hard", "HEAD~1")
+    if upstream_moves_on:
+        commit(maintainer, "theirs", {"theirs.txt": "t\n"})
+    git(maintainer, "push", "-q", "--force", "origin", "main")
+    return clone
+
+
+def secret_anywhere(remote: Remote, clone: Path) -> list[str]:
+    where = []
+    for repo, ref in ((remote.bare, "refs/heads/main"), (clone, "HEAD")):
+        if git(repo, "log", "--format=%s", ref, "--", "secret.env").strip():
+            where.append(str(repo))
+    return where
+
+
+@pytest.mark.parametrize("upstream_moves_on", [True, False])
+def test_rebase_does_not_replay_or_push_a_commit_the_upstream_removed(
+    remote: Remote, upstream_moves_on: bool
+) -> None:
+    clone = leaked_secret(remote, local_work=True, upstream_moves_on=upstream_moves_on)
+    twin = remote.root / "twin"
+    shutil.copytree(clone, twin, symlinks=True)  # reflogs included
+    git(twin, "pull", "-q", "--rebase")  # git's answer, before devkit pushes anything
+    result = sync_one(clone, mode="rebase")
+    assert (result.result, result.exit_code, result.pushed) == ("rebased", 0, True), result
+    assert secret_anywhere(remote, clone) == []
+    assert git(clone, "log", "--format=%s", "HEAD").split("\n")[0] == "mine"
+    assert remote.remote_head() == head(clone)
+    assert any("rewritten" in line for line in result.log), result.log
+    # The same tree and the same commits as `git pull --rebase` (fork point) gives.
+    assert git(clone, "rev-parse", "HEAD^{tree}") == git(twin, "rev-parse", "HEAD^{tree}")
+    assert git(clone, "log", "--format=%s") == git(twin, "log", "--format=%s")
+
+
+def test_rebase_with_only_the_removed_commit_follows_the_upstream(remote: Remote) -> None:
+    clone = leaked_secret(remote, local_work=False, upstream_moves_on=False)
+    result = sync_one(clone, mode="rebase")
+    assert (result.result, result.exit_code) == ("rebased", 0), result
+    assert head(clone) == remote.remote_head()
+    assert not (clone / "secret.env").exists()
+    assert secret_anywhere(remote, clone) == []
+
+
+@pytest.mark.parametrize("mode", ["merge", "ff-only"])
+def test_merge_and_ff_only_refuse_to_bring_back_removed_commits(remote: Remote, mode: str) -> None:
+    # `git pull` (merge) would merge the removed commit back and push it on the next
+    # push; devkit refuses and says what happened.
+    clone = leaked_secret(remote, local_work=True, upstream_moves_on=True)
+    before = fingerprint(clone)
+    remote_before = remote.remote_head()
+    result = sync_one(clone, mode=mode)
+    assert result.exit_code == 1 and result.error, result
+    assert result.error["code"] == "upstream_rewritten"
+    assert "--mode rebase" in (result.error["hint"] or "")
+    assert remote.remote_head() == remote_before
+    assert_unchanged(before, clone)

@@ -41,7 +41,7 @@ from devkit.gitflow.sync.model import (
     Unpublished,
 )
 from devkit.gitflow.sync.move import carry_out
-from devkit.gitflow.sync.plan import predict
+from devkit.gitflow.sync.plan import find_upstream_rewrite, predict
 from devkit.gitflow.sync.publish import publish_or_report
 from devkit.gitflow.sync.push import push
 from devkit.gitflow.sync.state import check, classify, fetch
@@ -168,7 +168,8 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
         if options.push and position.ahead > 0:
             # Where git push would go (or its refusal), known before anything moves.
             position = replace(position, push_to=push_target(g, position))
-        if position.behind == 0:
+        position = find_upstream_rewrite(g, position)
+        if position.behind == 0 and not position.removed_upstream:
             return push_ahead(g, position, options, log, known)
         plan = predict(g, position, options)
         if options.dry_run:

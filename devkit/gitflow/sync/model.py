@@ -113,6 +113,11 @@ class Position:
     behind: int
     status: RepoStatus
     push_to: PushTarget | None = None  # set when there is something to push
+    # When the upstream was rewritten (a force-push removed commits the branch has):
+    # the fork point (`git merge-base --fork-point`, from the remote-tracking ref's
+    # reflog) and how many commits the upstream had and no longer has.
+    fork_point: str | None = None
+    removed_upstream: int = 0
 
     @property
     def state(self) -> str:
@@ -134,6 +139,9 @@ class Plan:
     # integration must end at exactly this tree, or it lost (or invented) a change.
     expected_tree: str | None = None
     fallback: str | None = None  # why the chosen mode was not used (said in the log)
+    # A rebase replays only the commits after this one (the fork point of a rewritten
+    # upstream), as `git pull --rebase` does; None: all commits the upstream lacks.
+    replay_after: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from devkit.gitflow.conflicts import predict_conflicts
+from devkit.gitflow.conflicts import build_report, merge_with_base, predict_conflicts
 from devkit.gitflow.gitcmd import GitRepo
 from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import Plan, Position, SyncOptions, SyncStopped
@@ -15,6 +16,8 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
     """What integrating would do, decided before anything is touched: stops on a
     predicted conflict, on local changes in the way (unless autostash) and on untracked
     or ignored files that incoming files would overwrite."""
+    if position.removed_upstream and options.mode != "rebase":
+        raise _rewritten(position, options.mode)
     if position.ahead > 0 and options.mode == "ff-only":
         raise SyncStopped(
             f"'{position.branch}' and {position.upstream} have diverged "
@@ -32,7 +35,10 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             "local commits include merges: merging instead of rebasing, "
             "so that the changes made in them are kept"
         )
-    incoming_tree = _predicted_tree(g, position, action)
+        if position.removed_upstream:
+            raise _rewritten(position, action)
+    replay_after = position.fork_point if action == "rebase" else None
+    incoming_tree = _predicted_tree(g, position, action, replay_after)
     changes = _changed_paths(g, position.old, incoming_tree)
     incoming = [path for _, path in changes]
     local = position.status.changed_paths
@@ -63,6 +69,38 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
         autostash=bool(overlapping),
         expected_tree=None if action == "fast-forward" else incoming_tree,
         fallback=fallback,
+        replay_after=replay_after,
+    )
+
+
+def find_upstream_rewrite(g: GitRepo, position: Position) -> Position:
+    """The position with `fork_point` and `removed_upstream` set when the upstream no
+    longer has commits that it had when last fetched and that the branch contains (a
+    force-push that removed them, say a leaked secret). Found as `git pull --rebase`
+    does: `git merge-base --fork-point` over the remote-tracking ref's reflog."""
+    if position.ahead == 0:
+        return position
+    out = g.run(["merge-base", "--fork-point", position.tracking_ref, position.old], check=False)
+    fork_point = out.text.strip() if out.ok else ""
+    if not fork_point:
+        return position  # no reflog to tell: every commit the upstream lacks is local
+    count = g.text(["rev-list", "--count", fork_point, f"^{position.up_sha}", "--"])
+    removed = int(count.strip() or "0")
+    if removed == 0:
+        return position
+    return replace(position, fork_point=fork_point, removed_upstream=removed)
+
+
+def _rewritten(position: Position, mode: str) -> SyncStopped:
+    """A merge would bring back what the upstream removed; fast-forwarding cannot."""
+    return SyncStopped(
+        f"{position.upstream} was rewritten: it no longer has {position.removed_upstream} "
+        f"commit(s) that '{position.branch}' has (a force-push removed them); "
+        f"{'merging would bring them back' if mode == 'merge' else 'it cannot fast-forward'}"
+        "; nothing was changed",
+        code="upstream_rewritten",
+        hint="devkit sync --mode rebase replays only your own commits (as git pull --rebase "
+        f"does); to keep the removed ones, merge by hand: git merge {position.upstream}",
     )
 
 
@@ -74,18 +112,29 @@ def _local_merges(g: GitRepo, position: Position) -> bool:
     return int(count.strip() or "0") > 0
 
 
-def _predicted_tree(g: GitRepo, position: Position, action: str) -> str:
+def _predicted_tree(g: GitRepo, position: Position, action: str, replay_after: str | None) -> str:
     """The tree integrating would give (before local changes), or the upstream commit
-    for a fast-forward; a predicted conflict stops the sync."""
+    for a fast-forward; a predicted conflict stops the sync. Replaying only the commits
+    after `replay_after` is a merge over that commit as the base."""
     if action == "fast-forward":
         return position.up_sha
-    # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
-    report, outcome = predict_conflicts(
-        g,
-        current=(position.branch, position.old),
-        incoming=(position.upstream, position.up_sha),
-        names_resolve=True,
-    )
+    current = (position.branch, position.old)
+    incoming = (position.upstream, position.up_sha)
+    if replay_after is not None:
+        outcome = merge_with_base(g, position.old, position.up_sha, replay_after)
+        report = build_report(
+            g,
+            state="predicted",
+            current=current,
+            incoming=incoming,
+            base=replay_after,
+            outcome=outcome,
+        )
+    else:
+        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
+        report, outcome = predict_conflicts(
+            g, current=current, incoming=incoming, names_resolve=True
+        )
     if not report.clean:
         raise SyncStopped(
             f"merging {position.upstream} into '{position.branch}' would conflict in "
