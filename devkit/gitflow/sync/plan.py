@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from pathlib import Path
 
 from devkit.gitflow.conflicts import build_report, merge_with_base, predict_conflicts
 from devkit.gitflow.gitcmd import GitRepo
-from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import Plan, Position, SyncOptions, SyncStopped
+from devkit.gitflow.sync.overlap import tracked_overlap, untracked_in_the_way
 
 
 def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
@@ -40,30 +38,7 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
     replay_after = position.fork_point if action == "rebase" else None
     incoming_tree = _predicted_tree(g, position, action, replay_after)
     changes = _changed_paths(g, position.old, incoming_tree)
-    incoming = [path for _, path in changes]
-    local = position.status.changed_paths
-    overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
-    untracked = set(position.status.untracked)
-    # Paths the incoming commits add where a file already sits: untracked files, and
-    # ignored ones too (status does not list them, and `git merge` would overwrite them).
-    in_the_way = {p for p in overlapping if p in untracked or p.endswith("/")}
-    in_the_way.update(_occupied(g.worktree, [p for letter, p in changes if letter == "A"]))
-    if overlapping and not options.autostash:
-        raise SyncStopped(
-            f"local changes touch {len(overlapping)} path(s) that {position.upstream} "
-            "changes; nothing was changed",
-            code="dirty_overlap",
-            hint="commit or stash them, or pass --autostash",
-            overlapping=overlapping,
-        )
-    if in_the_way:
-        raise SyncStopped(
-            f"untracked or ignored files would be overwritten by {position.upstream}; "
-            "nothing was changed",
-            code="untracked_overlap",
-            hint="move or commit them first",
-            overlapping=sorted(in_the_way),
-        )
+    overlapping = _local_work_in_the_way(g, position, changes, options)
     return Plan(
         action=action,
         autostash=bool(overlapping),
@@ -102,6 +77,33 @@ def _rewritten(position: Position, mode: str) -> SyncStopped:
         hint="devkit sync --mode rebase replays only your own commits (as git pull --rebase "
         f"does); to keep the removed ones, merge by hand: git merge {position.upstream}",
     )
+
+
+def _local_work_in_the_way(
+    g: GitRepo, position: Position, changes: list[tuple[str, str]], options: SyncOptions
+) -> list[str]:
+    """The tracked local changes that overlap incoming ones (carried over with
+    autostash); stops on untracked files in the way first, since --autostash cannot
+    help with those, then on overlapping changes without --autostash."""
+    in_the_way = untracked_in_the_way(g, changes)
+    if in_the_way:
+        raise SyncStopped(
+            f"untracked or ignored files would be overwritten by {position.upstream}; "
+            "nothing was changed",
+            code="untracked_overlap",
+            hint="move them away (or add and commit them), then sync again",
+            overlapping=in_the_way,
+        )
+    overlapping = tracked_overlap(position.status, changes)
+    if overlapping and not options.autostash:
+        raise SyncStopped(
+            f"local changes touch {len(overlapping)} path(s) that {position.upstream} "
+            "changes; nothing was changed",
+            code="dirty_overlap",
+            hint="commit or stash them, or pass --autostash",
+            overlapping=overlapping,
+        )
+    return overlapping
 
 
 def _local_merges(g: GitRepo, position: Position) -> bool:
@@ -153,21 +155,3 @@ def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]
     ).text
     tokens = [t for t in raw.split("\0") if t]
     return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
-
-
-def _occupied(worktree: Path, added: list[str]) -> list[str]:
-    """Added paths that something on disk is in the way of (the path itself, or a
-    parent that is a file)."""
-    found = []
-    for rel in added:
-        target = worktree / rel
-        if os.path.lexists(target):
-            found.append(rel)
-            continue
-        parent = target.parent
-        while parent != worktree:
-            if os.path.lexists(parent) and not parent.is_dir():
-                found.append(str(parent.relative_to(worktree)))
-                break
-            parent = parent.parent
-    return found
