@@ -56,7 +56,7 @@ def merge_tree(g: GitRepo, ours: str, theirs: str) -> MergeOutcome:
     )
     if out.status not in (0, 1):
         raise OperationFailed(
-            f"git merge-tree failed: {out.last_error_line()}",
+            f"git merge-tree failed: {out.reason()}",
             code="merge_tree_failed",
             hint="merging unrelated histories is not supported",
         )
@@ -431,7 +431,7 @@ def report_conflicts(
             fetched = g.fetch(remote)
             if not fetched.ok:
                 raise OperationFailed(
-                    f"could not fetch from '{remote}': {fetched.last_error_line()}",
+                    f"could not fetch from '{remote}': {fetched.reason()}",
                     code="fetch_failed",
                     hint="check the network, or pass --no-fetch to use what was fetched last",
                 )
