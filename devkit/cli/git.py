@@ -192,7 +192,8 @@ def sync(
         str | None,
         typer.Option(
             "--mode",
-            help="rebase, merge or ff-only (default: rebase on a terminal, else ff-only).",
+            help="rebase, merge or ff-only (default: git config devkit.syncMode, else "
+            "rebase when stdin is a terminal, else ff-only).",
         ),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Do not push.")] = False,
@@ -244,7 +245,7 @@ def sync(
                 autostash=autostash,
                 jobs=jobs,
                 dry_run=dry_run,
-                interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+                interactive=sys.stdin.isatty(),
                 on_progress=on_progress,
             )
         _show_sync(console, report)

@@ -227,6 +227,7 @@ class RepoSyncResult:
     overlapping: tuple[str, ...] = ()
     conflicts: ConflictReport | None = None
     log: tuple[str, ...] = ()
+    mode: str | None = None  # the mode this repository synced in (None: not decided)
 
     @property
     def ok(self) -> bool:
@@ -241,6 +242,7 @@ class RepoSyncResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "repo": self.repo,
+            "mode": self.mode,
             "branch": self.branch,
             "upstream": self.upstream,
             "state": self.state,

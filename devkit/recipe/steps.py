@@ -483,7 +483,8 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
         "repos": Field(_TEXTS, "Several repositories to sync."),
         "mode": Field(
             Str(choices=("ff-only", "rebase", "merge")),
-            "How to integrate the upstream; default ff-only (a recipe is never interactive).",
+            "How to integrate the upstream; default: git config devkit.syncMode, else"
+            " ff-only (a recipe is never interactive).",
         ),
         "push": Field(Bool(), "Push after integrating (default true)."),
         "publish": Field(Bool(), "Create a branch the remote lacks there (git push -u)."),

@@ -429,9 +429,9 @@ def test_cli_sync_json_shape_is_pinned(remote: Remote) -> None:
     assert set(data["summary"]) == {"total", "ok", "skipped", "failed"}
     (repo,) = data["repos"]
     assert set(repo) == {
-        "repo", "branch", "upstream", "state", "ahead", "behind", "result", "ok", "exit_code",
-        "pushed", "old_head", "new_head", "snapshot", "next_step", "error", "overlapping",
-        "conflicts", "log",
+        "repo", "mode", "branch", "upstream", "state", "ahead", "behind", "result", "ok",
+        "exit_code", "pushed", "old_head", "new_head", "snapshot", "next_step", "error",
+        "overlapping", "conflicts", "log",
     }  # fmt: skip
     assert repo["error"]["code"] == "conflict_predicted"
     conflicts = repo["conflicts"]

@@ -56,10 +56,28 @@ __all__ = ["MODES", "SyncStopped", "default_mode", "sync_repositories"]
 
 
 def default_mode(interactive: bool | None) -> str:
-    """rebase on a terminal, ff-only on servers (no terminal)."""
+    """rebase for a person at a terminal, ff-only on servers. Interactive means stdin
+    is a terminal: where the output goes (`devkit sync | tee log`) does not matter."""
     if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        interactive = sys.stdin.isatty()
     return "rebase" if interactive else "ff-only"
+
+
+def configured_mode(g: GitRepo, options: SyncOptions) -> SyncOptions:
+    """The options with the repository's `devkit.syncMode` (git config, any scope) as
+    the mode when no --mode was given."""
+    if not options.mode_is_default:
+        return options
+    value = g.config("devkit.syncMode")
+    if value is None:
+        return options
+    if value not in MODES:
+        raise InvalidInput(
+            f"git config devkit.syncMode is {value!r}",
+            code="invalid_mode",
+            hint="set it to one of: " + ", ".join(MODES),
+        )
+    return replace(options, mode=value)
 
 
 def sync_repositories(
@@ -102,7 +120,12 @@ def sync_repositories(
             paths.append(Path(repo))
     workers = max(1, min(jobs or min(os.cpu_count() or 1, MAX_DEFAULT_JOBS), len(paths)))
     options = SyncOptions(
-        mode=chosen, push=push, autostash=autostash, dry_run=dry_run, publish=publish
+        mode=chosen,
+        push=push,
+        autostash=autostash,
+        dry_run=dry_run,
+        publish=publish,
+        mode_is_default=mode is None,
     )
     # Signals seen before this sync started are someone else's (a recipe's cleanup).
     since = process.signal_count()
@@ -118,7 +141,9 @@ def sync_repositories(
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devkit-sync") as pool:
             results = list(pool.map(one, paths))
-    return SyncReport(mode=chosen, push=push, dry_run=dry_run, repos=tuple(results))
+    modes = {r.mode for r in results if r.mode}
+    shown = modes.pop() if len(modes) == 1 else "mixed" if modes else chosen
+    return SyncReport(mode=shown, push=push, dry_run=dry_run, repos=tuple(results))
 
 
 def _sync_one(
@@ -134,6 +159,7 @@ def _sync_one(
         g = open_repo(path, env=env)
         g.interrupted_since = since
         log = SyncLog(str(g.worktree), progress)
+        options = configured_mode(g, options)
         with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
             return _sync_locked(g, options, log)
     except DevkitError as error:
@@ -151,7 +177,7 @@ def _sync_one(
 
 def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResult:
     """The phases in order; `known` is what the report can say if one of them fails."""
-    known = Known(repo=str(g.worktree))
+    known = Known(repo=str(g.worktree), mode=options.mode)
     try:
         checked = check(g)
         if checked is None:

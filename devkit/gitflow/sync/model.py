@@ -44,6 +44,8 @@ class SyncOptions:
     autostash: bool
     dry_run: bool
     publish: bool = False  # create the branch on the remote when it has none (push -u)
+    # No --mode was given: a repository's `devkit.syncMode` replaces the default.
+    mode_is_default: bool = False
 
 
 class SyncLog:
@@ -166,6 +168,7 @@ class Known:
     """What the report can say about a repository so far."""
 
     repo: str
+    mode: str | None = None
     branch: str | None = None
     upstream: str | None = None
     state: str = "unknown"
@@ -199,6 +202,7 @@ class Known:
     def result(self, result: str, log: SyncLog, *, next_step: str | None = None) -> RepoSyncResult:
         return RepoSyncResult(
             repo=self.repo,
+            mode=self.mode,
             branch=self.branch,
             upstream=self.upstream,
             state=self.state,
