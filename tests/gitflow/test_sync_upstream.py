@@ -181,3 +181,18 @@ def test_merge_and_ff_only_refuse_to_bring_back_removed_commits(remote: Remote, 
     assert "--mode rebase" in (result.error["hint"] or "")
     assert remote.remote_head() == remote_before
     assert_unchanged(before, clone)
+
+
+# -- an unborn branch ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remote_has_the_branch", [True, False])
+def test_an_unborn_branch_is_no_commits(remote: Remote, remote_has_the_branch: bool) -> None:
+    local = remote.root / "fresh"
+    git(remote.root, "init", "-q", "-b", "main" if remote_has_the_branch else "other", str(local))
+    git(local, "remote", "add", "origin", str(remote.bare))
+    out = run_devkit(["sync", "--json"], cwd=local)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    error = json.loads(out.stdout)["errors"][0]
+    assert error["code"] == "no_commits", error
+    assert git(local, "config", "--get-regexp", "^branch\\.", check=False) == ""

@@ -108,6 +108,8 @@ def classify(
             why = f"'{branch}' has no upstream and {remote} has no branch of that name"
             return _unpublished(g, checked, dest=f"refs/heads/{branch}", why=why)
         merge_ref, upstream_spec = f"refs/heads/{branch}", tracking
+        if g.rev("HEAD") is None:  # `git branch --set-upstream-to` needs a commit
+            raise _no_commits(branch, remote_branch=f"{remote} {branch}")
         if not options.dry_run:
             g.run(["branch", f"--set-upstream-to={remote}/{branch}", branch])
             g.forget_config()
@@ -152,12 +154,11 @@ def _unpublished(
     return Unpublished(checked.branch, checked.remote, dest, upstream, head, why, gone)
 
 
-def _no_commits(branch: str) -> SyncStopped:
-    return SyncStopped(
-        f"'{branch}' has no commits yet",
-        code="no_commits",
-        hint="make a first commit (devkit commit -m ...)",
-    )
+def _no_commits(branch: str, *, remote_branch: str | None = None) -> SyncStopped:
+    hint = "make a first commit (devkit commit -m ...)"
+    if remote_branch:
+        hint += f", or start from the remote's: git pull {remote_branch}"
+    return SyncStopped(f"'{branch}' has no commits yet", code="no_commits", hint=hint)
 
 
 def _usable_status(g: GitRepo, branch: str) -> RepoStatus:
