@@ -128,6 +128,7 @@ class Hunk:
 class FileConflict:
     path: str
     type: str  # content, add/add, modify/delete, delete/modify, rename/delete,
+    #           directory rename suggested,
     #           rename/rename, file/directory, binary, mode (or git's own word)
     original_path: str | None
     message: str
