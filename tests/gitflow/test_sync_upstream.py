@@ -159,6 +159,15 @@ def test_rebase_does_not_replay_or_push_a_commit_the_upstream_removed(
     assert git(clone, "log", "--format=%s") == git(twin, "log", "--format=%s")
 
 
+def test_dry_run_says_the_upstream_was_rewritten(remote: Remote) -> None:
+    clone = leaked_secret(remote, local_work=True, upstream_moves_on=True)
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="rebase", dry_run=True)
+    assert result.result == "would_rebase", result
+    assert any("rewritten" in line for line in result.log), result.log
+    assert_unchanged(before, clone)
+
+
 def test_rebase_with_only_the_removed_commit_follows_the_upstream(remote: Remote) -> None:
     clone = leaked_secret(remote, local_work=False, upstream_moves_on=False)
     result = sync_one(clone, mode="rebase")

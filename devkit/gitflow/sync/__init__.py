@@ -233,6 +233,11 @@ def push_ahead(
 def _describe_dry_run(position: Position, plan: Plan, options: SyncOptions, log: SyncLog) -> str:
     if plan.fallback:
         log.note(plan.fallback)
+    if plan.replay_after:
+        log.note(
+            f"{position.upstream} was rewritten: would not replay the "
+            f"{position.removed_upstream} commit(s) it removed"
+        )
     log.note(f"would {plan.action} onto {position.upstream} ({position.behind} incoming commit(s))")
     if position.ahead and options.push and position.push_to:
         log.note(f"would then push to {position.push_to.describe()}")

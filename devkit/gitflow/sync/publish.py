@@ -67,11 +67,14 @@ def _report_unpublished(
 ) -> RepoSyncResult:
     """Not published and not pushed: say so, and warn about work no remote has."""
     branch, remote = unpublished.branch, unpublished.remote
-    log.note(unpublished.why)
     publish_hint = f"devkit sync --publish (git push -u {remote} {branch})"
     if not unpublished.gone:
+        log.note(unpublished.why)
         return known.result("not_published", log, next_step=f"publish it: {publish_hint}")
-    log.note(f"{unpublished.upstream} is gone: deleted on the server (a merged pull request?)")
+    log.note(
+        f"{unpublished.upstream}, the upstream of '{branch}', is gone: deleted on the "
+        "server (a merged pull request?)"
+    )
     unshipped = unshipped_commits(g, unpublished.head, remote)
     if unshipped:
         log.note(
