@@ -1,5 +1,6 @@
-"""Differential: sync refuses only where `git pull --ff-only` refuses (or would lose local
-work), and where it proceeds it ends exactly where git does, losing no byte.
+"""Differential: sync refuses only where `git pull --ff-only` (or, for a branch with
+commits of its own, `git pull --no-rebase`) refuses or would lose local work, and where
+it proceeds it loses no byte and ends exactly where git does.
 
 Each case is a (local state, remote change) pair around one path `x`: what the base
 commit has there (nothing, a file, a directory `x/y`, a symlink), what the remote
@@ -96,9 +97,12 @@ DEFAULT = [case for i, case in enumerate(ALL) if i % 6 == 0 or case in ISSUE_CAS
 SLOW = [case for case in ALL if case not in DEFAULT]
 
 
-def build(root: Path, base: str, remote_kind: str, state: str) -> tuple[Path, dict[str, str]]:
-    """A bare remote at the changed commit and a local clone at the base commit with
-    the local state applied; and the clone's files before that (a clean checkout)."""
+def build(
+    root: Path, base: str, remote_kind: str, state: str, *, local_commit: bool = False
+) -> tuple[Path, dict[str, str]]:
+    """A bare remote at the changed commit and a local clone at the base commit (plus a
+    commit of its own, `mine.txt`, if `local_commit`) with the local state applied; and
+    the clone's files before that (a clean checkout)."""
     bare = root / "remote.git"
     seed = root / "seed"
     git(root, "init", "-q", "--bare", "-b", "main", str(bare))
@@ -114,6 +118,10 @@ def build(root: Path, base: str, remote_kind: str, state: str) -> tuple[Path, di
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "--allow-empty", "-m", "remote change")
     git(seed, "push", "-q", str(bare), "main")
+    if local_commit:
+        (local / "mine.txt").write_text("mine\n")
+        git(local, "add", "mine.txt")
+        git(local, "commit", "-q", "-m", "mine")
     pristine = _tree_hash(local)
     apply_local(local, base, state)
     return local, pristine
@@ -126,19 +134,23 @@ def lost_work(pristine: dict[str, str], before: dict[str, str], after: dict[str,
     return any(before.get(p) != after.get(p) for p in changed)
 
 
-def run_case(tmp_path: Path, base: str, remote_kind: str, state: str) -> None:
-    local, pristine = build(tmp_path, base, remote_kind, state)
+# devkit's mode -> how git pulls the same way (merge: the branch has a commit of its own)
+GIT_PULL = {"ff-only": ["--ff-only"], "merge": ["--no-rebase", "--no-edit"]}
+
+
+def run_case(tmp_path: Path, base: str, remote_kind: str, state: str, mode: str) -> None:
+    local, pristine = build(tmp_path, base, remote_kind, state, local_commit=mode == "merge")
     twin = tmp_path / "twin"
     shutil.copytree(local, twin, symlinks=True)
     before_files = _tree_hash(local)
     before = fingerprint(local)
     pulled = subprocess.run(
-        ["git", "pull", "-q", "--ff-only"], cwd=twin, capture_output=True, text=True
+        ["git", "pull", "-q", *GIT_PULL[mode]], cwd=twin, capture_output=True, text=True
     )
     git_files = _tree_hash(twin)
     git_lost = pulled.returncode == 0 and lost_work(pristine, before_files, git_files)
 
-    report = sync_repositories([local], mode="ff-only", push=False)
+    report = sync_repositories([local], mode=mode, push=False)
     result = report.repos[0]
     case = f"{base} -> {remote_kind}, local {state}: devkit {result.result} {result.error}"
     case += f"; git {pulled.returncode} {pulled.stderr.strip()!r} lost={git_lost}"
@@ -146,17 +158,22 @@ def run_case(tmp_path: Path, base: str, remote_kind: str, state: str) -> None:
         assert pulled.returncode != 0 or git_lost, "false refusal: " + case
         assert_unchanged(before, local)
         return
-    assert result.result == "fast_forwarded", case
-    assert pulled.returncode == 0 and not git_lost, case
-    assert _tree_hash(local) == git_files, case
-    assert git(local, "status", "--porcelain") == git(twin, "status", "--porcelain"), case
+    assert result.result == ("merged" if mode == "merge" else "fast_forwarded"), case
+    assert not lost_work(pristine, before_files, _tree_hash(local)), "lost work: " + case
+    if pulled.returncode == 0:
+        assert _tree_hash(local) == git_files, case
+        assert git(local, "status", "--porcelain") == git(twin, "status", "--porcelain"), case
+    else:
+        # git merge refuses any staged change to a path the merge touches, even a
+        # deletion the other side makes too; devkit may go on when nothing is lost.
+        assert mode == "merge" and state == "staged deletion", case
 
 
 @pytest.mark.parametrize(("base", "remote_kind", "state"), DEFAULT)
 def test_sync_refuses_only_where_git_pull_ff_only_does(
     tmp_path: Path, base: str, remote_kind: str, state: str
 ) -> None:
-    run_case(tmp_path, base, remote_kind, state)
+    run_case(tmp_path, base, remote_kind, state, "ff-only")
 
 
 @pytest.mark.slow
@@ -164,7 +181,17 @@ def test_sync_refuses_only_where_git_pull_ff_only_does(
 def test_sync_refuses_only_where_git_pull_ff_only_does_every_case(
     tmp_path: Path, base: str, remote_kind: str, state: str
 ) -> None:
-    run_case(tmp_path, base, remote_kind, state)
+    run_case(tmp_path, base, remote_kind, state, "ff-only")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("base", "remote_kind", "state"), ALL)
+def test_sync_merge_refuses_only_where_git_pull_merge_does_every_case(
+    tmp_path: Path, base: str, remote_kind: str, state: str
+) -> None:
+    # The same pairs when the branch has a commit of its own: devkit merges in a scratch
+    # worktree and moves with a two-tree read-tree; git pull merges in place.
+    run_case(tmp_path, base, remote_kind, state, "merge")
 
 
 def test_an_untracked_file_in_the_way_is_untracked_overlap_and_the_hint_works(
