@@ -263,7 +263,10 @@ def _show_sync(console: Console, report: SyncReport) -> None:
         # A repository that needs attention always shows its log; the others with -v
         # (or when it is the only one), so twenty clean repositories stay one table.
         attention = (
-            result.exit_code != 0 or bool(result.overlapping) or (result.conflicts is not None)
+            result.exit_code != 0
+            or bool(result.overlapping)
+            or (result.conflicts is not None)
+            or any(text.startswith("warning:") for text in result.log)
         )
         show = console.line if attention or not many else console.detail
         if result.log or attention:

@@ -205,3 +205,14 @@ def test_an_unborn_branch_is_no_commits(remote: Remote, remote_has_the_branch: b
     error = json.loads(out.stdout)["errors"][0]
     assert error["code"] == "no_commits", error
     assert git(local, "config", "--get-regexp", "^branch\\.", check=False) == ""
+
+
+def test_the_unshipped_warning_shows_among_many_repositories(remote: Remote) -> None:
+    # Among several repositories only those needing attention show their log: a branch
+    # whose upstream is gone with work no remote has is one of them.
+    clone = published_feature(remote)
+    git(clone, "push", "-q", "origin", "--delete", "feature")
+    other = remote.clone("other")
+    out = run_devkit(["sync", str(clone), str(other)])
+    assert out.returncode == 0, out.stderr
+    assert "warning: 1 commit(s) of 'feature' are on no remote branch" in out.stdout + out.stderr
