@@ -32,6 +32,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("devkit sync", "this repository, in the default mode"),
         ("devkit sync ~/src/* -j 8 -q", "many repositories, only problems shown"),
         ("devkit sync --mode ff-only --no-push", "only fast-forward, push nothing"),
+        ("devkit sync -u", "also create a new branch on the remote and track it"),
     ),
     "conflicts": (
         ("devkit conflicts", "what merging the upstream would conflict on"),

@@ -37,7 +37,7 @@ def show_conflicts(console: Console, report: ConflictReport, *, indent: str = ""
 
 
 def _ahead_behind(result: RepoSyncResult) -> str:
-    if result.state in ("detached", "unknown", "no_upstream"):
+    if result.state in ("detached", "unknown", "no_upstream", "upstream_gone"):
         return "-"
     return f"+{result.ahead}/-{result.behind}"
 
@@ -192,10 +192,20 @@ def sync(
         str | None,
         typer.Option(
             "--mode",
-            help="rebase, merge or ff-only (default: rebase on a terminal, else ff-only).",
+            help="rebase, merge or ff-only (default: git config devkit.syncMode, else "
+            "rebase when stdin is a terminal, else ff-only).",
         ),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Do not push.")] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            "-u",
+            help="Create a branch the remote lacks there and track it (like git push -u); "
+            "without it such a branch is only reported, a deleted one never re-created.",
+        ),
+    ] = False,
     autostash: Annotated[
         bool, typer.Option("--autostash", help="Carry overlapping local changes over.")
     ] = False,
@@ -233,10 +243,11 @@ def sync(
                 targets,
                 mode=settings.value("sync.mode", mode),
                 push=not no_push,
+                publish=publish,
                 autostash=autostash,
                 jobs=settings.value("sync.jobs", jobs),
                 dry_run=dry_run,
-                interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+                interactive=sys.stdin.isatty(),
                 on_progress=on_progress,
             )
         _show_sync(console, report)
@@ -254,7 +265,10 @@ def _show_sync(console: Console, report: SyncReport) -> None:
         # A repository that needs attention always shows its log; the others with -v
         # (or when it is the only one), so twenty clean repositories stay one table.
         attention = (
-            result.exit_code != 0 or bool(result.overlapping) or (result.conflicts is not None)
+            result.exit_code != 0
+            or bool(result.overlapping)
+            or (result.conflicts is not None)
+            or any(text.startswith("warning:") for text in result.log)
         )
         show = console.line if attention or not many else console.detail
         if result.log or attention:

@@ -56,7 +56,7 @@ def merge_tree(g: GitRepo, ours: str, theirs: str) -> MergeOutcome:
     )
     if out.status not in (0, 1):
         raise OperationFailed(
-            f"git merge-tree failed: {out.last_error_line()}",
+            f"git merge-tree failed: {out.reason()}",
             code="merge_tree_failed",
             hint="merging unrelated histories is not supported",
         )
@@ -112,7 +112,9 @@ def _classify(
         ctype = _message_type(kind, message)
         original: str | None = None
         targets = list(paths)
-        if ctype == "rename/delete" and len(paths) >= 2:
+        if ctype in ("rename/delete", "directory rename suggested") and len(paths) >= 2:
+            # The second path is where the file was (rename/delete) or was added inside
+            # the directory the other side renamed (directory rename suggested).
             targets, original = [paths[0]], paths[1]
         elif ctype == "rename/rename" and len(paths) >= 3:
             original = paths[0]
@@ -203,6 +205,22 @@ def _commits(g: GitRepo, base: str | None, tip: str, paths: list[str]) -> tuple[
     return tuple(commits)
 
 
+def _renames(g: GitRepo, base: str, tips: tuple[str, ...]) -> dict[str, str]:
+    """New path -> path in `base`, for the files each tip renamed since `base` (git's
+    rename detection, as the merge itself uses)."""
+    found: dict[str, str] = {}
+    for tip in tips:
+        out = g.run(
+            ["diff", "--name-status", "-z", "-M", "--diff-filter=R", base, tip, "--"],
+            check=False,
+            strip=False,
+        )
+        tokens = [t for t in out.text.split("\0") if t] if out.ok else []
+        for index in range(0, len(tokens) - 2, 3):
+            found.setdefault(tokens[index + 2], tokens[index + 1])
+    return found
+
+
 def ref_label(g: GitRepo, sha: str, *, prefer: str | None = None) -> str:
     """A ref name that points at `sha` (branches first), else its short SHA."""
     if prefer:
@@ -240,7 +258,15 @@ def build_report(
 ) -> ConflictReport:
     files: list[FileConflict] = []
     stages = live_stages or {}
-    for path, ctype, original, message in _classify(outcome, stages):
+    renamed_from: dict[str, str] | None = None
+    for path, ctype, found_original, message in _classify(outcome, stages):
+        original = found_original
+        if original is None and base is not None:
+            # merge-tree reports a content conflict in a renamed file under its new name
+            # only: find the name it had in the merge base from either side's renames.
+            if renamed_from is None:
+                renamed_from = _renames(g, base, (current[1], incoming[1]))
+            original = renamed_from.get(path)
         entry = (stages or outcome.stages).get(path, {})
         if ctype in ("content", "add/add") and _is_binary(g, entry):
             ctype = "binary"
@@ -289,15 +315,16 @@ def predict_conflicts(
     """What merging `incoming` into `current` would conflict on (nothing is touched).
 
     `names_resolve`: the caller knows both labels name exactly those commits."""
-    if names_resolve:
-        args = (current[0], incoming[0])
+    # `git merge` labels paths it renames away with `HEAD` for the checked-out side
+    # (`dir~HEAD`) and with the name it was given for the other: so does the prediction.
+    if g.rev("HEAD") == current[1]:
+        ours = "HEAD"
     else:
-        args = (_rev_arg(g, current[0], current[1]), _rev_arg(g, incoming[0], incoming[1]))
-    outcome = merge_tree(g, *args)
-    base: str | None = None
-    if not outcome.clean:
-        base_out = g.run(["merge-base", current[1], incoming[1]], check=False)
-        base = base_out.text.strip() if base_out.ok else None
+        ours = current[0] if names_resolve else _rev_arg(g, current[0], current[1])
+    theirs = incoming[0] if names_resolve else _rev_arg(g, incoming[0], incoming[1])
+    outcome = merge_tree(g, ours, theirs)
+    base_out = g.run(["merge-base", current[1], incoming[1]], check=False)
+    base = base_out.text.strip() if base_out.ok and base_out.text.strip() else None
     report = build_report(
         g, state="predicted", current=current, incoming=incoming, base=base, outcome=outcome
     )
@@ -431,7 +458,7 @@ def report_conflicts(
             fetched = g.fetch(remote)
             if not fetched.ok:
                 raise OperationFailed(
-                    f"could not fetch from '{remote}': {fetched.last_error_line()}",
+                    f"could not fetch from '{remote}': {fetched.reason()}",
                     code="fetch_failed",
                     hint="check the network, or pass --no-fetch to use what was fetched last",
                 )

@@ -58,6 +58,11 @@ _SAFE_ENV = {
 # `fd::` (which run commands) are never among them. A user's own list wins.
 _DEFAULT_PROTOCOLS = "file:git:http:https:ssh"
 
+# A line of git's stderr that names a cause: "fatal: ...", "ssh: connect to host ...",
+# "gpg: signing failed: ...", "remote: ...".
+_CAUSE_LINE = re.compile(r"^[A-Za-z][\w.-]*: ")
+_MAX_REASON_LINES = 4
+
 _version_lock = threading.Lock()
 _versions: dict[str | None, tuple[int, ...]] = {}  # by PATH: which git runs
 
@@ -98,10 +103,25 @@ class GitOutput:
     def ok(self) -> bool:
         return self.status == 0
 
+    def reason(self) -> str:
+        """git's own explanation of a failure, in one line: the lines that name a cause
+        (`fatal:`, `error:`, and those of the programs git ran, such as `ssh:`, `gpg:`
+        or `remote:`), without hints, at most the last few; else its last line. The
+        final `fatal:` alone is often generic ("Could not read from remote
+        repository.") while the line before it says why."""
+        lines = list(dict.fromkeys(line.strip() for line in self.stderr.splitlines()))
+        lines = [line for line in lines if line]
+        causes = [
+            line
+            for line in lines
+            if _CAUSE_LINE.match(line) and not line.startswith(("hint:", "warning:"))
+        ]
+        picked = causes[-_MAX_REASON_LINES:] if causes else lines[-1:]
+        return "; ".join(picked) or "git failed without a message"
+
     def last_error_line(self) -> str:
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-        return (fatal or lines or ["git failed without a message"])[-1]
+        """The same as reason() (its older name, still used by some callers)."""
+        return self.reason()
 
 
 def run_git(
@@ -160,7 +180,7 @@ def check_git_version(env: Env | None = None) -> tuple[int, ...]:
             ) from error
         if not out.ok:
             raise MissingTool(
-                f"git does not run: {out.last_error_line()}",
+                f"git does not run: {out.reason()}",
                 code="git_missing",
                 hint="install git 2.38 or newer (apt-get install git)",
             )
@@ -284,7 +304,7 @@ class GitRepo:
         )
         if check and not output.ok:
             raise OperationFailed(
-                f"git {args[0]} failed: {output.last_error_line()}",
+                f"git {args[0]} failed: {output.reason()}",
                 code="git_failed",
                 details={"command": ["git", *args][:12], "stderr": output.stderr[-2000:]},
             )
@@ -388,7 +408,7 @@ def open_repo(path: Path, *, env: Env | None = None, search_parents: bool = True
         not search_parents and os.path.realpath(lines[3]) != os.path.realpath(path)
     )
     if not out.ok or not_here:
-        detail = out.last_error_line() if not out.ok else ""
+        detail = out.reason() if not out.ok else ""
         hint = "run `devkit init` there, or pass the path of a repository"
         if "dubious ownership" in detail:
             raise InvalidInput(

@@ -128,6 +128,7 @@ class Hunk:
 class FileConflict:
     path: str
     type: str  # content, add/add, modify/delete, delete/modify, rename/delete,
+    #           directory rename suggested,
     #           rename/rename, file/directory, binary, mode (or git's own word)
     original_path: str | None
     message: str
@@ -210,10 +211,12 @@ class RepoSyncResult:
     repo: str
     branch: str | None
     upstream: str | None
-    state: str  # before the sync: up_to_date, ahead, behind, diverged, no_upstream, unknown
+    state: str  # before the sync: up_to_date, ahead, behind, diverged, no_upstream,
+    #             upstream_gone, detached, unknown
     ahead: int
     behind: int
     result: str  # up_to_date, pushed, fast_forwarded, rebased, merged, published,
+    #              not_published, upstream_gone,
     #              skipped, failed, would_* (dry run)
     exit_code: int
     pushed: bool = False
@@ -225,6 +228,7 @@ class RepoSyncResult:
     overlapping: tuple[str, ...] = ()
     conflicts: ConflictReport | None = None
     log: tuple[str, ...] = ()
+    mode: str | None = None  # the mode this repository synced in (None: not decided)
 
     @property
     def ok(self) -> bool:
@@ -239,6 +243,7 @@ class RepoSyncResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "repo": self.repo,
+            "mode": self.mode,
             "branch": self.branch,
             "upstream": self.upstream,
             "state": self.state,

@@ -335,6 +335,7 @@ def _git_sync(step: Step, ctx: StepContext) -> StepOutcome:
         repos,
         mode=_opt(step, "mode"),
         push=_opt(step, "push", True),
+        publish=_opt(step, "publish", False),
         autostash=_opt(step, "autostash", False),
         jobs=_opt(step, "jobs"),
         dry_run=_opt(step, "dry_run", False),
@@ -482,9 +483,11 @@ GIT_VARIANTS: dict[str, dict[str, Field]] = {
         "repos": Field(_TEXTS, "Several repositories to sync."),
         "mode": Field(
             Str(choices=("ff-only", "rebase", "merge")),
-            "How to integrate the upstream; default ff-only (a recipe is never interactive).",
+            "How to integrate the upstream; default: git config devkit.syncMode, else"
+            " ff-only (a recipe is never interactive).",
         ),
         "push": Field(Bool(), "Push after integrating (default true)."),
+        "publish": Field(Bool(), "Create a branch the remote lacks there (git push -u)."),
         "autostash": Field(Bool(), "Stash local changes around the sync."),
         "jobs": Field(Int(minimum=1), "Repositories synced at once."),
         "dry_run": Field(Bool(), "Only report what would happen."),

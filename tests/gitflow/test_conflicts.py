@@ -97,6 +97,23 @@ SCENARIOS: dict[str, tuple[dict[str, str | bytes], Change, Change, str, str | No
         "fd~",
         "fd",
     ),
+    "rename+modify": (  # a content conflict in a file one side renamed
+        {"a.txt": "".join(f"{n}\n" for n in range(1, 21))},
+        lambda r: (
+            _mv(r, "a.txt", "b.txt"),
+            write(r, "b.txt", (r / "b.txt").read_text().replace("5\n", "five main\n", 1)),
+        ),
+        lambda r: write(r, "a.txt", (r / "a.txt").read_text().replace("5\n", "five other\n", 1)),
+        "b.txt",
+        "a.txt",
+    ),
+    "directory rename suggested": (  # other adds a file in the directory main renames
+        {"d/one.txt": "1\n", "d/two.txt": "2\n"},
+        lambda r: _mv(r, "d", "e"),
+        lambda r: write(r, "d/new.txt", "new\n"),
+        "e/new.txt",
+        "d/new.txt",
+    ),
     "binary": (
         {"blob.bin": BINARY_BASE},
         lambda r: write(r, "blob.bin", b"\x00\x02main"),
@@ -112,6 +129,9 @@ SCENARIOS: dict[str, tuple[dict[str, str | bytes], Change, Change, str, str | No
         None,
     ),
 }
+
+
+TYPE_OF = {"rename+modify": "content"}  # scenario names that are not the type's
 
 
 def build(tmp_path: Path, name: str) -> Path:
@@ -146,17 +166,22 @@ def test_predicted_conflict_types(tmp_path: Path, name: str) -> None:
     assert_unchanged(before, repo)
     assert report.state == "predicted" and report.exit_code == 1
     item = find(report, name)
-    assert item.type == name
+    assert item.type == TYPE_OF.get(name, name)
     assert item.original_path == SCENARIOS[name][4]
+    assert report.merge_base == git(repo, "rev-parse", "--short", "main~1").strip()
     assert [s.ref for s in item.sides] == ["main", "other"]
     assert report.current.ref == "main" and report.incoming.ref == "other"
     main_subjects = [c.subject for s in item.sides[:1] for c in s.commits]
     other_subjects = [c.subject for s in item.sides[1:] for c in s.commits]
-    if name not in ("add/add", "mode"):
+    if name not in ("add/add", "mode", "directory rename suggested"):
         assert f"main side of {name}" in main_subjects
         assert f"other side of {name}" in other_subjects
     if name == "content":
         assert [(h.start, h.end) for h in item.hunks] == [(2, 6)]
+    # The paths are those a real `git merge` leaves unmerged (`fd~HEAD`, not `fd~main`).
+    git(repo, "merge", "--no-edit", "other", check=False)
+    live = set(git(repo, "diff", "--name-only", "--diff-filter=U").split())
+    assert {f.path for f in report.files} == live
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -167,7 +192,8 @@ def test_live_merge_conflict_types(tmp_path: Path, name: str) -> None:
     report = report_conflicts(repo)
     assert report.state == "merge" and report.exit_code == 1
     item = find(report, name)
-    assert item.type == name
+    assert item.type == TYPE_OF.get(name, name)
+    assert item.original_path == SCENARIOS[name][4]
     assert report.current.ref == "main" and report.incoming.ref == "other"
     if name == "content":
         assert [(h.start, h.end) for h in item.hunks] == [(2, 6)]
@@ -205,6 +231,7 @@ def test_clean_prediction_exit_0(tmp_path: Path) -> None:
     commit(repo, "main", {"c.txt": "c\n"})
     report = report_conflicts(repo, target="other")
     assert report.clean and report.exit_code == 0
+    assert report.merge_base == git(repo, "rev-parse", "--short", "main~1").strip()
 
 
 def test_default_target_is_the_upstream_and_missing_upstream_is_clear(tmp_path: Path) -> None:

@@ -239,22 +239,28 @@ def test_no_upstream_tracks_the_remote_branch_of_the_same_name(remote: Remote) -
     assert head(clone) == theirs
 
 
-def test_no_upstream_publishes_a_new_branch_with_upstream(remote: Remote) -> None:
+def test_no_upstream_publishes_a_new_branch_with_upstream_when_asked(remote: Remote) -> None:
     clone = remote.clone("me")
     git(clone, "switch", "-q", "-c", "feature")
     sha = commit(clone, "feature work", {"f.txt": "f\n"})
-    result = sync_one(clone, mode="rebase")
+    result = sync_one(clone, mode="rebase", publish=True)
     assert result.result == "published" and result.pushed
     assert remote.remote_head("feature") == sha
     assert git(clone, "config", "branch.feature.remote").strip() == "origin"
 
 
-def test_no_upstream_with_no_push_fails_clearly(remote: Remote) -> None:
+@pytest.mark.parametrize("push", [True, False])
+def test_a_new_branch_is_reported_not_published_without_publish(remote: Remote, push: bool) -> None:
+    # git-town's push-new-branches is off by default: creating a branch on the server
+    # is the user's decision, so a plain sync (or --no-push) only says how to do it.
     clone = remote.clone("me")
     git(clone, "switch", "-q", "-c", "feature")
+    commit(clone, "feature work", {"f.txt": "f\n"})
     before = fingerprint(clone)
-    result = sync_one(clone, mode="rebase", push=False)
-    assert result.error and result.error["code"] == "no_upstream"
+    result = sync_one(clone, mode="rebase", push=push)
+    assert (result.result, result.state, result.exit_code) == ("not_published", "no_upstream", 0)
+    assert result.next_step and "--publish" in result.next_step
+    assert git(remote.bare, "branch", "--list", "feature") == ""
     assert_unchanged(before, clone)
 
 
@@ -423,9 +429,9 @@ def test_cli_sync_json_shape_is_pinned(remote: Remote) -> None:
     assert set(data["summary"]) == {"total", "ok", "skipped", "failed"}
     (repo,) = data["repos"]
     assert set(repo) == {
-        "repo", "branch", "upstream", "state", "ahead", "behind", "result", "ok", "exit_code",
-        "pushed", "old_head", "new_head", "snapshot", "next_step", "error", "overlapping",
-        "conflicts", "log",
+        "repo", "mode", "branch", "upstream", "state", "ahead", "behind", "result", "ok",
+        "exit_code", "pushed", "old_head", "new_head", "snapshot", "next_step", "error",
+        "overlapping", "conflicts", "log",
     }  # fmt: skip
     assert repo["error"]["code"] == "conflict_predicted"
     conflicts = repo["conflicts"]

@@ -204,7 +204,7 @@ def test_branch_whose_upstream_is_missing_goes_to_the_fork_like_git_push(
         if who == "git":
             git(local, "push", "-q")
         else:
-            result = sync_one(local, mode="rebase")
+            result = sync_one(local, mode="rebase", publish=True)
             assert (result.result, result.exit_code, result.pushed) == ("pushed", 0, True), result
             assert git(local, "config", "branch.feature.remote").strip() == "upstream"
         results[who] = where_head_went(local)

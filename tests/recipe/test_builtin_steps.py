@@ -73,6 +73,7 @@ def test_git_steps_init_stage_commit_sync_conflicts(
               message: "Say hello; $(touch CANARY)"
             - git: sync
               repo: "{{{{ repo }}}}"
+              publish: true
             - git: conflicts
               repo: "{{{{ repo }}}}"
         """

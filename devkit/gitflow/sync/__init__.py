@@ -30,7 +30,7 @@ from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
-from devkit.gitflow.sync.destination import push_elsewhere, push_target
+from devkit.gitflow.sync.destination import push_target
 from devkit.gitflow.sync.model import (
     Known,
     Plan,
@@ -41,7 +41,8 @@ from devkit.gitflow.sync.model import (
     Unpublished,
 )
 from devkit.gitflow.sync.move import carry_out
-from devkit.gitflow.sync.plan import predict
+from devkit.gitflow.sync.plan import find_upstream_rewrite, predict
+from devkit.gitflow.sync.publish import publish_or_report
 from devkit.gitflow.sync.push import push
 from devkit.gitflow.sync.state import check, classify, fetch
 
@@ -55,10 +56,28 @@ __all__ = ["MODES", "SyncStopped", "default_mode", "sync_repositories"]
 
 
 def default_mode(interactive: bool | None) -> str:
-    """rebase on a terminal, ff-only on servers (no terminal)."""
+    """rebase for a person at a terminal, ff-only on servers. Interactive means stdin
+    is a terminal: where the output goes (`devkit sync | tee log`) does not matter."""
     if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        interactive = sys.stdin.isatty()
     return "rebase" if interactive else "ff-only"
+
+
+def configured_mode(g: GitRepo, options: SyncOptions) -> SyncOptions:
+    """The options with the repository's `devkit.syncMode` (git config, any scope) as
+    the mode when no --mode was given."""
+    if not options.mode_is_default:
+        return options
+    value = g.config("devkit.syncMode")
+    if value is None:
+        return options
+    if value not in MODES:
+        raise InvalidInput(
+            f"git config devkit.syncMode is {value!r}",
+            code="invalid_mode",
+            hint="set it to one of: " + ", ".join(MODES),
+        )
+    return replace(options, mode=value)
 
 
 def sync_repositories(
@@ -66,6 +85,7 @@ def sync_repositories(
     *,
     mode: str | None = None,
     push: bool = True,
+    publish: bool = False,
     autostash: bool = False,
     jobs: int | None = None,
     dry_run: bool = False,
@@ -77,13 +97,18 @@ def sync_repositories(
 
     `env` is the environment every git child starts with and where settings
     (DEVKIT_GIT_TIMEOUT, DEVKIT_LOCK_WAIT, ssh, identity) are read (os.environ when
-    None)."""
+    None). `publish`: create a branch the remote does not have (or no longer has) there,
+    as `git push -u` would; without it such a branch is only reported."""
     chosen = mode or default_mode(interactive)
     if chosen not in MODES:
         raise InvalidInput(
             f"unknown sync mode {chosen!r}",
             code="invalid_mode",
             hint="use one of: " + ", ".join(MODES),
+        )
+    if publish and not push:
+        raise InvalidInput(
+            "--publish pushes and --no-push does not: choose one", code="invalid_options"
         )
     if jobs is not None and jobs < 1:
         raise InvalidInput("-j must be at least 1", code="invalid_jobs")
@@ -94,7 +119,14 @@ def sync_repositories(
         if Path(repo).resolve() not in {p.resolve() for p in paths}:
             paths.append(Path(repo))
     workers = max(1, min(jobs or min(os.cpu_count() or 1, MAX_DEFAULT_JOBS), len(paths)))
-    options = SyncOptions(mode=chosen, push=push, autostash=autostash, dry_run=dry_run)
+    options = SyncOptions(
+        mode=chosen,
+        push=push,
+        autostash=autostash,
+        dry_run=dry_run,
+        publish=publish,
+        mode_is_default=mode is None,
+    )
     # Signals seen before this sync started are someone else's (a recipe's cleanup).
     since = process.signal_count()
 
@@ -111,7 +143,9 @@ def sync_repositories(
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devkit-sync") as pool:
             results = list(pool.map(one, paths))
-    return SyncReport(mode=chosen, push=push, dry_run=dry_run, repos=tuple(results))
+    modes = {r.mode for r in results if r.mode}
+    shown = modes.pop() if len(modes) == 1 else "mixed" if modes else chosen
+    return SyncReport(mode=shown, push=push, dry_run=dry_run, repos=tuple(results))
 
 
 def _skip_if_not_a_repository(result: RepoSyncResult) -> RepoSyncResult:
@@ -143,6 +177,7 @@ def _sync_one(
         g = open_repo(path, env=env)
         g.interrupted_since = since
         log = SyncLog(str(g.worktree), progress)
+        options = configured_mode(g, options)
         with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
             return _sync_locked(g, options, log)
     except DevkitError as error:
@@ -160,7 +195,7 @@ def _sync_one(
 
 def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResult:
     """The phases in order; `known` is what the report can say if one of them fails."""
-    known = Known(repo=str(g.worktree))
+    known = Known(repo=str(g.worktree), mode=options.mode)
     try:
         checked = check(g)
         if checked is None:
@@ -172,12 +207,13 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
         position = classify(g, checked, options, log)
         if isinstance(position, Unpublished):
             known = known.unpublished(position)
-            return publish(g, position, options, log, known)
+            return publish_or_report(g, position, options, log, known)
         known = known.at(position)
         if options.push and position.ahead > 0:
             # Where git push would go (or its refusal), known before anything moves.
             position = replace(position, push_to=push_target(g, position))
-        if position.behind == 0:
+        position = find_upstream_rewrite(g, position)
+        if position.behind == 0 and not position.removed_upstream:
             return push_ahead(g, position, options, log, known)
         plan = predict(g, position, options)
         if options.dry_run:
@@ -191,35 +227,7 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
         return known.failure(error, log)
 
 
-# -- nothing to integrate: publish or push -------------------------------------------------
-
-
-def publish(
-    g: GitRepo, unpublished: Unpublished, options: SyncOptions, log: SyncLog, known: Known
-) -> RepoSyncResult:
-    """A branch the remote does not have yet: push it with -u (not with --no-push)."""
-    if not options.push:
-        raise SyncStopped(
-            unpublished.why,
-            code="no_upstream",
-            hint=f"publish it: devkit sync (no --no-push) or "
-            f"git push -u {unpublished.remote} {unpublished.branch}",
-        )
-    elsewhere = push_elsewhere(g, unpublished)
-    if elsewhere is not None:
-        # A fork: push where `git push` would and leave the configured upstream alone.
-        if options.dry_run:
-            log.note(f"would push {unpublished.branch} to {elsewhere.describe()}")
-            return known.result("would_push", log)
-        pushed = push(g, unpublished.branch, elsewhere.remote, elsewhere.dest, log)
-        return replace(known, pushed=pushed).result("pushed", log)
-    if options.dry_run:
-        log.note(f"would publish {unpublished.branch} to {unpublished.upstream} and track it")
-        return known.result("would_publish", log)
-    pushed = push(
-        g, unpublished.branch, unpublished.remote, unpublished.dest, log, set_upstream=True
-    )
-    return replace(known, pushed=pushed).result("published", log)
+# -- nothing to integrate: push -------------------------------------------------
 
 
 def push_ahead(
@@ -243,6 +251,11 @@ def push_ahead(
 def _describe_dry_run(position: Position, plan: Plan, options: SyncOptions, log: SyncLog) -> str:
     if plan.fallback:
         log.note(plan.fallback)
+    if plan.replay_after:
+        log.note(
+            f"{position.upstream} was rewritten: would not replay the "
+            f"{position.removed_upstream} commit(s) it removed"
+        )
     log.note(f"would {plan.action} onto {position.upstream} ({position.behind} incoming commit(s))")
     if position.ahead and options.push and position.push_to:
         log.note(f"would then push to {position.push_to.describe()}")

@@ -43,6 +43,9 @@ class SyncOptions:
     push: bool
     autostash: bool
     dry_run: bool
+    publish: bool = False  # create the branch on the remote when it has none (push -u)
+    # No --mode was given: a repository's `devkit.syncMode` replaces the default.
+    mode_is_default: bool = False
 
 
 class SyncLog:
@@ -79,6 +82,9 @@ class Unpublished:
     upstream: str  # its short name (origin/feature)
     head: str
     why: str
+    # The configured upstream branch is gone from the remote (deleted there, e.g. a
+    # merged pull request), as opposed to a branch that never had one.
+    gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,11 @@ class Position:
     behind: int
     status: RepoStatus
     push_to: PushTarget | None = None  # set when there is something to push
+    # When the upstream was rewritten (a force-push removed commits the branch has):
+    # the fork point (`git merge-base --fork-point`, from the remote-tracking ref's
+    # reflog) and how many commits the upstream had and no longer has.
+    fork_point: str | None = None
+    removed_upstream: int = 0
 
     @property
     def state(self) -> str:
@@ -130,6 +141,9 @@ class Plan:
     # integration must end at exactly this tree, or it lost (or invented) a change.
     expected_tree: str | None = None
     fallback: str | None = None  # why the chosen mode was not used (said in the log)
+    # A rebase replays only the commits after this one (the fork point of a rewritten
+    # upstream), as `git pull --rebase` does; None: all commits the upstream lacks.
+    replay_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,7 @@ class Known:
     """What the report can say about a repository so far."""
 
     repo: str
+    mode: str | None = None
     branch: str | None = None
     upstream: str | None = None
     state: str = "unknown"
@@ -179,7 +194,7 @@ class Known:
         return replace(
             self,
             upstream=unpublished.upstream,
-            state="no_upstream",
+            state="upstream_gone" if unpublished.gone else "no_upstream",
             old_head=unpublished.head,
             new_head=unpublished.head,
         )
@@ -187,6 +202,7 @@ class Known:
     def result(self, result: str, log: SyncLog, *, next_step: str | None = None) -> RepoSyncResult:
         return RepoSyncResult(
             repo=self.repo,
+            mode=self.mode,
             branch=self.branch,
             upstream=self.upstream,
             state=self.state,

@@ -51,6 +51,11 @@ def carry_out(
     new = position.old
     if plan.fallback:
         log.note(plan.fallback)
+    if plan.replay_after:
+        log.note(
+            f"{position.upstream} was rewritten: not replaying the "
+            f"{position.removed_upstream} commit(s) it removed (as git pull --rebase)"
+        )
     try:
         commit, stash = snapshot(g, position, plan, log)
         with process.critical():
@@ -138,6 +143,7 @@ def integrate(
         old=position.old,
         up_sha=position.up_sha,
         upstream=position.upstream,
+        replay_after=plan.replay_after,
     )
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dataclasses import replace
 
-from devkit.gitflow.conflicts import predict_conflicts
+from devkit.gitflow.conflicts import build_report, merge_with_base, predict_conflicts
 from devkit.gitflow.gitcmd import GitRepo
-from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import Plan, Position, SyncOptions, SyncStopped
+from devkit.gitflow.sync.overlap import tracked_overlap, untracked_in_the_way
 
 
 def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
     """What integrating would do, decided before anything is touched: stops on a
     predicted conflict, on local changes in the way (unless autostash) and on untracked
     or ignored files that incoming files would overwrite."""
+    if position.removed_upstream and options.mode != "rebase":
+        raise _rewritten(position, options.mode)
     if position.ahead > 0 and options.mode == "ff-only":
         raise SyncStopped(
             f"'{position.branch}' and {position.upstream} have diverged "
@@ -32,16 +33,68 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             "local commits include merges: merging instead of rebasing, "
             "so that the changes made in them are kept"
         )
-    incoming_tree = _predicted_tree(g, position, action)
+        if position.removed_upstream:
+            raise _rewritten(position, action)
+    replay_after = position.fork_point if action == "rebase" else None
+    incoming_tree = _predicted_tree(g, position, action, replay_after)
     changes = _changed_paths(g, position.old, incoming_tree)
-    incoming = [path for _, path in changes]
-    local = position.status.changed_paths
-    overlapping = sorted({p for p in local if any(paths_overlap(p, q) for q in incoming)})
-    untracked = set(position.status.untracked)
-    # Paths the incoming commits add where a file already sits: untracked files, and
-    # ignored ones too (status does not list them, and `git merge` would overwrite them).
-    in_the_way = {p for p in overlapping if p in untracked or p.endswith("/")}
-    in_the_way.update(_occupied(g.worktree, [p for letter, p in changes if letter == "A"]))
+    overlapping = _local_work_in_the_way(g, position, changes, options)
+    return Plan(
+        action=action,
+        autostash=bool(overlapping),
+        expected_tree=None if action == "fast-forward" else incoming_tree,
+        fallback=fallback,
+        replay_after=replay_after,
+    )
+
+
+def find_upstream_rewrite(g: GitRepo, position: Position) -> Position:
+    """The position with `fork_point` and `removed_upstream` set when the upstream no
+    longer has commits that it had when last fetched and that the branch contains (a
+    force-push that removed them, say a leaked secret). Found as `git pull --rebase`
+    does: `git merge-base --fork-point` over the remote-tracking ref's reflog."""
+    if position.ahead == 0:
+        return position
+    out = g.run(["merge-base", "--fork-point", position.tracking_ref, position.old], check=False)
+    fork_point = out.text.strip() if out.ok else ""
+    if not fork_point:
+        return position  # no reflog to tell: every commit the upstream lacks is local
+    count = g.text(["rev-list", "--count", fork_point, f"^{position.up_sha}", "--"])
+    removed = int(count.strip() or "0")
+    if removed == 0:
+        return position
+    return replace(position, fork_point=fork_point, removed_upstream=removed)
+
+
+def _rewritten(position: Position, mode: str) -> SyncStopped:
+    """A merge would bring back what the upstream removed; fast-forwarding cannot."""
+    return SyncStopped(
+        f"{position.upstream} was rewritten: it no longer has {position.removed_upstream} "
+        f"commit(s) that '{position.branch}' has (a force-push removed them); "
+        f"{'merging would bring them back' if mode == 'merge' else 'it cannot fast-forward'}"
+        "; nothing was changed",
+        code="upstream_rewritten",
+        hint="devkit sync --mode rebase replays only your own commits (as git pull --rebase "
+        f"does); to keep the removed ones, merge by hand: git merge {position.upstream}",
+    )
+
+
+def _local_work_in_the_way(
+    g: GitRepo, position: Position, changes: list[tuple[str, str]], options: SyncOptions
+) -> list[str]:
+    """The tracked local changes that overlap incoming ones (carried over with
+    autostash); stops on untracked files in the way first, since --autostash cannot
+    help with those, then on overlapping changes without --autostash."""
+    in_the_way = untracked_in_the_way(g, changes)
+    if in_the_way:
+        raise SyncStopped(
+            f"untracked or ignored files would be overwritten by {position.upstream}; "
+            "nothing was changed",
+            code="untracked_overlap",
+            hint="move them away (or add and commit them), then sync again",
+            overlapping=in_the_way,
+        )
+    overlapping = tracked_overlap(position.status, changes)
     if overlapping and not options.autostash:
         raise SyncStopped(
             f"local changes touch {len(overlapping)} path(s) that {position.upstream} "
@@ -50,20 +103,7 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             hint="commit or stash them, or pass --autostash",
             overlapping=overlapping,
         )
-    if in_the_way:
-        raise SyncStopped(
-            f"untracked or ignored files would be overwritten by {position.upstream}; "
-            "nothing was changed",
-            code="untracked_overlap",
-            hint="move or commit them first",
-            overlapping=sorted(in_the_way),
-        )
-    return Plan(
-        action=action,
-        autostash=bool(overlapping),
-        expected_tree=None if action == "fast-forward" else incoming_tree,
-        fallback=fallback,
-    )
+    return overlapping
 
 
 def _local_merges(g: GitRepo, position: Position) -> bool:
@@ -74,18 +114,29 @@ def _local_merges(g: GitRepo, position: Position) -> bool:
     return int(count.strip() or "0") > 0
 
 
-def _predicted_tree(g: GitRepo, position: Position, action: str) -> str:
+def _predicted_tree(g: GitRepo, position: Position, action: str, replay_after: str | None) -> str:
     """The tree integrating would give (before local changes), or the upstream commit
-    for a fast-forward; a predicted conflict stops the sync."""
+    for a fast-forward; a predicted conflict stops the sync. Replaying only the commits
+    after `replay_after` is a merge over that commit as the base."""
     if action == "fast-forward":
         return position.up_sha
-    # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
-    report, outcome = predict_conflicts(
-        g,
-        current=(position.branch, position.old),
-        incoming=(position.upstream, position.up_sha),
-        names_resolve=True,
-    )
+    current = (position.branch, position.old)
+    incoming = (position.upstream, position.up_sha)
+    if replay_after is not None:
+        outcome = merge_with_base(g, position.old, position.up_sha, replay_after)
+        report = build_report(
+            g,
+            state="predicted",
+            current=current,
+            incoming=incoming,
+            base=replay_after,
+            outcome=outcome,
+        )
+    else:
+        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
+        report, outcome = predict_conflicts(
+            g, current=current, incoming=incoming, names_resolve=True
+        )
     if not report.clean:
         raise SyncStopped(
             f"merging {position.upstream} into '{position.branch}' would conflict in "
@@ -104,21 +155,3 @@ def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]
     ).text
     tokens = [t for t in raw.split("\0") if t]
     return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
-
-
-def _occupied(worktree: Path, added: list[str]) -> list[str]:
-    """Added paths that something on disk is in the way of (the path itself, or a
-    parent that is a file)."""
-    found = []
-    for rel in added:
-        target = worktree / rel
-        if os.path.lexists(target):
-            found.append(rel)
-            continue
-        parent = target.parent
-        while parent != worktree:
-            if os.path.lexists(parent) and not parent.is_dir():
-                found.append(str(parent.relative_to(worktree)))
-                break
-            parent = parent.parent
-    return found

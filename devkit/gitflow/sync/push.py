@@ -35,7 +35,7 @@ def push(
         log.note(f"pushed {branch} to {remote} ({where})")
         return any(flag != "=" for flag, _, _ in outcome)
     reasons = [summary for flag, _, summary in outcome if flag == "!"]
-    reason = reasons[0] if reasons else out.last_error_line()
+    reason = reasons[0] if reasons else out.reason()
     raise SyncStopped(
         f"push to {remote} was rejected: {reason}",
         code="push_rejected",

@@ -63,15 +63,24 @@ def remove_scratch(g: GitRepo, parent: Path) -> None:
 
 
 def integrate_in_scratch(
-    g: GitRepo, *, mode: str, branch: str, old: str, up_sha: str, upstream: str
+    g: GitRepo,
+    *,
+    mode: str,
+    branch: str,
+    old: str,
+    up_sha: str,
+    upstream: str,
+    replay_after: str | None = None,
 ) -> str:
-    """Rebase `old` onto the upstream, or merge the upstream into it, in a scratch
-    worktree. Returns the new tip; a conflict or a refusing hook is a SyncStopped."""
+    """Rebase `old` onto the upstream (only the commits after `replay_after` when set),
+    or merge the upstream into it, in a scratch worktree. Returns the new tip; a
+    conflict or a refusing hook is a SyncStopped."""
     env = {"GIT_REFLOG_ACTION": f"devkit sync ({mode})", "GIT_LFS_SKIP_SMUDGE": "1"}
     with scratch_worktree(g, old) as scratch:
         base = ["-C", str(scratch)]
         if mode == "rebase":
-            args = ["rebase", "--no-autostash", "--no-update-refs", "--quiet", up_sha]
+            args = ["rebase", "--no-autostash", "--no-update-refs", "--quiet"]
+            args += ["--onto", up_sha, replay_after] if replay_after else [up_sha]
         else:
             message = f"Merge {upstream} into {branch}"
             args = ["merge", "--no-edit", "--no-ff", "--quiet", "-m", message, up_sha]

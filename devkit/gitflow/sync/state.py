@@ -108,6 +108,8 @@ def classify(
             why = f"'{branch}' has no upstream and {remote} has no branch of that name"
             return _unpublished(g, checked, dest=f"refs/heads/{branch}", why=why)
         merge_ref, upstream_spec = f"refs/heads/{branch}", tracking
+        if g.rev("HEAD") is None:  # `git branch --set-upstream-to` needs a commit
+            raise _no_commits(branch, remote_branch=f"{remote} {branch}")
         if not options.dry_run:
             g.run(["branch", f"--set-upstream-to={remote}/{branch}", branch])
             g.forget_config()
@@ -117,10 +119,11 @@ def classify(
         ["rev-parse", upstream_spec, "--symbolic-full-name", upstream_spec], check=False
     ).text.split()
     if len(up) != 2:
-        # Configured, but the remote has no such branch (never pushed, or deleted).
+        # Configured, but the remote has no such branch: git calls the upstream "gone"
+        # (deleted on the server, typically a merged pull request).
         remote_branch = merge_ref.removeprefix("refs/heads/")
-        why = f"{remote} has no branch '{remote_branch}' for '{branch}' to track"
-        return _unpublished(g, checked, dest=merge_ref, why=why)
+        why = f"{remote} no longer has '{remote_branch}', the upstream of '{branch}'"
+        return _unpublished(g, checked, dest=merge_ref, why=why, gone=True)
     old = str(status.oid)
     if status.ahead is not None and status.behind is not None and upstream_spec[0] == "@":
         ahead, behind = status.ahead, status.behind
@@ -141,20 +144,21 @@ def classify(
     )
 
 
-def _unpublished(g: GitRepo, checked: Checked, *, dest: str, why: str) -> Unpublished:
+def _unpublished(
+    g: GitRepo, checked: Checked, *, dest: str, why: str, gone: bool = False
+) -> Unpublished:
     head = g.rev("HEAD")
     if head is None:
         raise _no_commits(checked.branch)
     upstream = f"{checked.remote}/{dest.removeprefix('refs/heads/')}"
-    return Unpublished(checked.branch, checked.remote, dest, upstream, head, why)
+    return Unpublished(checked.branch, checked.remote, dest, upstream, head, why, gone)
 
 
-def _no_commits(branch: str) -> SyncStopped:
-    return SyncStopped(
-        f"'{branch}' has no commits yet",
-        code="no_commits",
-        hint="make a first commit (devkit commit -m ...)",
-    )
+def _no_commits(branch: str, *, remote_branch: str | None = None) -> SyncStopped:
+    hint = "make a first commit (devkit commit -m ...)"
+    if remote_branch:
+        hint += f", or start from the remote's: git pull {remote_branch}"
+    return SyncStopped(f"'{branch}' has no commits yet", code="no_commits", hint=hint)
 
 
 def _usable_status(g: GitRepo, branch: str) -> RepoStatus:
