@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from devkit.console import CommandResult, Console
 from devkit.errors import DevkitError, ExitCode, OperationFailed
 
 if TYPE_CHECKING:
+    from devkit.config import Value
     from devkit.gitflow.results import ConflictReport, RepoSyncResult, StageResult, SyncReport
 
 
@@ -241,7 +242,7 @@ def sync(
 
             report = sync_repositories(
                 targets,
-                mode=settings.value("sync.mode", mode),
+                **_mode_arguments(settings.resolve("sync.mode", mode)),
                 push=not no_push,
                 publish=publish,
                 autostash=autostash,
@@ -255,6 +256,14 @@ def sync(
         return CommandResult("sync", report.to_json(), errors, report.exit_code)
 
     return run_command("sync", json_mode=json_output, body=body)
+
+
+def _mode_arguments(choice: Value) -> dict[str, Any]:
+    """--mode and DEVKIT_SYNC_MODE beat a repository's git config devkit.syncMode; the
+    user's config file does not (a repository's own setting is the more specific)."""
+    if choice.source in ("flag", "environment"):
+        return {"mode": choice.value}
+    return {"preferred_mode": choice.value}
 
 
 def _show_sync(console: Console, report: SyncReport) -> None:

@@ -128,3 +128,23 @@ def test_sync_and_extract_take_their_defaults_from_the_file(
         ["extract", str(archive), "-C", str(tmp_path / "out"), "--max-entries", "5"]
     )
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_repositorys_sync_mode_beats_the_file_and_the_environment_beats_both(
+    config_file: Path, tmp_path: Path
+) -> None:
+    from tests.gitrepos import git, make_remote, push_from
+
+    remote = make_remote(tmp_path / "server")
+    clone = remote.clone("me")
+    (clone / "mine.txt").write_text("mine\n")
+    git(clone, "add", "mine.txt")
+    git(clone, "commit", "-q", "-m", "mine")
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    config_file.write_text('[sync]\nmode = "ff-only"\n')
+    git(clone, "config", "devkit.syncMode", "merge")
+    dry = ["sync", "--json", "--dry-run", "--no-push", str(clone)]
+    repo = json.loads(run_devkit(dry).stdout)["data"]["repos"][0]
+    assert repo["result"] == "would_merge", repo
+    forced = run_devkit(dry, env={"DEVKIT_SYNC_MODE": "ff-only"})
+    assert json.loads(forced.stdout)["data"]["repos"][0]["result"] != "would_merge"

@@ -84,6 +84,7 @@ def sync_repositories(
     repos: Sequence[Path],
     *,
     mode: str | None = None,
+    preferred_mode: str | None = None,
     push: bool = True,
     publish: bool = False,
     autostash: bool = False,
@@ -98,8 +99,10 @@ def sync_repositories(
     `env` is the environment every git child starts with and where settings
     (DEVKIT_GIT_TIMEOUT, DEVKIT_LOCK_WAIT, ssh, identity) are read (os.environ when
     None). `publish`: create a branch the remote does not have (or no longer has) there,
-    as `git push -u` would; without it such a branch is only reported."""
-    chosen = mode or default_mode(interactive)
+    as `git push -u` would; without it such a branch is only reported. Without `mode`, a
+    repository's git config devkit.syncMode decides, then `preferred_mode` (the user's
+    config file), then whether stdin is a terminal."""
+    chosen = mode or preferred_mode or default_mode(interactive)
     if chosen not in MODES:
         raise InvalidInput(
             f"unknown sync mode {chosen!r}",
