@@ -22,6 +22,7 @@ from pathlib import Path
 from devkit import process
 from devkit.errors import OperationFailed
 from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
+from devkit.gitflow.journal import Journal, journal_location, read_journal, remove_journal
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import UndoResult
 
@@ -107,8 +108,9 @@ def left_ref(snapshot_ref: str) -> str:
     return LEFT_PREFIX + snapshot_ref.removeprefix(SNAPSHOT_PREFIX)
 
 
-def read_snapshot(g: GitRepo, ref: str) -> Snapshot:
-    commit = g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapshot:
+    """The snapshot `ref` names (or, given, the snapshot commit that `ref` named)."""
+    commit = commit or g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
     raw = g.text(["cat-file", "commit", commit])
     header, _, body = raw.partition("\n\n")
     parents = [line.split()[1] for line in header.splitlines() if line.startswith("parent ")]
@@ -210,6 +212,9 @@ def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoR
     `env`: the environment of every git child (os.environ when None)."""
     g = open_repo(repo, env=env)
     with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
+        journal = read_journal(g)
+        if journal is not None:
+            return _undo_incomplete_sync(g, journal)
         status = g.status()
         if status.head is None or status.oid is None:
             raise OperationFailed(
@@ -262,3 +267,49 @@ def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoR
             snapshot=snap.ref,
             backup=backup,
         )
+
+
+def _undo_incomplete_sync(g: GitRepo, journal: Journal) -> UndoResult:
+    """Put back the state from before a sync that was stopped while it moved files,
+    index and branch (SIGKILL, a power cut, a failed rollback): whatever the move had
+    done, the snapshot named in the journal is restored exactly. The half-moved state
+    is kept as a backup."""
+    branch = journal.branch
+    on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+    if on != f"refs/heads/{branch}":
+        raise OperationFailed(
+            f"a sync of '{branch}' did not complete, but HEAD is not on '{branch}'",
+            code="sync_incomplete",
+            hint=f"check out '{branch}' (git switch {branch}), then run devkit undo",
+        )
+    now = g.rev(f"refs/heads/{branch}")
+    if now not in (journal.before_head, journal.target_head):
+        raise OperationFailed(
+            f"a sync of '{branch}' did not complete and the branch has moved since "
+            f"(now {str(now)[:7]})",
+            code="branch_moved",
+            hint=f"the state from before that sync is {journal.snapshot_commit} "
+            f"({journal.snapshot_ref}); restore a file with "
+            f"`git checkout {journal.snapshot_commit} -- PATH`, then delete "
+            f"{journal_location(g)}",
+        )
+    assert now is not None
+    snap = read_snapshot(g, journal.snapshot_ref, commit=journal.snapshot_commit)
+    backup = take_snapshot(
+        g, branch=branch, head=now, reason="before undo of an incomplete sync", prefix=BACKUP_PREFIX
+    )
+    with process.critical():
+        restore_snapshot(g, snap, branch_now=now)
+        g.update_refs(
+            [("delete", left_ref(journal.snapshot_ref), ""), ("delete", journal.snapshot_ref, "")],
+            message="devkit: incomplete sync undone",
+        )
+        remove_journal(g)
+    return UndoResult(
+        repo=str(g.worktree),
+        branch=branch,
+        restored_head=snap.head,
+        previous_head=now,
+        snapshot=journal.snapshot_ref,
+        backup=backup,
+    )

@@ -3,11 +3,12 @@
 Per repository, one function per phase, each handing the next a value: check, fetch,
 classify, predict, snapshot, integrate, verify, move, push, report. Everything that can
 stop half-way (a rebase or merge) runs in a scratch worktree inside the git directory,
-so the user's HEAD, index and files are only changed by the move: `git merge
---ff-only`, a two-tree `git read-tree -m -u` plus one ref transaction, or (autostash)
-`git reset --hard` plus `git stash apply`. If anything fails or a signal arrives after
-the snapshot, the snapshot is restored: a failed or interrupted sync leaves the
-repository exactly as it found it.
+so the user's HEAD, index and files are only changed by the move: a two-tree `git
+read-tree -m -u` (or, autostash, `git read-tree --reset -u` to the final files computed
+beforehand) plus one ref transaction, journaled so that even a SIGKILL leaves the work
+recoverable (see sync/move.py). If anything fails or a signal arrives after the move
+started, the snapshot is restored: a failed or interrupted sync leaves the repository
+exactly as it found it.
 
 Signals. The move and the rollback run in `process.critical()` sections: git children
 started there are not signalled, and the InterruptSignal that SIGINT, SIGTERM or SIGHUP

@@ -1,5 +1,14 @@
 """snapshot -> integrate -> verify -> move -> push, rolled back together.
 
+Nothing the user sees changes before the move: the snapshot is only objects, the
+rebase or merge runs in a scratch worktree, and verify computes the final index and
+working tree (local changes carried over included) with `git merge-tree`. The move
+then records the snapshot's ref, writes the journal (.git/devkit/journal.json, see
+devkit/gitflow/journal.py), moves files and index, moves the branch and records where
+it left it in one ref transaction, and removes the journal. A SIGKILL at any instant
+leaves the work either untouched or recoverable: while the journal exists, the next
+devkit command reports the incomplete sync and `devkit undo` restores the snapshot.
+
 The move and the rollback run in `process.critical()` sections: their git children
 are never signalled and the InterruptSignal of SIGINT, SIGTERM or SIGHUP waits until
 the section ends, so a signal never lands half-way through moving the user's files,
@@ -8,14 +17,16 @@ the scratch rebase or merge and the push stay interruptible."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devkit import process
 from devkit.errors import DevkitError
 from devkit.gitflow.conflicts import build_report, merge_with_base
 from devkit.gitflow.gitcmd import GitRepo
+from devkit.gitflow.journal import new_journal, remove_journal, write_journal
 from devkit.gitflow.snapshot import (
     Snapshot,
     left_ref,
-    mark_left,
     read_snapshot,
     record_snapshot,
     restore_snapshot,
@@ -38,6 +49,16 @@ REASON = "before sync"
 PAST_TENSE = {"fast-forward": "fast-forwarded", "rebase": "rebased", "merge": "merged"}
 
 
+@dataclass(frozen=True)
+class Target:
+    """verify: where the move takes the branch and, when local changes are carried
+    over (autostash), the index and working tree it ends with."""
+
+    head: str
+    index_tree: str | None = None
+    worktree_tree: str | None = None
+
+
 # -- snapshot, integrate, verify, move, push: rolled back together -------------------------
 
 
@@ -45,7 +66,7 @@ def carry_out(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, log: SyncLog
 ) -> Carried:
     """Snapshot, integrate, verify, move, push; on any failure or signal after the
-    snapshot, roll back."""
+    move started, roll back."""
     taken: Taken | None = None
     moved = pushing = False
     new = position.old
@@ -53,25 +74,42 @@ def carry_out(
         log.note(plan.fallback)
     try:
         commit, stash = snapshot(g, position, plan, log)
+        new = integrate(g, position, plan, options, log)
+        target = verify(g, position, plan, options, new=new, stash=stash)
         with process.critical():
-            # Bound together: a snapshot ref exists exactly when `taken` says so.
+            # Bound together: a snapshot ref exists exactly when `taken` says so, and
+            # the journal exists from before the first live change to the end of the
+            # move (or of its rollback).
             ref = record_snapshot(g, branch=position.branch, commit=commit, reason=REASON)
             taken = Taken(ref=ref, stash=stash)
-        new = integrate(g, position, plan, options, log)
-        verify(g, position, plan, options, new=new, stash=taken.stash)
-        with process.critical():
+            write_journal(
+                g,
+                new_journal(
+                    branch=position.branch,
+                    before_head=position.old,
+                    snapshot_ref=ref,
+                    snapshot_commit=commit,
+                    target_head=new,
+                ),
+            )
             moved = True
-            move(g, position, plan, options, new=new, taken=taken)
+            move(g, position, plan, target=target, taken=taken)
+            remove_journal(g)
         log.note(
             f"{PAST_TENSE[plan.action]} onto {position.upstream} "
             f"({position.behind} incoming commit(s))"
         )
         pushed = False
-        target = position.push_to
-        if options.push and position.ahead > 0 and target is not None:
+        target_remote = position.push_to
+        if options.push and position.ahead > 0 and target_remote is not None:
             pushing = True
             pushed = push(
-                g, position.branch, target.remote, target.dest, log, lease=_lease(g, position, plan)
+                g,
+                position.branch,
+                target_remote.remote,
+                target_remote.dest,
+                log,
+                lease=_lease(g, position, plan),
             )
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
@@ -143,10 +181,10 @@ def integrate(
 
 def verify(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, *, new: str, stash: str | None
-) -> None:
+) -> Target:
     """Before the move: the new tip contains the upstream, its tree is the one
     `git merge-tree` predicted (no local or incoming change was lost), and carried-over
-    local changes re-apply cleanly on top of it."""
+    local changes re-apply cleanly on top of it. Returns where the move goes."""
     if new != position.up_sha and not _is_ancestor(g, position.up_sha, new):
         raise SyncStopped(
             "verification failed: the result does not contain the upstream",
@@ -155,10 +193,14 @@ def verify(
         )
     _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
-        return
+        return Target(head=new)
     outcome = merge_with_base(g, new, stash, position.old)
     if outcome.clean:
-        return
+        return Target(
+            head=new,
+            index_tree=_carried_index(g, new=new, stash=stash, old=position.old),
+            worktree_tree=outcome.tree,
+        )
     current = (
         position.upstream
         if plan.action == "fast-forward"
@@ -179,6 +221,14 @@ def verify(
         hint="commit your changes, then sync and resolve the conflict",
         conflicts=report,
     )
+
+
+def _carried_index(g: GitRepo, *, new: str, stash: str, old: str) -> str:
+    """The index after carrying the staged changes over, as `git stash apply --index`
+    would; when they do not merge on their own, the new tip's tree (the changes are
+    then unstaged but in the files, as plain `git stash apply` leaves them)."""
+    staged = merge_with_base(g, new, f"{stash}^2", old)
+    return staged.tree if staged.clean else g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
 
 
 def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> None:
@@ -206,27 +256,32 @@ def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
     return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
 
-def move(
-    g: GitRepo, position: Position, plan: Plan, options: SyncOptions, *, new: str, taken: Taken
-) -> None:
-    """Move the user's branch, index and files to `new` and record it in the snapshot's
-    `left` ref (call inside a critical section); then check that HEAD is on the branch
-    at `new` with nothing in progress."""
-    reflog = {"GIT_REFLOG_ACTION": f"devkit sync ({plan.action})"}
-    if taken.stash is not None:
-        _move_with_local_changes(g, new=new, stash=taken.stash, reflog=reflog)
-        mark_left(g, taken.ref, new)
-    elif plan.action == "fast-forward":
-        moved = g.run(["merge", "--ff-only", "--quiet", new], check=False, env=reflog)
+def move(g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: Taken) -> None:
+    """Move the user's index, files and branch to `target`, recording where the sync
+    left the branch in the same ref transaction (call inside a critical section, with
+    the journal written); then check that HEAD is on the branch at the new tip with
+    nothing in progress."""
+    new = target.head
+    if target.index_tree is not None and target.worktree_tree is not None:
+        _move_with_local_changes(g, target.index_tree, target.worktree_tree)
+    else:
+        # A two-tree read-tree is what checkout does: it updates index and files from
+        # OLD to NEW, keeps every other local change (staged ones included) and
+        # refuses, changing nothing, if a local change would be overwritten.
+        moved = g.run(["read-tree", "-m", "-u", position.old, new], check=False)
         if not moved.ok:
             raise SyncStopped(
-                f"fast-forward refused: {moved.last_error_line()}",
+                f"updating the working tree refused: {moved.last_error_line()}",
                 code="integrate_failed",
                 hint="commit or stash local changes and sync again",
             )
-        mark_left(g, taken.ref, new)
-    else:
-        _move_two_trees(g, position, plan.action, new=new, taken=taken)
+    g.update_refs(
+        [
+            ("update", f"refs/heads/{position.branch}", new, position.old),
+            ("create", left_ref(taken.ref), new),
+        ],
+        message=f"devkit sync ({plan.action}): onto {position.upstream}",
+    )
     where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
     if where.split() != [new, f"refs/heads/{position.branch}"] or g.operation_in_progress():
         raise SyncStopped(
@@ -234,52 +289,21 @@ def move(
         )
 
 
-def _move_with_local_changes(g: GitRepo, *, new: str, stash: str, reflog: dict[str, str]) -> None:
-    # git 2.39's `stash apply` leaves .git/AUTO_MERGE behind even after a clean merge.
-    auto_merge = g.git_dir / "AUTO_MERGE"
-    stale = not auto_merge.exists()
-    try:
-        g.run(["reset", "--hard", "--quiet", new], env=reflog)
-        applied = g.run(["stash", "apply", "--index", "--quiet", stash], check=False)
-        if not applied.ok:
-            g.run(["reset", "--hard", "--quiet", new], env=reflog)
-            applied = g.run(["stash", "apply", "--quiet", stash], check=False)
-    finally:
-        if stale:
-            auto_merge.unlink(missing_ok=True)
-    if not applied.ok:
-        raise SyncStopped(
-            f"re-applying local changes failed: {applied.last_error_line()}",
-            code="autostash_conflict",
-            hint="your changes were restored; commit them and sync again",
-        )
-
-
-def _move_two_trees(g: GitRepo, position: Position, action: str, *, new: str, taken: Taken) -> None:
-    # A two-tree read-tree is what checkout does: it updates index and files from OLD
-    # to NEW, keeps every other local change (staged ones included) and refuses,
-    # changing nothing, if a local change would be overwritten.
-    moved = g.run(["read-tree", "-m", "-u", position.old, new], check=False)
-    if not moved.ok:
-        raise SyncStopped(
-            f"updating the working tree refused: {moved.last_error_line()}",
-            code="integrate_failed",
-            hint="commit or stash local changes and sync again",
-        )
-    # Move the branch (only if still at `old`) and record where the sync leaves it, in
-    # one transaction.
-    g.update_refs(
-        [
-            ("update", f"refs/heads/{position.branch}", new, position.old),
-            ("create", left_ref(taken.ref), new),
-        ],
-        message=f"devkit sync ({action}): onto {position.upstream}",
-    )
+def _move_with_local_changes(g: GitRepo, index_tree: str, worktree_tree: str) -> None:
+    """Files to the working tree verify computed (new tip plus local changes), then
+    the index to the carried index. Unlike `reset --hard` + `stash apply`, the files
+    go straight from before to after: no instant holds the new tip without the
+    user's edits. Untracked files in the way were refused by predict."""
+    g.run(["read-tree", "--reset", "-u", worktree_tree])
+    # One-tree -m keeps the stat data of entries whose content matches.
+    g.run(["read-tree", "-m", index_tree])
+    g.run(["update-index", "-q", "--refresh"], check=False)
 
 
 def roll_back(g: GitRepo, position: Position, taken: Taken, *, moved: bool, log: SyncLog) -> None:
     """Undo a sync that did not complete (call inside a critical section): restore
-    the snapshot if the move started and something changed, then delete it."""
+    the snapshot if the move started and something changed, then delete it and the
+    journal. If restoring fails, the journal stays: `devkit undo` retries."""
     if moved:
         head = g.rev("HEAD") or position.old
         snap = read_snapshot(g, taken.ref)
@@ -292,14 +316,14 @@ def roll_back(g: GitRepo, position: Position, taken: Taken, *, moved: bool, log:
                     f"rolling back failed ({error}); the state from before the sync is "
                     f"in {taken.ref}",
                     code="rollback_failed",
-                    hint=f"inspect it with `git show {taken.ref}`; restore a file with "
-                    f"`git checkout {taken.ref} -- PATH`",
+                    hint="run `devkit undo` to restore it",
                     snapshot=taken.ref,
                 ) from error
     g.update_refs(
         [("delete", left_ref(taken.ref), ""), ("delete", taken.ref, "")],
         message="devkit: sync rolled back",
     )
+    remove_journal(g)
 
 
 def _differs_from_snapshot(g: GitRepo, snap: Snapshot) -> bool:

@@ -5,6 +5,7 @@ its freshly fetched upstream. Nothing here changes the repository except fetchin
 from __future__ import annotations
 
 from devkit.gitflow.gitcmd import GitRepo
+from devkit.gitflow.journal import refuse_incomplete_sync
 from devkit.gitflow.status import RepoStatus
 from devkit.gitflow.sync.model import (
     Checked,
@@ -22,7 +23,9 @@ def check(g: GitRepo) -> Checked | None:
     """The branch to sync and its remote (None: HEAD is detached). Reads only.
 
     An operation in progress is looked for first: a rebase or bisect detaches HEAD,
-    and "HEAD is detached" would hide the real cause."""
+    and "HEAD is detached" would hide the real cause. A sync that was stopped half-way
+    through its move (SIGKILL) comes before anything else."""
+    refuse_incomplete_sync(g)
     refuse_operation_in_progress(g)
     branch = _current_branch(g)
     if branch is None:
