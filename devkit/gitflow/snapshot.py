@@ -22,7 +22,14 @@ from pathlib import Path
 from devkit import process
 from devkit.errors import OperationFailed
 from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
-from devkit.gitflow.journal import Journal, journal_location, read_journal, remove_journal
+from devkit.gitflow.journal import (
+    Journal,
+    journal_location,
+    journal_path,
+    read_journal,
+    remove_journal,
+)
+from devkit.gitflow.leftovers import refuse_index_lock, remove_index_lock_left_by, tidy_leftovers
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import UndoResult
 
@@ -212,9 +219,11 @@ def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoR
     `env`: the environment of every git child (os.environ when None)."""
     g = open_repo(repo, env=env)
     with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
+        tidy_leftovers(g)
         journal = read_journal(g)
         if journal is not None:
             return _undo_incomplete_sync(g, journal)
+        refuse_index_lock(g)
         status = g.status()
         if status.head is None or status.oid is None:
             raise OperationFailed(
@@ -294,6 +303,8 @@ def _undo_incomplete_sync(g: GitRepo, journal: Journal) -> UndoResult:
             f"{journal_location(g)}",
         )
     assert now is not None
+    remove_index_lock_left_by(g, journal_path(g))
+    refuse_index_lock(g)
     snap = read_snapshot(g, journal.snapshot_ref, commit=journal.snapshot_commit)
     backup = take_snapshot(
         g, branch=branch, head=now, reason="before undo of an incomplete sync", prefix=BACKUP_PREFIX

@@ -29,6 +29,7 @@ from pathlib import Path
 from devkit import process
 from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
+from devkit.gitflow.leftovers import tidy_leftovers
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
 from devkit.gitflow.sync.destination import push_elsewhere, push_target
@@ -145,6 +146,8 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
     """The phases in order; `known` is what the report can say if one of them fails."""
     known = Known(repo=str(g.worktree))
     try:
+        if not options.dry_run and tidy_leftovers(g):
+            log.note("removed what an interrupted devkit left (scratch worktree, index copy)")
         checked = check(g)
         if checked is None:
             log.note("skipped: HEAD is detached")

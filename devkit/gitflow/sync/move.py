@@ -24,6 +24,7 @@ from devkit.errors import DevkitError
 from devkit.gitflow.conflicts import build_report, merge_with_base
 from devkit.gitflow.gitcmd import GitRepo
 from devkit.gitflow.journal import new_journal, remove_journal, write_journal
+from devkit.gitflow.leftovers import refuse_index_lock
 from devkit.gitflow.snapshot import (
     Snapshot,
     left_ref,
@@ -72,6 +73,7 @@ def carry_out(
     new = position.old
     if plan.fallback:
         log.note(plan.fallback)
+    refuse_index_lock(g)
     try:
         commit, stash = snapshot(g, position, plan, log)
         new = integrate(g, position, plan, options, log)
@@ -270,6 +272,7 @@ def move(g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: T
         # refuses, changing nothing, if a local change would be overwritten.
         moved = g.run(["read-tree", "-m", "-u", position.old, new], check=False)
         if not moved.ok:
+            refuse_index_lock(g)
             raise SyncStopped(
                 f"updating the working tree refused: {moved.last_error_line()}",
                 code="integrate_failed",
