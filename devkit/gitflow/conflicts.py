@@ -16,6 +16,7 @@ from pathlib import Path
 
 from devkit.errors import InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
+from devkit.gitflow.journal import refuse_incomplete_sync
 from devkit.gitflow.results import (
     CommitInfo,
     ConflictReport,
@@ -434,6 +435,7 @@ def report_conflicts(
     false): a prediction against what was fetched last week answers the wrong question.
     `env`: the environment of every git child (os.environ when None)."""
     g = open_repo(repo, env=env)
+    refuse_incomplete_sync(g)
     live = live_report(g)
     if live is not None:
         return live

@@ -19,6 +19,7 @@ from devkit.gitflow.gitcmd import (
     run_git,
     unsafe_url_reason,
 )
+from devkit.gitflow.journal import refuse_incomplete_sync
 from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
 from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
 
@@ -312,6 +313,7 @@ def stage_paths(
     if not paths and not all_changes:
         raise InvalidInput("name the paths to stage, or pass --all", code="nothing_to_stage")
     g = open_repo(repo, env=env)
+    refuse_incomplete_sync(g)
     specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
     with _index_transaction(g) as (env, commit):
         # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
@@ -356,6 +358,7 @@ def create_commit(
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     g = open_repo(repo, env=env)
+    refuse_incomplete_sync(g)
     on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
     if not on.startswith("refs/heads/"):
         raise OperationFailed(

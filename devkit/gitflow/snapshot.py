@@ -1,11 +1,15 @@
-"""Snapshots of HEAD, the index and the whole working tree, and `undo` from them.
+"""Snapshots of HEAD, the index and the working tree, for undo and rollback.
 
 A snapshot is a commit W under `refs/devkit/snapshots/<branch>/<stamp>`, shaped like a
-stash: W's tree is the working tree (tracked and untracked files, not ignored ones),
-its first parent is HEAD and its second parent is a commit whose tree is the index
-(for a clean tree, where index and files equal HEAD, the ref points at HEAD itself).
-It is built with a temporary GIT_INDEX_FILE (a copy of the real index), `add -A`,
-`write-tree` and `commit-tree`, so the real index and working tree are never touched.
+stash: W's tree is the tracked files (with the raw bytes, no eol conversion or filter,
+of those changed locally and those the caller is about to change) plus the untracked
+files the caller names (those it may overwrite; the others are never copied); its first
+parent is HEAD, its second a commit whose tree is the index, its third (when there is
+an index file) a commit holding the index file itself, so that restoring brings back
+every entry's flags (a sparse checkout's skip-worktree bits). When nothing differs
+from HEAD and no flag needs keeping, the ref points at HEAD itself. It is built with a
+temporary GIT_INDEX_FILE (a copy of the real index), so the real index and working
+tree are never touched. Restoring is devkit/gitflow/restore.py; undo is undo.py.
 """
 
 from __future__ import annotations
@@ -13,23 +17,25 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from devkit import process
 from devkit.errors import OperationFailed
-from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
-from devkit.gitflow.locking import lock_wait_seconds, repository_lock
-from devkit.gitflow.results import UndoResult
+from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo
 
 SNAPSHOT_PREFIX = "refs/devkit/snapshots/"
 BACKUP_PREFIX = "refs/devkit/undo-backups/"
 # refs/devkit/left/<branch>/<stamp>: where the sync of the same-named snapshot left
 # the branch; written only when that sync completed.
 LEFT_PREFIX = "refs/devkit/left/"
+# Snapshots (and undo backups) of a branch kept: the newest KEEP, and every one younger
+# than KEEP_DAYS (git config devkit.undoKeep, devkit.undoKeepDays).
+KEEP = 10
+KEEP_DAYS = 14.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,18 @@ class Snapshot:
     index_tree: str
     worktree_tree: str
     left: str | None  # where the sync left the branch, once it completed
+    # The index and tracked files the sync left (None: a sync by an older devkit).
+    left_state: TrackedState | None = None
+    index_file: str | None = None  # the index file's bytes, as a blob, when kept
+
+
+@dataclass(frozen=True)
+class TrackedState:
+    """An index and the tracked files of a working tree, as trees (the files as
+    `git add -u` would stage them)."""
+
+    index_tree: str
+    worktree_tree: str
 
 
 @contextmanager
@@ -52,7 +70,8 @@ def temporary_index(g: GitRepo, *, copy_real: bool) -> Iterator[dict[str, str]]:
         if copy_real and real.exists():
             # A copy keeps the stat cache, so `add -A` only rehashes changed files.
             shutil.copyfile(real, path)
-        yield {"GIT_INDEX_FILE": str(path), **BOOKKEEPING_IDENTITY}
+        # Paths devkit passes are file names, never patterns.
+        yield {"GIT_INDEX_FILE": str(path), "GIT_LITERAL_PATHSPECS": "1", **BOOKKEEPING_IDENTITY}
     finally:
         for leftover in (path, Path(f"{path}.lock")):
             leftover.unlink(missing_ok=True)
@@ -64,31 +83,147 @@ def _stamp() -> str:
 
 
 def take_snapshot(
-    g: GitRepo, *, branch: str, head: str, reason: str, prefix: str = "", clean: bool = False
+    g: GitRepo,
+    *,
+    branch: str,
+    head: str,
+    reason: str,
+    prefix: str = "",
+    touched: Sequence[str] = (),
+    untracked: Sequence[str] = (),
 ) -> str:
     """Record HEAD, index and working tree; return the snapshot's ref name."""
-    commit = snapshot_commit(g, branch=branch, head=head, reason=reason, clean=clean)
+    commit = snapshot_commit(
+        g,
+        branch=branch,
+        head=head,
+        reason=reason,
+        clean=False,
+        touched=touched,
+        untracked=untracked,
+    )
     return record_snapshot(g, branch=branch, commit=commit, reason=reason, prefix=prefix)
 
 
-def snapshot_commit(g: GitRepo, *, branch: str, head: str, reason: str, clean: bool) -> str:
+def snapshot_commit(
+    g: GitRepo,
+    *,
+    branch: str,
+    head: str,
+    reason: str,
+    clean: bool,
+    touched: Sequence[str] = (),
+    untracked: Sequence[str] = (),
+) -> str:
     """The snapshot commit of HEAD, index and working tree (objects only, no ref).
 
-    `clean` (status listed nothing) means index and working tree both equal HEAD's
-    tree, so no scan of the working tree is needed: HEAD itself is the snapshot."""
-    if clean:
-        return head
+    `clean` (status listed nothing) means index and tracked files equal HEAD's tree, so
+    they need no scan. `touched`: the tracked paths the caller is about to change; they
+    and every changed tracked file are kept as their raw bytes (no eol conversion or
+    filter), so that a restore writes back exactly what was there. `untracked`: the
+    untracked paths the caller may overwrite or delete; other untracked files are left
+    out, since nothing devkit does touches them. When nothing differs from HEAD and no
+    index flag needs keeping, HEAD itself is the snapshot."""
     with temporary_index(g, copy_real=True) as env:
         index_tree = g.text(["write-tree"], env=env).strip()
-        g.run(["add", "-A", "--", "."], env=env)
-        worktree_tree = g.text(["write-tree"], env=env).strip()
-        index_commit = g.text(
-            ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
+        if not clean:
+            g.run(["add", "-u", "--", "."], env=env)
+        for start in range(0, len(untracked), 500):
+            g.run(["add", "-f", "--", *untracked[start : start + 500]], env=env)
+        tracked_tree = index_tree
+        if untracked or not clean:
+            tracked_tree = g.text(["write-tree"], env=env).strip()
+        raw = set(touched)
+        if tracked_tree != index_tree:
+            raw.update(_changed_paths(g, index_tree, tracked_tree))
+        worktree_tree = _with_raw_bytes(g, env, sorted(raw)) or tracked_tree
+    head_tree = g.text(["rev-parse", f"{head}^{{tree}}"]).strip()
+    if worktree_tree == index_tree == head_tree and not _needs_index_file(g):
+        return head
+    index_file = _index_file_blob(g)
+    env = dict(BOOKKEEPING_IDENTITY)
+    index_commit = g.text(
+        ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
+    ).strip()
+    parents = ["-p", head, "-p", index_commit]
+    if index_file is not None:
+        listing = f"100644 blob {index_file}\tindex\0".encode()
+        holder = g.run(["mktree", "-z"], input=listing).text.strip()
+        file_commit = g.text(
+            ["commit-tree", holder, "-m", f"devkit index file of {branch}"], env=env
         ).strip()
-        message = _message(reason, branch=branch, head=head)
-        return g.text(
-            ["commit-tree", worktree_tree, "-p", head, "-p", index_commit, "-m", message], env=env
-        ).strip()
+        parents += ["-p", file_commit]
+    message = _message(reason, branch=branch, head=head)
+    return g.text(["commit-tree", worktree_tree, *parents, "-m", message], env=env).strip()
+
+
+def _changed_paths(g: GitRepo, before: str, after: str) -> list[str]:
+    out = g.run(["diff", "--name-only", "-z", "--no-renames", before, after, "--"], strip=False)
+    return [p for p in out.text.split("\0") if p]
+
+
+def _with_raw_bytes(g: GitRepo, env: dict[str, str], paths: list[str]) -> str | None:
+    """Store the raw bytes of these regular files in the temporary index and return
+    its tree (None when every entry already holds them)."""
+    regular = [p for p in paths if stat.S_ISREG(_lstat_mode(g.worktree / p))]
+    if not regular:
+        return None
+    oids: list[str] = []
+    for start in range(0, len(regular), 500):
+        batch = regular[start : start + 500]
+        out = g.text(["hash-object", "-w", "--no-filters", "--", *batch])
+        oids += out.split()
+    entries = index_entries(g, env, regular)
+    lines = []
+    for path, oid in zip(regular, oids, strict=True):
+        mode = entries.get(path, ("", ""))[0] or _git_mode(g.worktree / path)
+        if entries.get(path) != (mode, oid):
+            lines.append(f"{mode} {oid}\t{path}\0")
+    if not lines:
+        return None
+    g.run(["update-index", "-z", "--index-info"], env=env, input="".join(lines).encode())
+    return g.text(["write-tree"], env=env).strip()
+
+
+def index_entries(
+    g: GitRepo, env: Mapping[str, str] | None, paths: Sequence[str] = ()
+) -> dict[str, tuple[str, str]]:
+    """{path: (mode, oid)} of an index (stage 0; the last stage of unmerged paths)."""
+    args = ["ls-files", "-s", "-z", "--full-name"]
+    out = g.run([*args, "--", *paths] if paths else args, env=env, strip=False).text
+    found = {}
+    for record in out.split("\0"):
+        if record:
+            info, _, path = record.partition("\t")
+            mode, oid, _stage = info.split()
+            found[path] = (mode, oid)
+    return found
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return path.lstat().st_mode
+    except OSError:
+        return 0
+
+
+def _git_mode(path: Path) -> str:
+    return "100755" if _lstat_mode(path) & 0o100 else "100644"
+
+
+def _index_file_blob(g: GitRepo) -> str | None:
+    """The index file itself, as a blob: restoring it brings back every entry with its
+    flags (skip-worktree of a sparse checkout, assume-unchanged, intent-to-add). Not
+    for a split index, whose file names a shared one that may be gone by then."""
+    index = g.git_dir / "index"
+    if not index.exists() or any(g.git_dir.glob("sharedindex.*")):
+        return None
+    return g.text(["hash-object", "-w", "--no-filters", "--", str(index)]).strip()
+
+
+def _needs_index_file(g: GitRepo) -> bool:
+    """Whether the index may hold flags that its tree does not show."""
+    return (g.config("core.sparseCheckout") or "").lower() == "true"
 
 
 def record_snapshot(g: GitRepo, *, branch: str, commit: str, reason: str, prefix: str = "") -> str:
@@ -107,8 +242,38 @@ def left_ref(snapshot_ref: str) -> str:
     return LEFT_PREFIX + snapshot_ref.removeprefix(SNAPSHOT_PREFIX)
 
 
-def read_snapshot(g: GitRepo, ref: str) -> Snapshot:
-    commit = g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapshot:
+    """The snapshot `ref` names (or, given, the snapshot commit that `ref` named)."""
+    commit = commit or g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+    head, state, meta = _read_state_commit(g, commit)
+    index_file = None
+    if meta.get("devkit-index-file"):
+        index_file = g.text(["rev-parse", f"{meta['devkit-index-file']}:index"]).strip()
+    if state is None:
+        # The snapshot of a clean tree is HEAD itself: index and files were its tree.
+        tree = g.text(["rev-parse", f"{commit}^{{tree}}"]).strip()
+        state = TrackedState(index_tree=tree, worktree_tree=tree)
+    branch = ref.removeprefix(SNAPSHOT_PREFIX).removeprefix(BACKUP_PREFIX).rpartition("/")[0]
+    left = left_state = None
+    left_commit = g.rev(left_ref(ref)) if ref.startswith(SNAPSHOT_PREFIX) else None
+    if left_commit is not None:
+        left, left_state, _ = _read_state_commit(g, left_commit)
+    return Snapshot(
+        ref=ref,
+        commit=commit,
+        branch=meta.get("devkit-branch", branch),
+        head=head,
+        index_tree=state.index_tree,
+        worktree_tree=state.worktree_tree,
+        left=left,
+        left_state=left_state,
+        index_file=index_file,
+    )
+
+
+def _read_state_commit(g: GitRepo, commit: str) -> tuple[str, TrackedState | None, dict[str, str]]:
+    """(HEAD, index and files, metadata) of a snapshot or left-state commit; a plain
+    commit is only a HEAD."""
     raw = g.text(["cat-file", "commit", commit])
     header, _, body = raw.partition("\n\n")
     parents = [line.split()[1] for line in header.splitlines() if line.startswith("parent ")]
@@ -118,29 +283,37 @@ def read_snapshot(g: GitRepo, ref: str) -> Snapshot:
         key, sep, value = line.partition(": ")
         if sep and key.startswith("devkit-"):
             meta[key] = value.strip()
-    branch = ref.removeprefix(SNAPSHOT_PREFIX).removeprefix(BACKUP_PREFIX).rpartition("/")[0]
     if "devkit-head" not in meta:
-        # The snapshot of a clean tree is HEAD itself: index and files were its tree.
-        head, index_tree = commit, tree
-    elif len(parents) == 2:
-        head = meta["devkit-head"]
-        index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
-    else:
-        raise OperationFailed(f"{ref} is not a devkit snapshot", code="bad_snapshot")
-    return Snapshot(
-        ref=ref,
-        commit=commit,
-        branch=meta.get("devkit-branch", branch),
-        head=head,
-        index_tree=index_tree,
-        worktree_tree=tree,
-        left=g.rev(left_ref(ref)) if ref.startswith(SNAPSHOT_PREFIX) else None,
-    )
+        return commit, None, meta
+    if len(parents) < 2:
+        raise OperationFailed(f"{commit} is not a devkit snapshot", code="bad_snapshot")
+    if len(parents) > 2:
+        meta["devkit-index-file"] = parents[2]
+    index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
+    return meta["devkit-head"], TrackedState(index_tree, tree), meta
 
 
-def mark_left(g: GitRepo, ref: str, left: str) -> None:
-    """Record where the sync left the branch (undo only acts if it is still there)."""
-    g.run(["update-ref", "-m", "devkit: sync completed", left_ref(ref), left, "0" * 40])
+def tracked_state(g: GitRepo) -> TrackedState:
+    """The index and the tracked files as they are now (nothing is changed)."""
+    with temporary_index(g, copy_real=True) as env:
+        index_tree = g.text(["write-tree"], env=env).strip()
+        g.run(["add", "-u", "--", "."], env=env)
+        return TrackedState(index_tree, g.text(["write-tree"], env=env).strip())
+
+
+def state_commit(g: GitRepo, *, branch: str, head: str, state: TrackedState, reason: str) -> str:
+    """A commit shaped like a snapshot (tree: the files; parents: HEAD and a commit of
+    the index), for objects only."""
+    env = dict(BOOKKEEPING_IDENTITY)
+    message = f"devkit index of {branch}"
+    index_commit = g.text(
+        ["commit-tree", state.index_tree, "-p", head, "-m", message], env=env
+    ).strip()
+    message = _message(reason, branch=branch, head=head)
+    return g.text(
+        ["commit-tree", state.worktree_tree, "-p", head, "-p", index_commit, "-m", message],
+        env=env,
+    ).strip()
 
 
 def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:
@@ -155,110 +328,41 @@ def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:
     return None
 
 
-def _ls_tree_files(g: GitRepo, tree: str) -> set[str]:
-    raw = g.run(["ls-tree", "-r", "-z", "--name-only", tree], strip=False).text
-    return {p for p in raw.split("\0") if p}
+def prune_snapshots(g: GitRepo, branch: str) -> list[str]:
+    """Delete the branch's snapshots and undo backups that are neither among the
+    newest `devkit.undoKeep` (10) nor younger than `devkit.undoKeepDays` (14); returns
+    the refs deleted. A sync's snapshot goes with the record of what it left."""
+    keep = _config_number(g, "devkit.undoKeep", KEEP)
+    days = _config_number(g, "devkit.undoKeepDays", KEEP_DAYS)
+    prefixes = [f"{SNAPSHOT_PREFIX}{branch}/", f"{BACKUP_PREFIX}{branch}/"]
+    listed = g.text(["for-each-ref", "--sort=-refname", "--format=%(refname)", *prefixes])
+    now = datetime.now(timezone.utc)
+    doomed: list[str] = []
+    for prefix in prefixes:
+        refs = [r for r in listed.splitlines() if r.rpartition("/")[0] + "/" == prefix]
+        for ref in refs[int(keep) :]:
+            taken = _stamp_time(ref.rpartition("/")[2])
+            if taken is not None and (now - taken).total_seconds() > days * 86400:
+                doomed.append(ref)
+    commands: list[tuple[str, ...]] = []
+    for ref in doomed:
+        commands.append(("delete", ref, ""))
+        if ref.startswith(SNAPSHOT_PREFIX):
+            commands.append(("delete", left_ref(ref), ""))
+    if commands:
+        g.update_refs(commands, message="devkit: prune old snapshots")
+    return doomed
 
 
-def _present_files(g: GitRepo) -> set[str]:
-    tracked = g.run(["ls-files", "-z"], strip=False).text
-    untracked = g.run(["ls-files", "-z", "--others", "--exclude-standard"], strip=False).text
-    return {p for p in (tracked + "\0" + untracked).split("\0") if p}
+def _config_number(g: GitRepo, key: str, default: float) -> float:
+    try:
+        return max(0.0, float(g.config(key) or default))
+    except ValueError:
+        return default
 
 
-def restore_snapshot(g: GitRepo, snap: Snapshot, *, branch_now: str) -> None:
-    """Put branch, index and working tree back exactly as the snapshot recorded them.
-
-    `branch_now` is the SHA the branch must still point at (compare-and-swap)."""
-    # 1. The branch (HEAD stays attached to it).
-    if branch_now != snap.head:
-        g.run(
-            [
-                "update-ref",
-                "-m",
-                "devkit: restore snapshot",
-                f"refs/heads/{snap.branch}",
-                snap.head,
-                branch_now,
-            ]
-        )
-    # 2. The working tree: remove what the snapshot did not have, rewrite what differs.
-    wanted = _ls_tree_files(g, snap.worktree_tree)
-    for extra in sorted(_present_files(g) - wanted, reverse=True):
-        target = g.worktree / extra
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        parent = target.parent
-        while parent != g.worktree and parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
-    with temporary_index(g, copy_real=False) as env:
-        g.run(["read-tree", snap.worktree_tree], env=env)
-        differing = g.run(["diff-files", "--name-only", "-z"], env=env, strip=False).text
-        paths = [p for p in differing.split("\0") if p]
-        for start in range(0, len(paths), 500):
-            g.run(["checkout-index", "-f", "--", *paths[start : start + 500]], env=env)
-    # 3. The index, then refresh its stat cache so status is not confused.
-    g.run(["read-tree", snap.index_tree])
-    g.run(["update-index", "-q", "--refresh"], check=False)
-
-
-def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoResult:
-    """Restore the last sync snapshot of the current branch, if the branch is still
-    where that sync left it. The state just before the undo is kept as a backup.
-
-    `env`: the environment of every git child (os.environ when None)."""
-    g = open_repo(repo, env=env)
-    with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
-        status = g.status()
-        if status.head is None or status.oid is None:
-            raise OperationFailed(
-                "HEAD is detached: undo works on a branch",
-                code="detached_head",
-                hint="check out the branch that was synced",
-            )
-        operation = g.operation_in_progress()
-        if operation:
-            raise OperationFailed(
-                f"a {operation} is in progress",
-                code="operation_in_progress",
-                hint=f"finish or abort it first (git {operation} --continue / --abort)",
-            )
-        branch = status.head
-        snap = latest_snapshot(g, branch)
-        if snap is None:
-            raise OperationFailed(
-                f"no devkit sync snapshot for branch '{branch}'",
-                code="no_snapshot",
-                hint="undo only reverts a sync that devkit made on this branch",
-            )
-        if snap.left is None:
-            raise OperationFailed(
-                f"the last sync of '{branch}' did not complete; {snap.ref} holds the state "
-                "from before it",
-                code="incomplete_sync",
-                hint=f"inspect it with `git show {snap.ref}`",
-            )
-        if status.oid != snap.left:
-            raise OperationFailed(
-                f"'{branch}' has moved since devkit synced it "
-                f"(now {status.oid[:7]}, devkit left it at {snap.left[:7]})",
-                code="branch_moved",
-                hint=f"the pre-sync state is still in {snap.ref}",
-            )
-        backup = take_snapshot(
-            g, branch=branch, head=status.oid, reason="before undo", prefix=BACKUP_PREFIX
-        )
-        # Once the files start moving, a signal waits until they are all back.
-        with process.critical():
-            restore_snapshot(g, snap, branch_now=status.oid)
-            g.run(["update-ref", "-d", snap.ref, snap.commit])
-            g.run(["update-ref", "-d", left_ref(snap.ref)], check=False)
-        return UndoResult(
-            repo=str(g.worktree),
-            branch=branch,
-            restored_head=snap.head,
-            previous_head=status.oid,
-            snapshot=snap.ref,
-            backup=backup,
-        )
+def _stamp_time(stamp: str) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None

@@ -7,6 +7,8 @@ and assertions use the real git). `DEVKIT_TEST_HOLD=SUBCOMMAND[:N]` picks the N-
 carry the argument `DEVKIT_TEST_HOLD_ARG`: the wrapper writes `held-N` (its pid) into
 the hold directory and waits until `release` appears there, then runs the real git and
 writes `done-N` with git's exit status. A wrapper that was signalled writes no `done`.
+With `DEVKIT_TEST_LOG=FILE` it also appends every call's arguments to FILE (each argument
+followed by \x1f, each call by \x1e; see `logged_calls`).
 
 Every real git it starts carries `-c devkit.testmarker=MARKER` on its command line, so
 `tests.proctools.processes_with(MARKER)` finds any git, wrapper or devkit process of
@@ -32,6 +34,9 @@ from tests.gitrepos import fingerprint, git
 from tests.proctools import processes_with, wait_until
 
 WRAPPER = r"""#!/bin/sh
+if [ -n "${DEVKIT_TEST_LOG-}" ]; then
+  { for arg in "$@"; do printf '%s\037' "$arg"; done; printf '\036'; } >> "$DEVKIT_TEST_LOG"
+fi
 hold=${DEVKIT_TEST_HOLD-}
 dir=${DEVKIT_TEST_HOLD_DIR-}
 if [ -n "$hold" ] && [ -n "$dir" ]; then
@@ -73,6 +78,26 @@ if [ -n "$hold" ] && [ -n "$dir" ]; then
 fi
 exec @REAL@ -c devkit.testmarker=@MARKER@ "$@"
 """
+
+
+def logged_calls(log: Path) -> list[list[str]]:
+    """The arguments of every git call a DEVKIT_TEST_LOG file recorded, in order."""
+    if not log.exists():
+        return []
+    return [call.split("\x1f")[:-1] for call in log.read_text().split("\x1e")[:-1]]
+
+
+def subcommand(args: list[str]) -> str | None:
+    """The git subcommand of a call, found as the wrapper finds it."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-c", "-C"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def processes_in_environment(marker: str) -> list[tuple[int, str]]:

@@ -3,11 +3,12 @@
 Per repository, one function per phase, each handing the next a value: check, fetch,
 classify, predict, snapshot, integrate, verify, move, push, report. Everything that can
 stop half-way (a rebase or merge) runs in a scratch worktree inside the git directory,
-so the user's HEAD, index and files are only changed by the move: `git merge
---ff-only`, a two-tree `git read-tree -m -u` plus one ref transaction, or (autostash)
-`git reset --hard` plus `git stash apply`. If anything fails or a signal arrives after
-the snapshot, the snapshot is restored: a failed or interrupted sync leaves the
-repository exactly as it found it.
+so the user's HEAD, index and files are only changed by the move: a two-tree `git
+read-tree -m -u` (or, autostash, `git read-tree --reset -u` to the final files computed
+beforehand) plus one ref transaction, journaled so that even a SIGKILL leaves the work
+recoverable (see sync/move.py). If anything fails or a signal arrives after the move
+started, the snapshot is restored: a failed or interrupted sync leaves the repository
+exactly as it found it.
 
 Signals. The move and the rollback run in `process.critical()` sections: git children
 started there are not signalled, and the InterruptSignal that SIGINT, SIGTERM or SIGHUP
@@ -28,6 +29,7 @@ from pathlib import Path
 from devkit import process
 from devkit.errors import DevkitError, ExitCode, InvalidInput, OperationFailed
 from devkit.gitflow.gitcmd import GitRepo, check_git_version, environment, open_repo
+from devkit.gitflow.leftovers import tidy_leftovers
 from devkit.gitflow.locking import lock_wait_seconds, repository_lock
 from devkit.gitflow.results import RepoSyncResult, SyncReport
 from devkit.gitflow.sync.destination import push_target
@@ -200,6 +202,8 @@ def _sync_locked(g: GitRepo, options: SyncOptions, log: SyncLog) -> RepoSyncResu
     """The phases in order; `known` is what the report can say if one of them fails."""
     known = Known(repo=str(g.worktree), mode=options.mode)
     try:
+        if not options.dry_run and tidy_leftovers(g):
+            log.note("removed what an interrupted devkit left (scratch worktree, index copy)")
         checked = check(g)
         if checked is None:
             log.note("skipped: HEAD is detached")

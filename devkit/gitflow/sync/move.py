@@ -1,5 +1,14 @@
 """snapshot -> integrate -> verify -> move -> push, rolled back together.
 
+Nothing the user sees changes before the move: the snapshot is only objects, the
+rebase or merge runs in a scratch worktree, and verify computes the final index and
+working tree (local changes carried over included) with `git merge-tree`. The move
+then records the snapshot's ref, writes the journal (.git/devkit/journal.json, see
+devkit/gitflow/journal.py), moves files and index, moves the branch and records where
+it left it in one ref transaction, and removes the journal. A SIGKILL at any instant
+leaves the work either untouched or recoverable: while the journal exists, the next
+devkit command reports the incomplete sync and `devkit undo` restores the snapshot.
+
 The move and the rollback run in `process.critical()` sections: their git children
 are never signalled and the InterruptSignal of SIGINT, SIGTERM or SIGHUP waits until
 the section ends, so a signal never lands half-way through moving the user's files,
@@ -8,20 +17,26 @@ the scratch rebase or merge and the push stay interruptible."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devkit import process
 from devkit.errors import DevkitError
 from devkit.gitflow.conflicts import build_report, merge_with_base
 from devkit.gitflow.gitcmd import GitRepo
+from devkit.gitflow.journal import new_journal, remove_journal, write_journal
+from devkit.gitflow.leftovers import refuse_index_lock
+from devkit.gitflow.restore import apply_restore, plan_restore
 from devkit.gitflow.snapshot import (
-    Snapshot,
+    TrackedState,
     left_ref,
-    mark_left,
+    prune_snapshots,
     read_snapshot,
     record_snapshot,
-    restore_snapshot,
     snapshot_commit,
+    state_commit,
     temporary_index,
 )
+from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import (
     Carried,
     Plan,
@@ -38,6 +53,16 @@ REASON = "before sync"
 PAST_TENSE = {"fast-forward": "fast-forwarded", "rebase": "rebased", "merge": "merged"}
 
 
+@dataclass(frozen=True)
+class Target:
+    """verify: where the move takes the branch, index and tracked files, and whether
+    local changes that overlap incoming ones are carried over (autostash)."""
+
+    head: str
+    state: TrackedState
+    carried: bool
+
+
 # -- snapshot, integrate, verify, move, push: rolled back together -------------------------
 
 
@@ -45,7 +70,7 @@ def carry_out(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, log: SyncLog
 ) -> Carried:
     """Snapshot, integrate, verify, move, push; on any failure or signal after the
-    snapshot, roll back."""
+    move started, roll back."""
     taken: Taken | None = None
     moved = pushing = False
     new = position.old
@@ -56,28 +81,52 @@ def carry_out(
             f"{position.upstream} was rewritten: not replaying the "
             f"{position.removed_upstream} commit(s) it removed (as git pull --rebase)"
         )
+    refuse_index_lock(g)
     try:
         commit, stash = snapshot(g, position, plan, log)
+        new = integrate(g, position, plan, options, log)
+        target = verify(g, position, plan, options, new=new, stash=stash)
+        # What the sync leaves, so that undo can tell later edits from the sync's own.
+        left = state_commit(
+            g, branch=position.branch, head=new, state=target.state, reason="left by sync"
+        )
         with process.critical():
-            # Bound together: a snapshot ref exists exactly when `taken` says so.
+            # Bound together: a snapshot ref exists exactly when `taken` says so, and
+            # the journal exists from before the first live change to the end of the
+            # move (or of its rollback).
             ref = record_snapshot(g, branch=position.branch, commit=commit, reason=REASON)
             taken = Taken(ref=ref, stash=stash)
-        new = integrate(g, position, plan, options, log)
-        verify(g, position, plan, options, new=new, stash=taken.stash)
-        with process.critical():
+            write_journal(
+                g,
+                new_journal(
+                    branch=position.branch,
+                    before_head=position.old,
+                    snapshot_ref=ref,
+                    snapshot_commit=commit,
+                    target_head=new,
+                    target_state=left,
+                ),
+            )
             moved = True
-            move(g, position, plan, options, new=new, taken=taken)
+            move(g, position, plan, target=target, taken=taken, left=left)
+            remove_journal(g)
         log.note(
             f"{PAST_TENSE[plan.action]} onto {position.upstream} "
             f"({position.behind} incoming commit(s))"
         )
         pushed = False
-        target = position.push_to
-        if options.push and position.ahead > 0 and target is not None:
+        target_remote = position.push_to
+        if options.push and position.ahead > 0 and target_remote is not None:
             pushing = True
             pushed = push(
-                g, position.branch, target.remote, target.dest, log, lease=_lease(g, position, plan)
+                g,
+                position.branch,
+                target_remote.remote,
+                target_remote.dest,
+                log,
+                lease=_lease(g, position, plan),
             )
+        _prune(g, position.branch, log)
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
         if taken is not None:
@@ -90,6 +139,14 @@ def carry_out(
                 else:
                     roll_back(g, position, taken, moved=moved, log=log)
         raise
+
+
+def _prune(g: GitRepo, branch: str, log: SyncLog) -> None:
+    """Old snapshots go once the sync is done; failing to prune fails nothing."""
+    try:
+        prune_snapshots(g, branch)
+    except DevkitError as error:
+        log.note(f"old snapshots were not pruned: {error}")
 
 
 def _lease(g: GitRepo, position: Position, plan: Plan) -> str | None:
@@ -123,10 +180,38 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
     if plan.autostash:
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     log.note("taking a snapshot")
+    touched = _incoming_paths(g, position, plan)
+    # Untracked files the move could overwrite or delete; the others (a 200 MiB
+    # download, a build directory) stay out of the snapshot: nothing touches them.
+    untracked = [
+        path
+        for path in position.status.untracked
+        if not path.endswith("/") and any(paths_overlap(path, t) for t in touched)
+    ]
     commit = snapshot_commit(
-        g, branch=position.branch, head=position.old, reason=REASON, clean=not position.status.dirty
+        g,
+        branch=position.branch,
+        head=position.old,
+        reason=REASON,
+        clean=_tracked_clean(position),
+        touched=touched,
+        untracked=untracked,
     )
     return commit, stash
+
+
+def _tracked_clean(position: Position) -> bool:
+    """Whether index and tracked files were HEAD's tree (status listed no change)."""
+    return not any(entry.kind in "12u" for entry in position.status.entries)
+
+
+def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
+    """The tracked paths the move changes (before carrying local changes over)."""
+    target = plan.expected_tree or position.up_sha
+    out = g.run(
+        ["diff", "--name-only", "-z", "--no-renames", position.old, target, "--"], strip=False
+    )
+    return [p for p in out.text.split("\0") if p]
 
 
 def integrate(
@@ -149,10 +234,10 @@ def integrate(
 
 def verify(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, *, new: str, stash: str | None
-) -> None:
+) -> Target:
     """Before the move: the new tip contains the upstream, its tree is the one
     `git merge-tree` predicted (no local or incoming change was lost), and carried-over
-    local changes re-apply cleanly on top of it."""
+    local changes re-apply cleanly on top of it. Returns where the move goes."""
     if new != position.up_sha and not _is_ancestor(g, position.up_sha, new):
         raise SyncStopped(
             "verification failed: the result does not contain the upstream",
@@ -161,10 +246,14 @@ def verify(
         )
     _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
-        return
+        if _tracked_clean(position):  # index and files simply become the new tree
+            tree = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
+            return Target(head=new, state=TrackedState(tree, tree), carried=False)
+        return Target(head=new, state=_two_tree_state(g, old=position.old, new=new), carried=False)
     outcome = merge_with_base(g, new, stash, position.old)
     if outcome.clean:
-        return
+        index_tree = _carried_index(g, new=new, stash=stash, old=position.old)
+        return Target(head=new, state=TrackedState(index_tree, outcome.tree), carried=True)
     current = (
         position.upstream
         if plan.action == "fast-forward"
@@ -185,6 +274,26 @@ def verify(
         hint="commit your changes, then sync and resolve the conflict",
         conflicts=report,
     )
+
+
+def _two_tree_state(g: GitRepo, *, old: str, new: str) -> TrackedState:
+    """The index and tracked files a two-tree `read-tree -m -u OLD NEW` leaves: the
+    same read-tree, run on copies of the index (the second one holding the files)."""
+    with temporary_index(g, copy_real=True) as env:
+        g.run(["read-tree", "-m", old, new], env=env)
+        index_tree = g.text(["write-tree"], env=env).strip()
+    with temporary_index(g, copy_real=True) as env:
+        g.run(["add", "-u", "--", "."], env=env)
+        g.run(["read-tree", "-m", old, new], env=env)
+        return TrackedState(index_tree, g.text(["write-tree"], env=env).strip())
+
+
+def _carried_index(g: GitRepo, *, new: str, stash: str, old: str) -> str:
+    """The index after carrying the staged changes over, as `git stash apply --index`
+    would; when they do not merge on their own, the new tip's tree (the changes are
+    then unstaged but in the files, as plain `git stash apply` leaves them)."""
+    staged = merge_with_base(g, new, f"{stash}^2", old)
+    return staged.tree if staged.clean else g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
 
 
 def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> None:
@@ -213,26 +322,34 @@ def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
 
 
 def move(
-    g: GitRepo, position: Position, plan: Plan, options: SyncOptions, *, new: str, taken: Taken
+    g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: Taken, left: str
 ) -> None:
-    """Move the user's branch, index and files to `new` and record it in the snapshot's
-    `left` ref (call inside a critical section); then check that HEAD is on the branch
-    at `new` with nothing in progress."""
-    reflog = {"GIT_REFLOG_ACTION": f"devkit sync ({plan.action})"}
-    if taken.stash is not None:
-        _move_with_local_changes(g, new=new, stash=taken.stash, reflog=reflog)
-        mark_left(g, taken.ref, new)
-    elif plan.action == "fast-forward":
-        moved = g.run(["merge", "--ff-only", "--quiet", new], check=False, env=reflog)
+    """Move the user's index, files and branch to `target`, recording what the sync
+    left (`left`, a state commit) in the same ref transaction (call inside a critical
+    section, with the journal written); then check that HEAD is on the branch at the
+    new tip with nothing in progress."""
+    new = target.head
+    if target.carried:
+        _move_with_local_changes(g, target.state.index_tree, target.state.worktree_tree)
+    else:
+        # A two-tree read-tree is what checkout does: it updates index and files from
+        # OLD to NEW, keeps every other local change (staged ones included) and
+        # refuses, changing nothing, if a local change would be overwritten.
+        moved = g.run(["read-tree", "-m", "-u", position.old, new], check=False)
         if not moved.ok:
+            refuse_index_lock(g)
             raise SyncStopped(
-                f"fast-forward refused: {moved.last_error_line()}",
+                f"updating the working tree refused: {moved.last_error_line()}",
                 code="integrate_failed",
                 hint="commit or stash local changes and sync again",
             )
-        mark_left(g, taken.ref, new)
-    else:
-        _move_two_trees(g, position, plan.action, new=new, taken=taken)
+    g.update_refs(
+        [
+            ("update", f"refs/heads/{position.branch}", new, position.old),
+            ("create", left_ref(taken.ref), left),
+        ],
+        message=f"devkit sync ({plan.action}): onto {position.upstream}",
+    )
     where = g.run(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], check=False).text
     if where.split() != [new, f"refs/heads/{position.branch}"] or g.operation_in_progress():
         raise SyncStopped(
@@ -240,78 +357,38 @@ def move(
         )
 
 
-def _move_with_local_changes(g: GitRepo, *, new: str, stash: str, reflog: dict[str, str]) -> None:
-    # git 2.39's `stash apply` leaves .git/AUTO_MERGE behind even after a clean merge.
-    auto_merge = g.git_dir / "AUTO_MERGE"
-    stale = not auto_merge.exists()
-    try:
-        g.run(["reset", "--hard", "--quiet", new], env=reflog)
-        applied = g.run(["stash", "apply", "--index", "--quiet", stash], check=False)
-        if not applied.ok:
-            g.run(["reset", "--hard", "--quiet", new], env=reflog)
-            applied = g.run(["stash", "apply", "--quiet", stash], check=False)
-    finally:
-        if stale:
-            auto_merge.unlink(missing_ok=True)
-    if not applied.ok:
-        raise SyncStopped(
-            f"re-applying local changes failed: {applied.last_error_line()}",
-            code="autostash_conflict",
-            hint="your changes were restored; commit them and sync again",
-        )
-
-
-def _move_two_trees(g: GitRepo, position: Position, action: str, *, new: str, taken: Taken) -> None:
-    # A two-tree read-tree is what checkout does: it updates index and files from OLD
-    # to NEW, keeps every other local change (staged ones included) and refuses,
-    # changing nothing, if a local change would be overwritten.
-    moved = g.run(["read-tree", "-m", "-u", position.old, new], check=False)
-    if not moved.ok:
-        raise SyncStopped(
-            f"updating the working tree refused: {moved.last_error_line()}",
-            code="integrate_failed",
-            hint="commit or stash local changes and sync again",
-        )
-    # Move the branch (only if still at `old`) and record where the sync leaves it, in
-    # one transaction.
-    g.update_refs(
-        [
-            ("update", f"refs/heads/{position.branch}", new, position.old),
-            ("create", left_ref(taken.ref), new),
-        ],
-        message=f"devkit sync ({action}): onto {position.upstream}",
-    )
+def _move_with_local_changes(g: GitRepo, index_tree: str, worktree_tree: str) -> None:
+    """Files to the working tree verify computed (new tip plus local changes), then
+    the index to the carried index. Unlike `reset --hard` + `stash apply`, the files
+    go straight from before to after: no instant holds the new tip without the
+    user's edits. Untracked files in the way were refused by predict."""
+    g.run(["read-tree", "--reset", "-u", worktree_tree])
+    # One-tree -m keeps the stat data of entries whose content matches.
+    g.run(["read-tree", "-m", index_tree])
+    g.run(["update-index", "-q", "--refresh"], check=False)
 
 
 def roll_back(g: GitRepo, position: Position, taken: Taken, *, moved: bool, log: SyncLog) -> None:
     """Undo a sync that did not complete (call inside a critical section): restore
-    the snapshot if the move started and something changed, then delete it."""
+    the snapshot if the move started, then delete it and the journal. If restoring
+    fails, the journal stays: `devkit undo` retries."""
     if moved:
         head = g.rev("HEAD") or position.old
-        snap = read_snapshot(g, taken.ref)
-        if head != position.old or _differs_from_snapshot(g, snap):
-            log.note("restoring the snapshot")
-            try:
-                restore_snapshot(g, snap, branch_now=head)
-            except DevkitError as error:
-                raise SyncStopped(
-                    f"rolling back failed ({error}); the state from before the sync is "
-                    f"in {taken.ref}",
-                    code="rollback_failed",
-                    hint=f"inspect it with `git show {taken.ref}`; restore a file with "
-                    f"`git checkout {taken.ref} -- PATH`",
-                    snapshot=taken.ref,
-                ) from error
+        try:
+            snap = read_snapshot(g, taken.ref)
+            plan = plan_restore(g, snap)
+            if head != position.old or plan.delete or plan.write:
+                log.note("restoring the snapshot")
+            apply_restore(g, snap, plan, branch_now=head)
+        except DevkitError as error:
+            raise SyncStopped(
+                f"rolling back failed ({error}); the state from before the sync is in {taken.ref}",
+                code="rollback_failed",
+                hint="run `devkit undo` to restore it",
+                snapshot=taken.ref,
+            ) from error
     g.update_refs(
         [("delete", left_ref(taken.ref), ""), ("delete", taken.ref, "")],
         message="devkit: sync rolled back",
     )
-
-
-def _differs_from_snapshot(g: GitRepo, snap: Snapshot) -> bool:
-    """Whether the index or working tree no longer match the snapshot."""
-    with temporary_index(g, copy_real=True) as env:
-        index_tree = g.text(["write-tree"], env=env).strip()
-        g.run(["add", "-A", "--", "."], env=env)
-        worktree_tree = g.text(["write-tree"], env=env).strip()
-    return bool(index_tree != snap.index_tree or worktree_tree != snap.worktree_tree)
+    remove_journal(g)

@@ -8,8 +8,6 @@ interruptible (its git is stopped with the rest of the sync).
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from devkit import process
 from devkit.errors import DevkitError
 from devkit.gitflow.conflicts import live_report
 from devkit.gitflow.gitcmd import GitRepo, open_repo
+from devkit.gitflow.leftovers import remove_scratch
 from devkit.gitflow.results import ConflictReport
 from devkit.gitflow.sync.model import SyncStopped
 
@@ -43,23 +42,6 @@ def scratch_worktree(g: GitRepo, at: str) -> Iterator[Path]:
         if parent is not None:
             with process.critical():
                 remove_scratch(g, parent)
-
-
-def remove_scratch(g: GitRepo, parent: Path) -> None:
-    """What `git worktree remove --force` does (delete the files and the admin dir),
-    without a git process, and also for a `worktree add` that was stopped half-way
-    (its admin dir is still marked `locked`, which `git worktree prune` respects)."""
-    shutil.rmtree(parent, ignore_errors=True)
-    admin_root = g.common_dir / "worktrees"
-    for admin in admin_root.glob("*") if admin_root.is_dir() else ():
-        try:
-            pointer = Path((admin / "gitdir").read_text().strip())
-        except OSError:
-            continue
-        if pointer.resolve().is_relative_to(parent.resolve()):
-            shutil.rmtree(admin, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        admin_root.rmdir()  # only if empty, as git's prune does
 
 
 def integrate_in_scratch(

@@ -5,6 +5,7 @@ its freshly fetched upstream. Nothing here changes the repository except fetchin
 from __future__ import annotations
 
 from devkit.gitflow.gitcmd import GitRepo
+from devkit.gitflow.journal import refuse_incomplete_sync
 from devkit.gitflow.status import RepoStatus
 from devkit.gitflow.sync.model import (
     Checked,
@@ -19,17 +20,16 @@ from devkit.gitflow.sync.model import (
 
 
 def check(g: GitRepo) -> Checked | None:
-    """The branch to sync and its remote (None: HEAD is detached). Reads only."""
+    """The branch to sync and its remote (None: HEAD is detached). Reads only.
+
+    An operation in progress is looked for first: a rebase or bisect detaches HEAD,
+    and "HEAD is detached" would hide the real cause. A sync that was stopped half-way
+    through its move (SIGKILL) comes before anything else."""
+    refuse_incomplete_sync(g)
+    refuse_operation_in_progress(g)
     branch = _current_branch(g)
     if branch is None:
         return None
-    operation = g.operation_in_progress()
-    if operation:
-        raise SyncStopped(
-            f"a {operation} is in progress",
-            code="operation_in_progress",
-            hint=f"finish or abort it first (git {operation} --continue / --abort)",
-        )
     remote, merge_ref = g.config(f"branch.{branch}.remote"), g.config(f"branch.{branch}.merge")
     if remote == ".":
         raise SyncStopped(
@@ -40,6 +40,19 @@ def check(g: GitRepo) -> Checked | None:
     if remote is None or merge_ref is None:
         return Checked(branch=branch, remote=_pick_remote(g, branch), merge_ref=None)
     return Checked(branch=branch, remote=remote, merge_ref=merge_ref)
+
+
+def refuse_operation_in_progress(g: GitRepo) -> None:
+    """Stop, saying how to finish it, when a rebase, merge, cherry-pick, revert or
+    bisect is under way."""
+    operation = g.operation_in_progress()
+    if operation:
+        hint = f"continue it (git {operation} --continue) or abort it (git {operation} --abort)"
+    elif (g.git_dir / "BISECT_LOG").exists():
+        operation, hint = "bisect", "end it first: git bisect reset"
+    else:
+        return
+    raise SyncStopped(f"a {operation} is in progress", code="operation_in_progress", hint=hint)
 
 
 def _current_branch(g: GitRepo) -> str | None:
