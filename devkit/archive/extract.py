@@ -288,7 +288,7 @@ def _extract_one(
             layout = _layout(
                 writer, fmt=fmt.format, archive=archive, stem=stem, nested=bool(nested)
             )
-        top_mode = writer.finish(layout)
+        top_mode = writer.finish(layout, nested=bool(nested))
         single = fmt.format in _SINGLE_FORMATS and not nested
         with process.critical():  # the rename into DEST, and knowing that it happened
             final, renamed, replaced = _place(

@@ -7,8 +7,10 @@ filesystem and nothing is ever written through a symlink.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
+from collections.abc import Iterator, Mapping
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_LINK_HOPS = 64
@@ -67,8 +69,8 @@ def resolves_inside(
     link_path: str,
     target: str,
     *,
-    kinds: dict[str, str],
-    links: dict[str, str],
+    kinds: Mapping[str, str],
+    links: Mapping[str, str],
     root: str,
 ) -> bool:
     """Follow `target` from the link's folder through the tree's own symlinks (all of
@@ -100,3 +102,28 @@ def resolves_inside(
             stack.pop()
             todo.extendleft(reversed(next_target.split("/")))
     return True
+
+
+class OnDisk(Mapping[str, str]):
+    """A tree as it is on disk, seen through the two mappings `resolves_inside` takes:
+    `kinds` says "symlink" for a symlink (nothing for anything else) and `links` gives
+    its target. With --recursive the tree holds what nested archives added, which the
+    outer archive's own bookkeeping never saw (a folder filled later with `up -> .`)."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+
+    def __getitem__(self, path: str) -> str:
+        try:
+            return os.readlink(f"{self._root}/{path}")
+        except OSError:
+            raise KeyError(path) from None
+
+    def get(self, path: str, default: object = None) -> str | None:  # type: ignore[override]
+        return "symlink" if os.path.islink(f"{self._root}/{path}") else None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -19,7 +19,7 @@ from typing import Protocol
 from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
 from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
-from devkit.archive.safety import link_target_problem, normalize_name, resolves_inside
+from devkit.archive.safety import OnDisk, link_target_problem, normalize_name, resolves_inside
 
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -448,9 +448,34 @@ class TreeWriter:
             else:
                 self.unsafe.append({"name": name, "reason": reason})
 
-    def finish(self, layout: Layout) -> int | None:
-        """Create the symlinks (each checked against the complete tree), then set
-        directory modes and times, deepest first.
+    def check_links_on_disk(self, layout: Layout) -> None:
+        """Resolve every symlink of this archive again, step by step through the tree
+        as it is on disk: nested archives (--recursive) filled folders that the checks
+        above only knew as folders. Unsafe ones are refused or, with skip_unsafe,
+        removed; a link's target never leaves the tree, not even on the way."""
+        root = "" if layout.wrapped else layout.name
+        disk = OnDisk(self.root)
+        for path, target in list(self.links.items()):
+            if resolves_inside(path, target, kinds=disk, links=disk, root=root):
+                continue
+            name = self.link_meta[path][0]
+            reason = (
+                f"symlink target {target!r} resolves outside the extracted tree"
+                " through what a nested archive added"
+            )
+            if self.options.skip_unsafe:
+                self.skipped.append(Skipped(name, f"unsafe: {reason}"))
+                os.unlink(self._full(path))
+                del self.links[path]
+                del self.kinds[path]
+            else:
+                self.unsafe.append({"name": name, "reason": reason})
+        self.raise_if_unsafe()
+
+    def finish(self, layout: Layout, *, nested: bool = False) -> int | None:
+        """Create the symlinks (each checked against the complete tree; with `nested`,
+        also against the tree on disk), then set directory modes and times, deepest
+        first.
 
         Returns the mode for the top folder to get once it is in place (None: not a
         folder): until then it stays writable by its owner, because moving a folder to
@@ -465,6 +490,8 @@ class TreeWriter:
             if mtime is not None:
                 with contextlib.suppress(NotImplementedError, OSError):
                     os.utime(full, (mtime, mtime), follow_symlinks=False)
+        if nested:
+            self.check_links_on_disk(layout)
         top_mode: int | None = None
         for path in sorted(self.dir_meta, key=lambda p: p.count("/"), reverse=True):
             mode, mtime = self.dir_meta[path]

@@ -398,3 +398,42 @@ def test_a_name_the_filesystem_rejects_is_a_clean_failure(sandbox) -> None:
         extract_archive(archive, dest=sandbox["dest"])
     assert error.value.code == "write_failed"
     assert snapshot(sandbox["root"]) == before
+
+
+def _outer_with_nested_self_link(work: Path, target: str) -> Path:
+    """top/inner.tar holds `inner/up -> .` (safe inside it); the outer link top/esc
+    goes through inner/up, which the outer archive only knows as a missing folder."""
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        add_file(tar, "inner/keep.txt")
+        add_link(tar, "inner/up", ".")
+    data = inner.getvalue()
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_file(tar, "top/inner.tar", data)
+        add_link(tar, "top/esc", target)
+
+    return make_tar(work / "outer.tar.gz", build)
+
+
+def test_recursive_links_are_checked_against_the_final_tree(sandbox) -> None:
+    """Lexically top/inner/up/up/../../../sentinel.txt is top/sentinel.txt; on disk,
+    with up -> ., each '..' climbs one real level: out of DEST to the sentinel."""
+    archive = _outer_with_nested_self_link(sandbox["work"], "inner/up/up/../../../sentinel.txt")
+    refused = assert_refused_cleanly(sandbox, archive, recursive=True)
+    assert refused.unsafe[0]["name"] == "top/esc"
+    # --skip-unsafe drops that link and keeps the rest.
+    result = extract_archive(
+        archive, dest=sandbox["dest"], options=ExtractOptions(recursive=True, skip_unsafe=True)
+    )
+    top = Path(result.path)
+    assert not os.path.lexists(top / "esc")
+    assert (top / "inner" / "keep.txt").read_text() == "data\n"
+    assert os.readlink(top / "inner" / "up") == "."
+    assert any(s.name == "top/esc" for s in result.skipped)
+
+
+def test_recursive_links_that_stay_inside_the_final_tree_are_kept(sandbox) -> None:
+    archive = _outer_with_nested_self_link(sandbox["work"], "inner/up/up/keep.txt")
+    result = extract_archive(archive, dest=sandbox["dest"], options=ExtractOptions(recursive=True))
+    assert (Path(result.path) / "esc").read_text() == "data\n"
