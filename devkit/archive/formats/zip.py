@@ -5,6 +5,7 @@ a clear error (zipfile does not implement them)."""
 
 from __future__ import annotations
 
+import lzma
 import os
 import stat
 import struct
@@ -24,6 +25,7 @@ MAX_LINK_TARGET = 4096
 SMALL_MEMBER = 1024 * 1024
 DEFLATE64 = 9
 AES = 99
+ZIPCRYPTO_HEADER = 12
 _UNIX = 3
 
 
@@ -111,6 +113,7 @@ class ZipReader:
         self.path = path
         self.password = password.encode("utf-8") if password is not None else None
         self._fd: int | None = None
+        self._size: int | None = None
         try:
             self.zip = zipfile.ZipFile(path)
             self.entries = [entry_for(info) for info in self.zip.infolist()]
@@ -184,6 +187,22 @@ class ZipReader:
             raise corrupt(
                 self.path,
                 ValueError(f"{info.filename!r}: local and central compression methods differ"),
+            )
+        self._check_extent(info, name_len + struct.unpack_from("<H", block, 28)[0])
+
+    def _check_extent(self, info: zipfile.ZipInfo, names_and_extra: int) -> None:
+        """The member's data must lie inside the file, and ZipCrypto data starts with its
+        12-byte encryption header: zipfile reads past a short member into what follows
+        (or indexes a short read: IndexError)."""
+        if self._size is None:
+            self._size = self.path.stat().st_size
+        end = info.header_offset + 30 + names_and_extra + info.compress_size
+        if end > self._size:
+            raise corrupt(self.path, EOFError(f"{info.filename!r} is truncated"))
+        if info.flag_bits & 0x1 and info.compress_size < ZIPCRYPTO_HEADER:
+            raise corrupt(
+                self.path,
+                ValueError(f"{info.filename!r} is shorter than its encryption header"),
             )
 
     def _read_small(self, info: zipfile.ZipInfo) -> bytes | None:
@@ -281,9 +300,9 @@ class _ZipData:
                 code="wrong_password",
                 hint="check the password passed with --password-file or --password-env",
             ) from error
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
+        except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, ValueError) as error:
             raise corrupt(self._path, error) from error
-        except Exception as error:  # bz2/lzma decoders raise their own types
+        except OSError as error:  # bz2's "Invalid data stream" (and a failing read)
             raise corrupt(self._path, error) from error
 
 
@@ -322,7 +341,7 @@ class _Deflate64Member:
                 raise corrupt(self._path, EOFError("truncated deflate64 member"))
             try:
                 out = self._inflater.inflate(raw)
-            except Exception as error:
+            except ValueError as error:  # inflate64's only verdict on bad data
                 raise corrupt(self._path, error) from error
             if len(out) > self._left_out:
                 raise corrupt(self._path, ValueError("member is larger than declared"))
