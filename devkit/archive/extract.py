@@ -23,7 +23,6 @@ from devkit.archive.errors import CapExceeded, UnknownFormat
 from devkit.archive.formats import ArchiveReader, open_reader
 from devkit.archive.model import (
     MAX_RECURSION_DEPTH,
-    RATIO_FLOOR,
     ArchiveListing,
     Entry,
     ExtractOptions,
@@ -90,13 +89,15 @@ def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem
             hint="raise the cap with --max-bytes SIZE",
             details={"cap": "max_bytes", "limit": budget.max_bytes},
         )
-    if declared > RATIO_FLOOR and declared > options.max_ratio * max(archive_size, 1):
+    if budget.written + declared > options.ratio_after and declared > (
+        options.max_ratio * max(archive_size, 1)
+    ):
         raise CapExceeded(
             f"the archive declares {human_size(declared)}, more than {options.max_ratio:g}x its"
-            " size (the expansion-ratio cap)",
+            f" size, past {human_size(options.ratio_after)} (the expansion-ratio cap)",
             code="max_ratio",
-            hint="raise the cap with --max-ratio N",
-            details={"cap": "max_ratio", "limit": options.max_ratio},
+            hint="raise the cap with --max-ratio N or --ratio-after SIZE",
+            details={"cap": "max_ratio", "limit": options.max_ratio, "after": options.ratio_after},
         )
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
-from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
+from devkit.archive.model import Entry, ExtractOptions, Skipped
 from devkit.archive.safety import OnDisk, link_target_problem, normalize_name, resolves_inside
 
 CHUNK = 1024 * 1024
@@ -362,13 +362,20 @@ class TreeWriter:
                 hint="raise the cap with --max-bytes SIZE",
                 details={"cap": "max_bytes", "limit": budget.max_bytes},
             )
-        if self.written > RATIO_FLOOR and self.written > self.options.max_ratio * self.archive_size:
+        options = self.options
+        if budget.written > options.ratio_after and self.written > (
+            options.max_ratio * self.archive_size
+        ):
             raise CapExceeded(
-                f"the archive expands more than {self.options.max_ratio:g}x its size"
-                " (the expansion-ratio cap)",
+                f"the archive expands more than {options.max_ratio:g}x its size past"
+                f" {human_size(options.ratio_after)} written (the expansion-ratio cap)",
                 code="max_ratio",
-                hint="raise the cap with --max-ratio N",
-                details={"cap": "max_ratio", "limit": self.options.max_ratio},
+                hint="raise the cap with --max-ratio N or --ratio-after SIZE",
+                details={
+                    "cap": "max_ratio",
+                    "limit": options.max_ratio,
+                    "after": options.ratio_after,
+                },
             )
         if self.on_progress is not None:
             self.on_progress(amount)

@@ -155,10 +155,27 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--recursive", help="Also extract archives inside (depth <= 3).")
         ] = False,
         max_bytes: Annotated[
-            str | None, typer.Option("--max-bytes", help="Cap on bytes written (e.g. 50M, 2G).")
+            str | None,
+            typer.Option(
+                "--max-bytes", help="Hard cap on bytes written (e.g. 50M, 2G; default 16G)."
+            ),
         ] = None,
         max_ratio: Annotated[
-            float | None, typer.Option("--max-ratio", help="Cap on bytes written / archive size.")
+            float | None,
+            typer.Option(
+                "--max-ratio",
+                help="Cap on bytes written / archive size, checked past --ratio-after"
+                " (default 2000: above deflate's best, 1032:1).",
+            ),
+        ] = None,
+        ratio_after: Annotated[
+            str | None,
+            typer.Option(
+                "--ratio-after",
+                help="Apply --max-ratio only once this much was written (default 4G:"
+                " zero-filled images and logs compress past 5000:1; a bomb costs at most"
+                " this much temporary disk).",
+            ),
         ] = None,
         max_entries: Annotated[
             int | None, typer.Option("--max-entries", help="Cap on the number of members.")
@@ -182,6 +199,7 @@ def register(app: typer.Typer) -> None:
                 DEFAULT_MAX_BYTES,
                 DEFAULT_MAX_ENTRIES,
                 DEFAULT_MAX_RATIO,
+                DEFAULT_RATIO_AFTER,
             )
 
             password = _password(password_file, password_env)
@@ -202,6 +220,9 @@ def register(app: typer.Typer) -> None:
                 recursive=recursive,
                 max_bytes=parse_size(max_bytes) if max_bytes is not None else DEFAULT_MAX_BYTES,
                 max_ratio=max_ratio if max_ratio is not None else DEFAULT_MAX_RATIO,
+                ratio_after=(
+                    parse_size(ratio_after) if ratio_after is not None else DEFAULT_RATIO_AFTER
+                ),
                 max_entries=max_entries if max_entries is not None else DEFAULT_MAX_ENTRIES,
                 skip_unsafe=skip_unsafe,
             )

@@ -46,6 +46,7 @@ def test_public_names_and_signatures() -> None:
         "recursive",
         "max_bytes",
         "max_ratio",
+        "ratio_after",
         "max_entries",
         "skip_unsafe",
     }

@@ -290,15 +290,26 @@ def test_byte_cap_counts_bytes_written_and_removes_everything(sandbox) -> None:
     assert snapshot(sandbox["root"]) == before
 
 
-def test_ratio_cap_stops_a_bomb(sandbox) -> None:
-    archive = sandbox["work"] / "zeros.gz"
-    import gzip
+def test_ratio_cap_stops_a_bomb_once_past_ratio_after(sandbox) -> None:
+    """A zero stream (xz: ~6,800:1) stops as soon as the extraction has written more
+    than ratio_after (here 2 MiB instead of the default 4 GiB) and more than 2000x the
+    archive's size: never all of its 20 MB."""
+    import lzma
 
-    archive.write_bytes(gzip.compress(b"\0" * 20_000_000))
+    archive = sandbox["work"] / "zeros.xz"
+    archive.write_bytes(lzma.compress(b"\0" * 20_000_000))
     before = snapshot(sandbox["root"])
+    written: list[int] = []
     with pytest.raises(CapExceeded) as hit:
-        extract_archive(archive, dest=sandbox["dest"])
-    assert hit.value.code == "max_ratio" and "--max-ratio" in (hit.value.hint or "")
+        extract_archive(
+            archive,
+            dest=sandbox["dest"],
+            options=ExtractOptions(ratio_after=2 * 1024**2),
+            on_progress=written.append,
+        )
+    assert hit.value.code == "max_ratio" and "--ratio-after" in (hit.value.hint or "")
+    # Stopped at the first piece past both thresholds (progress counts accepted pieces).
+    assert sum(written) <= max(2 * 1024**2, 2000 * archive.stat().st_size) < 20_000_000
     assert snapshot(sandbox["root"]) == before
     extract_archive(archive, dest=sandbox["dest"], options=ExtractOptions(max_ratio=1e6))
     assert (sandbox["dest"] / "zeros").stat().st_size == 20_000_000
