@@ -314,6 +314,7 @@ def _extract_one(
             replaced=replaced,
             skipped=tuple(writer.skipped),
             nested=tuple(_rebase(result, layout.source, str(final)) for result in nested),
+            notes=tuple(writer.notes),
         )
     finally:
         with contextlib.suppress(Exception):

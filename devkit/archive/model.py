@@ -39,6 +39,8 @@ class ExtractOptions:
     ratio_after: int = DEFAULT_RATIO_AFTER
     max_entries: int = DEFAULT_MAX_ENTRIES
     skip_unsafe: bool = False
+    # Create symlinks with absolute targets as they are (refused by default).
+    keep_absolute_links: bool = False
 
 
 @dataclass
@@ -88,6 +90,8 @@ class ExtractResult:
     replaced: bool
     skipped: tuple[Skipped, ...] = ()
     nested: tuple[ExtractResult, ...] = field(default=())
+    # What devkit changed on the way, for the user to know (a leading "/" removed).
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +108,7 @@ class ExtractResult:
             "replaced": self.replaced,
             "skipped": [s.to_json() for s in self.skipped],
             "nested": [n.to_json() for n in self.nested],
+            "notes": list(self.notes),
         }
 
 

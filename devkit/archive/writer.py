@@ -19,7 +19,14 @@ from typing import Protocol
 from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
 from devkit.archive.model import Entry, ExtractOptions, Skipped
-from devkit.archive.safety import OnDisk, link_target_problem, normalize_name, resolves_inside
+from devkit.archive.safety import (
+    ABSOLUTE_TARGET,
+    OnDisk,
+    link_target_problem,
+    lost_leading_slash,
+    normalize_name,
+    resolves_inside,
+)
 
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -144,6 +151,7 @@ class TreeWriter:
         self.files = 0
         self.hardlinks = 0
         self.written = 0
+        self.stripped = 0  # names that lost a leading "/"
         self._budget_start = (budget.written, budget.entries)
 
     def reset(self) -> None:
@@ -158,7 +166,7 @@ class TreeWriter:
         self.dir_meta.clear()
         self.skipped.clear()
         self.unsafe.clear()
-        self.files = self.hardlinks = self.written = 0
+        self.files = self.hardlinks = self.written = self.stripped = 0
         self.budget.written, self.budget.entries = self._budget_start
 
     # -- checks ----------------------------------------------------------------------
@@ -204,7 +212,11 @@ class TreeWriter:
     def _link_problem(self, entry: Entry, path: str) -> str | None:
         if entry.kind == "symlink":
             # A target stored as data is checked by check_link() once it is read.
-            return None if entry.link is None else link_target_problem(path, entry.link)
+            if entry.link is None:
+                return None
+            return link_target_problem(
+                path, entry.link, keep_absolute=self.options.keep_absolute_links
+            )
         if entry.kind != "hardlink":
             return None
         target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
@@ -227,13 +239,17 @@ class TreeWriter:
             return False
         reason = self.problem(entry)
         if reason is None:
+            if lost_leading_slash(entry.name, entry.path):
+                self.stripped += 1
             return not self.unsafe  # once refusing, only keep scanning
         return self._refuse(entry, reason)
 
     def check_link(self, entry: Entry) -> bool:
         """Second look at a symlink whose target was stored as member data."""
         assert entry.path is not None
-        reason = entry.unsafe or link_target_problem(entry.path, entry.link or "")
+        reason = entry.unsafe or link_target_problem(
+            entry.path, entry.link or "", keep_absolute=self.options.keep_absolute_links
+        )
         if reason is None:
             return not self.unsafe
         return self._refuse(entry, reason)
@@ -257,10 +273,18 @@ class TreeWriter:
             return
         count = len(self.unsafe)
         first = self.unsafe[0]
+        hint = None
+        if any(item["reason"].startswith(ABSOLUTE_TARGET) for item in self.unsafe):
+            hint = (
+                "symlinks with absolute targets point at this machine's files, not into"
+                " DEST: to restore a system backup, pass --keep-absolute-links to create"
+                " them as they are; or --skip-unsafe to leave them out"
+            )
         raise UnsafeArchive(
             f"refused: {count} unsafe member{'s' if count != 1 else ''}, nothing was extracted"
             f" (first: {first['name']!r}: {first['reason']})",
             unsafe=list(self.unsafe),
+            **({"hint": hint} if hint else {}),
         )
 
     # -- writing ---------------------------------------------------------------------
@@ -444,6 +468,8 @@ class TreeWriter:
         with skip_unsafe, dropped."""
         root = "" if layout.wrapped else layout.name
         for path, target in list(self.links.items()):
+            if target.startswith("/"):
+                continue  # kept as it is (keep_absolute_links), or refused already
             if resolves_inside(path, target, kinds=self.kinds, links=self.links, root=root):
                 continue
             name = self.link_meta[path][0]
@@ -463,7 +489,9 @@ class TreeWriter:
         root = "" if layout.wrapped else layout.name
         disk = OnDisk(self.root)
         for path, target in list(self.links.items()):
-            if resolves_inside(path, target, kinds=disk, links=disk, root=root):
+            if target.startswith("/") or resolves_inside(
+                path, target, kinds=disk, links=disk, root=root
+            ):
                 continue
             name = self.link_meta[path][0]
             reason = (
@@ -514,6 +542,16 @@ class TreeWriter:
             top_mode = root_mode
         os.chmod(self.root, root_mode | stat.S_IRWXU)
         return top_mode
+
+    @property
+    def notes(self) -> list[str]:
+        if not self.stripped:
+            return []
+        count = self.stripped
+        return [
+            f"removed the leading '/' from {count} member name{'s' if count != 1 else ''},"
+            " as GNU tar and bsdtar do: they were extracted inside the destination"
+        ]
 
     @property
     def dirs(self) -> int:

@@ -71,6 +71,8 @@ def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
         console.info(printable(f"  replaced the existing {result.path} (--overwrite)"))
     if result.wrapped:
         console.info("  members were not under one folder, so they were wrapped in one")
+    for note in result.notes:
+        console.warn(printable(note))
     for skipped in result.skipped:
         console.warn(printable(f"skipped {skipped.name!r}: {skipped.reason}"))
     for nested in result.nested:
@@ -184,6 +186,14 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--skip-unsafe", help="Extract the safe members; list what was skipped."),
         ] = False,
+        keep_absolute_links: Annotated[
+            bool,
+            typer.Option(
+                "--keep-absolute-links",
+                help="Create symlinks with absolute targets as they are (a system backup);"
+                " refused by default: they point at this machine, not into DEST.",
+            ),
+        ] = False,
         json_output: JsonOption = False,
     ) -> CommandResult:
         """Extract archives safely: zip, tar.*, gz/bz2/xz/zst, 7z, rar.
@@ -225,6 +235,7 @@ def register(app: typer.Typer) -> None:
                 ),
                 max_entries=max_entries if max_entries is not None else DEFAULT_MAX_ENTRIES,
                 skip_unsafe=skip_unsafe,
+                keep_absolute_links=keep_absolute_links,
             )
             if len(archives) == 1:
                 result = _extract_with_progress(console, archives[0], dest, options)

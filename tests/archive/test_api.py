@@ -49,6 +49,7 @@ def test_public_names_and_signatures() -> None:
         "ratio_after",
         "max_entries",
         "skip_unsafe",
+        "keep_absolute_links",
     }
     params = inspect.signature(archive_api.extract_archive).parameters
     assert params["dest"].kind is inspect.Parameter.KEYWORD_ONLY
