@@ -324,8 +324,9 @@ def _extract_one(
                 staging.remove()
 
 
-def _prepare_dest(dest: Path) -> bool:
-    """Check DEST, creating it if missing; True when it was created here."""
+def _prepare_dest(dest: Path) -> list[Path]:
+    """Check DEST, creating it and its missing parents (as `mkdir -p`); the folders
+    created here, deepest first, so that a failure can remove them again."""
     if dest.exists():
         if not dest.is_dir():
             raise InvalidInput(
@@ -333,16 +334,37 @@ def _prepare_dest(dest: Path) -> bool:
                 code="bad_destination",
                 hint="pass -C DIR",
             )
-        return False
+        return []
+    missing = []
+    folder = dest.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    created: list[Path] = []
     try:
-        dest.mkdir()
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                if folder.is_dir():  # "a/.." once "a" exists
+                    continue
+                raise
+            created.append(folder)
     except OSError as error:
+        _remove_created(created[::-1])
         raise InvalidInput(
             f"cannot create the destination {dest}: {error.strerror}",
             code="bad_destination",
-            hint="create its parent folder first",
+            hint="check the path and the permissions of its existing parent",
         ) from error
-    return True
+    return created[::-1]
+
+
+def _remove_created(created: list[Path]) -> None:
+    """rmdir what _prepare_dest made (deepest first); rmdir leaves anything else."""
+    for folder in created:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _interrupted(caught: BaseException, archive: Path, placed: str | None) -> Interrupted:
@@ -406,8 +428,7 @@ def extract_archive(
     except BaseException as error:
         if created and run.placed is None:
             # Empty again by now (our temp folder is gone): rmdir leaves anything else.
-            with contextlib.suppress(OSError):
-                os.rmdir(dest)
+            _remove_created(created)
         if isinstance(error, KeyboardInterrupt):
             raise _interrupted(error, archive, run.placed) from None
         if isinstance(error, OSError):
