@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -214,12 +215,15 @@ def register(app: typer.Typer) -> None:
 
             password = _password(password_file, password_env)
             if list_only:
-                listings = [list_archive(a, password=password) for a in archives]
-                for listing in listings:
+
+                def list_one(archive: Path) -> dict[str, Any]:
+                    listing = list_archive(archive, password=password)
                     _list(console, listing)
-                return CommandResult(
-                    "extract", {"listings": [listing.to_json() for listing in listings]}
-                )
+                    return listing.to_json()
+
+                if len(archives) == 1:
+                    return CommandResult("extract", {"listings": [list_one(archives[0])]})
+                return _each(archives, list_one, key="listings")
             if max_ratio is not None and max_ratio <= 0:
                 raise InvalidInput("--max-ratio must be positive", code="usage", hint="e.g. 500")
             if max_entries is not None and max_entries <= 0:
@@ -237,26 +241,31 @@ def register(app: typer.Typer) -> None:
                 skip_unsafe=skip_unsafe,
                 keep_absolute_links=keep_absolute_links,
             )
-            if len(archives) == 1:
-                result = _extract_with_progress(console, archives[0], dest, options)
+
+            def extract_one(archive: Path) -> dict[str, Any]:
+                result = _extract_with_progress(console, archive, dest, options)
                 _report(console, result)
-                return CommandResult("extract", {"results": [result.to_json()]})
-            return _extract_each(console, archives, dest, options)
+                return result.to_json()
+
+            if len(archives) == 1:
+                return CommandResult("extract", {"results": [extract_one(archives[0])]})
+            return _each(archives, extract_one, key="results")
 
         return run_command("extract", json_mode=json_output, body=body)
 
 
-def _extract_each(
-    console: Console, archives: list[Path], dest: Path, options: ExtractOptions
+def _each(
+    archives: list[Path], handle: Callable[[Path], dict[str, Any]], *, key: str
 ) -> CommandResult:
-    """Several archives: each one that fails is an error of the result and the others
-    are still extracted; the exit code is the first failure's. An interruption stops
-    the rest and its exit code (128 + signal) wins."""
+    """Several archives (extracted or listed): each one that fails is an error of the
+    result and the others are still handled; the exit code is the worst one, as in
+    `sync` (the highest). An interruption stops the rest and its exit code (128 +
+    signal) wins."""
     results: list[dict[str, Any]] = []
     errors: list[DevkitError] = []
     for archive in archives:
         try:
-            result = _extract_with_progress(console, archive, dest, options)
+            result = handle(archive)
         except KeyboardInterrupt as interrupt:
             errors.append(interrupted(interrupt))
             break
@@ -267,12 +276,12 @@ def _extract_each(
             if isinstance(error, Interrupted):
                 break
             continue
-        _report(console, result)
-        results.append(result.to_json())
+        results.append(result)
     stopped = [error for error in errors if isinstance(error, Interrupted)]
+    worst = max((int(error.exit_code) for error in errors), default=0)
     return CommandResult(
         "extract",
-        {"results": results},
+        {key: results},
         errors=tuple(errors),
-        exit_code=int((stopped or errors)[0].exit_code) if errors else 0,
+        exit_code=int(stopped[0].exit_code) if stopped else worst,
     )
