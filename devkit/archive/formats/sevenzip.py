@@ -224,6 +224,8 @@ class SevenZipReader:
             )
         if early is not None and code > 128:
             raise early  # we stopped 7zz ourselves
+        if "Unsupported Method" in message:
+            raise self._unsupported(self._method_names())
         lines = [line.strip() for line in message.splitlines() if line.strip()]
         detail = "; ".join(line for line in lines if "ERROR" in line.upper()) or (
             lines[-1] if lines else f"exit code {code}"
@@ -231,6 +233,26 @@ class SevenZipReader:
         raise ArchiveCorrupt(
             f"{self.path.name} is damaged or truncated: {detail}",
             hint="check the download (size, checksum) and try again",
+        )
+
+    def _method_names(self) -> list[str]:
+        """The archive's coders, those the official 7-Zip lacks first (or all)."""
+        header = getattr(self.archive, "header", None)
+        streams = getattr(header, "main_streams", None)
+        folders = getattr(getattr(streams, "unpackinfo", None), "folders", None) or []
+        ids = [bytes(coder["method"]) for folder in folders for coder in folder.coders]
+        foreign = [method for method in ids if method not in _OFFICIAL_METHODS]
+        names = [_method_name(method) for method in (foreign or ids)]
+        return list(dict.fromkeys(names))
+
+    def _unsupported(self, methods: list[str]) -> ArchiveCorrupt:
+        return ArchiveCorrupt(
+            f"{self.path.name} uses a compression method the official 7-Zip (7zz) cannot"
+            f" decode: {', '.join(methods) or 'unknown'}",
+            code="unsupported_method",
+            hint="extract it with the program that made it (7-Zip ZS, py7zr with zstd), or"
+            " point DEVKIT_7ZZ at a 7zz that has the method",
+            details={"methods": methods},
         )
 
     def _split(self, stream: _Stream, writer: TreeWriter) -> None:
@@ -268,6 +290,50 @@ class SevenZipReader:
         self.archive.close()
         if self._fileobj is not None:
             self._fileobj.close()
+
+
+# 7z coder ids that the official 7-Zip decodes (`7zz i`), and names of others seen in
+# the wild (7-Zip ZS, py7zr) so that a refusal names the method.
+_OFFICIAL_METHODS = {
+    b"\x00": "Copy",
+    b"\x03": "Delta",
+    b"\x04": "BCJ",
+    b"\x05": "PPC",
+    b"\x06": "IA64",
+    b"\x07": "ARM",
+    b"\x08": "ARMT",
+    b"\x09": "SPARC",
+    b"\x0a": "ARM64",
+    b"\x0b": "RISCV",
+    b"\x21": "LZMA2",
+    b"\x02\x03\x02": "Swap2",
+    b"\x02\x03\x04": "Swap4",
+    b"\x03\x01\x01": "LZMA",
+    b"\x03\x03\x01\x03": "BCJ",
+    b"\x03\x03\x01\x1b": "BCJ2",
+    b"\x03\x03\x02\x05": "PPC",
+    b"\x03\x03\x04\x01": "IA64",
+    b"\x03\x03\x05\x01": "ARM",
+    b"\x03\x03\x07\x01": "ARMT",
+    b"\x03\x03\x08\x05": "SPARC",
+    b"\x03\x04\x01": "PPMd",
+    b"\x04\x01\x08": "Deflate",
+    b"\x04\x01\x09": "Deflate64",
+    b"\x04\x02\x02": "BZip2",
+    b"\x06\xf1\x07\x01": "7zAES",
+}
+_OTHER_METHODS = {
+    b"\x04\xf7\x11\x01": "Zstandard",
+    b"\x04\xf7\x11\x02": "Brotli",
+    b"\x04\xf7\x11\x04": "LZ4",
+    b"\x04\xf7\x11\x05": "LZ5",
+    b"\x04\xf7\x11\x06": "Lizard",
+}
+
+
+def _method_name(method: bytes) -> str:
+    known = _OFFICIAL_METHODS.get(method) or _OTHER_METHODS.get(method)
+    return known or f"method id {method.hex()}"
 
 
 def _volumes(path: Path) -> list[Path]:
