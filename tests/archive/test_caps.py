@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.archive import extract_archive
+from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.errors import CapExceeded
 from tests.archive.conftest import corpus, needs_testdata
 from tests.clirun import run_devkit
@@ -103,6 +103,19 @@ def test_ratio_after_and_max_ratio_come_from_the_command_line(tmp_path: Path) ->
     )
     assert passed.returncode == 0, passed.stderr
     assert (tmp_path / "b" / "zeros").stat().st_size == 20_000_000
+
+
+def test_no_gzip_trips_the_default_ratio_past_ratio_after(tmp_path: Path) -> None:
+    """Deflate cannot beat ~1,032:1, even on zeros: under the 2000 ratio cap."""
+    import gzip
+
+    archive = tmp_path / "zeros.gz"
+    archive.write_bytes(gzip.compress(bytes(20_000_000), compresslevel=9))
+    assert 20_000_000 / archive.stat().st_size > 1000
+    result = extract_archive(
+        archive, dest=tmp_path / "out", options=ExtractOptions(ratio_after=1024**2)
+    )
+    assert result.bytes == 20_000_000
 
 
 def test_help_states_the_caps_and_their_reasons(tmp_path: Path) -> None:

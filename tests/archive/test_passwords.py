@@ -142,3 +142,37 @@ def test_rar_password_reaches_the_backend_on_stdin_not_argv(tmp_path: Path, name
     assert arguments, "the backend never ran"
     assert not [arg for arg in arguments if arg.endswith("password")]
     assert not found.exists() or found.read_text() == ""
+
+
+def fake_unrar(folder: Path) -> tuple[Path, Path]:
+    """A program that passes devkit's RARLAB check and records any real use."""
+    used = folder / "unrar-used"
+    unrar = folder / "unrar"
+    folder.mkdir(parents=True, exist_ok=True)
+    unrar.write_text(
+        "#!/bin/sh\n"
+        "if [ $# -eq 0 ]; then\n"
+        '  echo "UNRAR 7.00 freeware  Copyright (c) Alexander Roshal"; exit 0\n'
+        "fi\n"
+        f'echo "$@" >> "{used}"\nexit 2\n'
+    )
+    unrar.chmod(0o755)
+    return unrar, used
+
+
+@needs_testdata
+def test_with_a_password_the_rar_backend_is_7zz_even_when_unrar_is_there(tmp_path: Path) -> None:
+    """unrar takes a password only on its command line, so it is passed over."""
+    from devkit.archive.errors import MissingTool
+
+    archive = corpus(tmp_path, "rarfile/rar5-psw.rar")
+    unrar, used = fake_unrar(tmp_path / "bin")
+    both = {**os.environ, "DEVKIT_RAR_TOOLS": f"{unrar}{os.pathsep}{bundled_7zz()}"}
+    options = ExtractOptions(password="password")
+    result = extract_archive(archive, dest=tmp_path / "out", options=options, env=both)
+    assert result.files >= 1 and not used.exists()
+    only_unrar = {**os.environ, "DEVKIT_RAR_TOOLS": str(unrar)}
+    with pytest.raises(MissingTool) as missing:
+        extract_archive(archive, dest=tmp_path / "out2", options=options, env=only_unrar)
+    assert "reads it from stdin" in missing.value.message and not used.exists()
+    assert not (tmp_path / "out2").exists()
