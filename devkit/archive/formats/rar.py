@@ -110,7 +110,8 @@ class _Backend:
         # (decoders.password_input), as no password may be in a process's arguments.
         secret = None if self.password is None else f"-p{self.password}"
         argv = [self.tool.path, *(arg for arg in cmd[1:] if arg != secret)]
-        if any(arg.startswith("-p") and arg not in ("-p", "-p-") for arg in argv[1:]):
+        switches = argv[1 : argv.index("--")] if "--" in argv else argv[1:]
+        if any(arg.startswith("-p") and arg not in ("-p", "-p-") for arg in switches):
             # rarfile changed how it passes passwords: refuse rather than expose one.
             raise self._rarfile.RarCannotExec("the backend command would carry a password")
         # The backend's messages ("ERROR: Wrong password") go to a file of their own,
