@@ -145,6 +145,13 @@ SETTINGS: tuple[Setting, ...] = (
         "DEVKIT_EXTRACT_MAX_RATIO",
     ),
     Setting(
+        "extract.ratio_after",
+        "bytes written before the ratio cap applies",
+        _size,
+        _extract_default("DEFAULT_RATIO_AFTER"),
+        "DEVKIT_EXTRACT_RATIO_AFTER",
+    ),
+    Setting(
         "extract.max_entries",
         "cap on the number of members of one archive",
         _positive_int,
@@ -240,7 +247,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     path = config_path(env)
     try:
         stamp: float | None = path.stat().st_mtime
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        # Not there, or in a folder this user may not look into (another user's home
+        # after `sudo -u`): as with git's own XDG files, there is no file to read.
         stamp = None
     except OSError as error:
         raise ConfigInvalid(f"cannot read {path}: {error.strerror}") from None

@@ -9,7 +9,6 @@ import gzip
 import lzma
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +102,8 @@ def _is_empty_tar(block: bytes, path: Path) -> bool:
 
 def _peek(fmt: str, path: Path) -> bytes:
     """The first decompressed bytes of a compressed stream ("" if it will not decode)."""
+    from devkit.archive.formats.compressed import damage_errors  # formats imports detect
+
     try:
         if fmt == "gz":
             with gzip.open(path) as stream:
@@ -122,12 +123,10 @@ def _peek(fmt: str, path: Path) -> bytes:
             with path.open("rb") as raw:
                 reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
                 return reader.read(512)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
+    except ValueError:  # the stdlib openers' verdict on some bad headers
         return b""
-    except Exception as error:  # zstandard.ZstdError and friends
-        if type(error).__name__.startswith("Zstd"):
-            return b""
-        raise
+    except damage_errors():
+        return b""
     return b""
 
 

@@ -23,7 +23,6 @@ from devkit.archive.errors import CapExceeded, UnknownFormat
 from devkit.archive.formats import ArchiveReader, open_reader
 from devkit.archive.model import (
     MAX_RECURSION_DEPTH,
-    RATIO_FLOOR,
     ArchiveListing,
     Entry,
     ExtractOptions,
@@ -90,13 +89,15 @@ def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem
             hint="raise the cap with --max-bytes SIZE",
             details={"cap": "max_bytes", "limit": budget.max_bytes},
         )
-    if declared > RATIO_FLOOR and declared > options.max_ratio * max(archive_size, 1):
+    if budget.written + declared > options.ratio_after and declared > (
+        options.max_ratio * max(archive_size, 1)
+    ):
         raise CapExceeded(
             f"the archive declares {human_size(declared)}, more than {options.max_ratio:g}x its"
-            " size (the expansion-ratio cap)",
+            f" size, past {human_size(options.ratio_after)} (the expansion-ratio cap)",
             code="max_ratio",
-            hint="raise the cap with --max-ratio N",
-            details={"cap": "max_ratio", "limit": options.max_ratio},
+            hint="raise the cap with --max-ratio N or --ratio-after SIZE",
+            details={"cap": "max_ratio", "limit": options.max_ratio, "after": options.ratio_after},
         )
 
 
@@ -288,7 +289,7 @@ def _extract_one(
             layout = _layout(
                 writer, fmt=fmt.format, archive=archive, stem=stem, nested=bool(nested)
             )
-        top_mode = writer.finish(layout)
+        top_mode = writer.finish(layout, nested=bool(nested))
         single = fmt.format in _SINGLE_FORMATS and not nested
         with process.critical():  # the rename into DEST, and knowing that it happened
             final, renamed, replaced = _place(
@@ -313,6 +314,7 @@ def _extract_one(
             replaced=replaced,
             skipped=tuple(writer.skipped),
             nested=tuple(_rebase(result, layout.source, str(final)) for result in nested),
+            notes=tuple(writer.notes),
         )
     finally:
         with contextlib.suppress(Exception):
@@ -322,8 +324,9 @@ def _extract_one(
                 staging.remove()
 
 
-def _prepare_dest(dest: Path) -> bool:
-    """Check DEST, creating it if missing; True when it was created here."""
+def _prepare_dest(dest: Path) -> list[Path]:
+    """Check DEST, creating it and its missing parents (as `mkdir -p`); the folders
+    created here, deepest first, so that a failure can remove them again."""
     if dest.exists():
         if not dest.is_dir():
             raise InvalidInput(
@@ -331,16 +334,37 @@ def _prepare_dest(dest: Path) -> bool:
                 code="bad_destination",
                 hint="pass -C DIR",
             )
-        return False
+        return []
+    missing = []
+    folder = dest.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    created: list[Path] = []
     try:
-        dest.mkdir()
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                if folder.is_dir():  # "a/.." once "a" exists
+                    continue
+                raise
+            created.append(folder)
     except OSError as error:
+        _remove_created(created[::-1])
         raise InvalidInput(
             f"cannot create the destination {dest}: {error.strerror}",
             code="bad_destination",
-            hint="create its parent folder first",
+            hint="check the path and the permissions of its existing parent",
         ) from error
-    return True
+    return created[::-1]
+
+
+def _remove_created(created: list[Path]) -> None:
+    """rmdir what _prepare_dest made (deepest first); rmdir leaves anything else."""
+    for folder in created:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _interrupted(caught: BaseException, archive: Path, placed: str | None) -> Interrupted:
@@ -404,8 +428,7 @@ def extract_archive(
     except BaseException as error:
         if created and run.placed is None:
             # Empty again by now (our temp folder is gone): rmdir leaves anything else.
-            with contextlib.suppress(OSError):
-                os.rmdir(dest)
+            _remove_created(created)
         if isinstance(error, KeyboardInterrupt):
             raise _interrupted(error, archive, run.placed) from None
         if isinstance(error, OSError):

@@ -12,11 +12,17 @@ from devkit.errors import InvalidInput
 Kind = Literal["file", "dir", "symlink", "hardlink", "special"]
 
 # Default bomb caps: generous for real data drops, far below what a bomb expands to.
+# The byte cap is the hard limit on disk use.
 DEFAULT_MAX_BYTES = 16 * 1024**3
-DEFAULT_MAX_RATIO = 200.0
+# Legitimate data compresses far better than 200:1 (a zero-filled 1 GiB disk image as
+# tar.xz is 6,866:1, logs 383:1 to 5,822:1), so the ratio cap waits until an extraction
+# has written DEFAULT_RATIO_AFTER bytes: below that, any ratio passes and a bomb costs
+# at most that much temporary disk. Past it, 2000 is above deflate's best (1,032:1:
+# no zip or gzip can trip it) and far below what bombs of zeros reach with bzip2 or
+# zstd; xz of zeros (~7,000:1) trips it, and so stops there rather than at the byte cap.
+DEFAULT_MAX_RATIO = 2000.0
+DEFAULT_RATIO_AFTER = 4 * 1024**3
 DEFAULT_MAX_ENTRIES = 200_000
-# The ratio cap only applies once this much was written (tiny archives of zeros are fine).
-RATIO_FLOOR = 1024**2
 MAX_RECURSION_DEPTH = 3
 
 
@@ -29,8 +35,12 @@ class ExtractOptions:
     recursive: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
     max_ratio: float = DEFAULT_MAX_RATIO
+    # The ratio cap applies once the extraction has written more than this many bytes.
+    ratio_after: int = DEFAULT_RATIO_AFTER
     max_entries: int = DEFAULT_MAX_ENTRIES
     skip_unsafe: bool = False
+    # Create symlinks with absolute targets as they are (refused by default).
+    keep_absolute_links: bool = False
 
 
 @dataclass
@@ -80,6 +90,8 @@ class ExtractResult:
     replaced: bool
     skipped: tuple[Skipped, ...] = ()
     nested: tuple[ExtractResult, ...] = field(default=())
+    # What devkit changed on the way, for the user to know (a leading "/" removed).
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +108,7 @@ class ExtractResult:
             "replaced": self.replaced,
             "skipped": [s.to_json() for s in self.skipped],
             "nested": [n.to_json() for n in self.nested],
+            "notes": list(self.notes),
         }
 
 

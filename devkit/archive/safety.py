@@ -7,8 +7,10 @@ filesystem and nothing is ever written through a symlink.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
+from collections.abc import Iterator, Mapping
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_LINK_HOPS = 64
@@ -17,19 +19,25 @@ MAX_LINK_HOPS = 64
 def normalize_name(raw: str, *, backslash_is_separator: bool) -> tuple[str | None, str | None]:
     """Return (relative POSIX path, None) or (None, reason) for an unsafe name.
 
-    "" is returned for the archive root ("./"), which callers ignore.
+    "" is returned for the archive root ("./"), which callers ignore. A leading "/" is
+    removed, as GNU tar and bsdtar do ("/etc/hosts" becomes "etc/hosts" inside DEST;
+    `lost_leading_slash` tells the writer to say so).
     """
     if "\x00" in raw:
         return None, "NUL byte in name"
     name = raw.replace("\\", "/") if backslash_is_separator else raw
     if _DRIVE.match(name):
         return None, "drive letter in name"
-    if name.startswith("/"):
-        return None, "absolute path"
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         return None, "'..' in path escapes the destination"
     return "/".join(parts), None
+
+
+def lost_leading_slash(raw: str, path: str | None) -> bool:
+    """Whether normalising the raw name `raw` into `path` removed a leading "/" (or a
+    leading backslash where backslash is a separator: then `path` does not keep it)."""
+    return path is not None and raw[:1] in ("/", "\\") and not path.startswith(raw[0])
 
 
 def member_path(
@@ -42,14 +50,21 @@ def member_path(
     return path, reason
 
 
-def link_target_problem(link_path: str, target: str) -> str | None:
-    """A symlink target's own problems (absolute, NUL, lexical escape)."""
+ABSOLUTE_TARGET = "absolute symlink target"
+
+
+def link_target_problem(link_path: str, target: str, *, keep_absolute: bool = False) -> str | None:
+    """A symlink target's own problems (absolute, NUL, lexical escape). With
+    `keep_absolute`, an absolute target is kept as it is: it names a file of this
+    machine (a system backup restored elsewhere), not a place in DEST."""
     if not target:
         return "empty symlink target"
     if "\x00" in target:
         return "NUL byte in symlink target"
-    if target.startswith("/") or _DRIVE.match(target):
-        return f"absolute symlink target {target!r}"
+    if _DRIVE.match(target):
+        return f"{ABSOLUTE_TARGET} {target!r}"
+    if target.startswith("/"):
+        return None if keep_absolute else f"{ABSOLUTE_TARGET} {target!r}"
     depth = link_path.count("/")  # components of the link's directory
     for part in target.split("/"):
         if part in ("", "."):
@@ -67,8 +82,8 @@ def resolves_inside(
     link_path: str,
     target: str,
     *,
-    kinds: dict[str, str],
-    links: dict[str, str],
+    kinds: Mapping[str, str],
+    links: Mapping[str, str],
     root: str,
 ) -> bool:
     """Follow `target` from the link's folder through the tree's own symlinks (all of
@@ -100,3 +115,28 @@ def resolves_inside(
             stack.pop()
             todo.extendleft(reversed(next_target.split("/")))
     return True
+
+
+class OnDisk(Mapping[str, str]):
+    """A tree as it is on disk, seen through the two mappings `resolves_inside` takes:
+    `kinds` says "symlink" for a symlink (nothing for anything else) and `links` gives
+    its target. With --recursive the tree holds what nested archives added, which the
+    outer archive's own bookkeeping never saw (a folder filled later with `up -> .`)."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+
+    def __getitem__(self, path: str) -> str:
+        try:
+            return os.readlink(f"{self._root}/{path}")
+        except OSError:
+            raise KeyError(path) from None
+
+    def get(self, path: str, default: object = None) -> str | None:  # type: ignore[override]
+        return "symlink" if os.path.islink(f"{self._root}/{path}") else None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

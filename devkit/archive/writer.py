@@ -18,8 +18,15 @@ from typing import Protocol
 
 from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
-from devkit.archive.model import RATIO_FLOOR, Entry, ExtractOptions, Skipped
-from devkit.archive.safety import link_target_problem, normalize_name, resolves_inside
+from devkit.archive.model import Entry, ExtractOptions, Skipped
+from devkit.archive.safety import (
+    ABSOLUTE_TARGET,
+    OnDisk,
+    link_target_problem,
+    lost_leading_slash,
+    normalize_name,
+    resolves_inside,
+)
 
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -144,6 +151,7 @@ class TreeWriter:
         self.files = 0
         self.hardlinks = 0
         self.written = 0
+        self.stripped = 0  # names that lost a leading "/"
         self._budget_start = (budget.written, budget.entries)
 
     def reset(self) -> None:
@@ -158,7 +166,7 @@ class TreeWriter:
         self.dir_meta.clear()
         self.skipped.clear()
         self.unsafe.clear()
-        self.files = self.hardlinks = self.written = 0
+        self.files = self.hardlinks = self.written = self.stripped = 0
         self.budget.written, self.budget.entries = self._budget_start
 
     # -- checks ----------------------------------------------------------------------
@@ -204,7 +212,11 @@ class TreeWriter:
     def _link_problem(self, entry: Entry, path: str) -> str | None:
         if entry.kind == "symlink":
             # A target stored as data is checked by check_link() once it is read.
-            return None if entry.link is None else link_target_problem(path, entry.link)
+            if entry.link is None:
+                return None
+            return link_target_problem(
+                path, entry.link, keep_absolute=self.options.keep_absolute_links
+            )
         if entry.kind != "hardlink":
             return None
         target, reason = normalize_name(entry.link or "", backslash_is_separator=False)
@@ -227,13 +239,17 @@ class TreeWriter:
             return False
         reason = self.problem(entry)
         if reason is None:
+            if lost_leading_slash(entry.name, entry.path):
+                self.stripped += 1
             return not self.unsafe  # once refusing, only keep scanning
         return self._refuse(entry, reason)
 
     def check_link(self, entry: Entry) -> bool:
         """Second look at a symlink whose target was stored as member data."""
         assert entry.path is not None
-        reason = entry.unsafe or link_target_problem(entry.path, entry.link or "")
+        reason = entry.unsafe or link_target_problem(
+            entry.path, entry.link or "", keep_absolute=self.options.keep_absolute_links
+        )
         if reason is None:
             return not self.unsafe
         return self._refuse(entry, reason)
@@ -257,10 +273,18 @@ class TreeWriter:
             return
         count = len(self.unsafe)
         first = self.unsafe[0]
+        hint = None
+        if any(item["reason"].startswith(ABSOLUTE_TARGET) for item in self.unsafe):
+            hint = (
+                "symlinks with absolute targets point at this machine's files, not into"
+                " DEST: to restore a system backup, pass --keep-absolute-links to create"
+                " them as they are; or --skip-unsafe to leave them out"
+            )
         raise UnsafeArchive(
             f"refused: {count} unsafe member{'s' if count != 1 else ''}, nothing was extracted"
             f" (first: {first['name']!r}: {first['reason']})",
             unsafe=list(self.unsafe),
+            **({"hint": hint} if hint else {}),
         )
 
     # -- writing ---------------------------------------------------------------------
@@ -362,13 +386,20 @@ class TreeWriter:
                 hint="raise the cap with --max-bytes SIZE",
                 details={"cap": "max_bytes", "limit": budget.max_bytes},
             )
-        if self.written > RATIO_FLOOR and self.written > self.options.max_ratio * self.archive_size:
+        options = self.options
+        if budget.written > options.ratio_after and self.written > (
+            options.max_ratio * self.archive_size
+        ):
             raise CapExceeded(
-                f"the archive expands more than {self.options.max_ratio:g}x its size"
-                " (the expansion-ratio cap)",
+                f"the archive expands more than {options.max_ratio:g}x its size past"
+                f" {human_size(options.ratio_after)} written (the expansion-ratio cap)",
                 code="max_ratio",
-                hint="raise the cap with --max-ratio N",
-                details={"cap": "max_ratio", "limit": self.options.max_ratio},
+                hint="raise the cap with --max-ratio N or --ratio-after SIZE",
+                details={
+                    "cap": "max_ratio",
+                    "limit": options.max_ratio,
+                    "after": options.ratio_after,
+                },
             )
         if self.on_progress is not None:
             self.on_progress(amount)
@@ -437,6 +468,8 @@ class TreeWriter:
         with skip_unsafe, dropped."""
         root = "" if layout.wrapped else layout.name
         for path, target in list(self.links.items()):
+            if target.startswith("/"):
+                continue  # kept as it is (keep_absolute_links), or refused already
             if resolves_inside(path, target, kinds=self.kinds, links=self.links, root=root):
                 continue
             name = self.link_meta[path][0]
@@ -448,9 +481,36 @@ class TreeWriter:
             else:
                 self.unsafe.append({"name": name, "reason": reason})
 
-    def finish(self, layout: Layout) -> int | None:
-        """Create the symlinks (each checked against the complete tree), then set
-        directory modes and times, deepest first.
+    def check_links_on_disk(self, layout: Layout) -> None:
+        """Resolve every symlink of this archive again, step by step through the tree
+        as it is on disk: nested archives (--recursive) filled folders that the checks
+        above only knew as folders. Unsafe ones are refused or, with skip_unsafe,
+        removed; a link's target never leaves the tree, not even on the way."""
+        root = "" if layout.wrapped else layout.name
+        disk = OnDisk(self.root)
+        for path, target in list(self.links.items()):
+            if target.startswith("/") or resolves_inside(
+                path, target, kinds=disk, links=disk, root=root
+            ):
+                continue
+            name = self.link_meta[path][0]
+            reason = (
+                f"symlink target {target!r} resolves outside the extracted tree"
+                " through what a nested archive added"
+            )
+            if self.options.skip_unsafe:
+                self.skipped.append(Skipped(name, f"unsafe: {reason}"))
+                os.unlink(self._full(path))
+                del self.links[path]
+                del self.kinds[path]
+            else:
+                self.unsafe.append({"name": name, "reason": reason})
+        self.raise_if_unsafe()
+
+    def finish(self, layout: Layout, *, nested: bool = False) -> int | None:
+        """Create the symlinks (each checked against the complete tree; with `nested`,
+        also against the tree on disk), then set directory modes and times, deepest
+        first.
 
         Returns the mode for the top folder to get once it is in place (None: not a
         folder): until then it stays writable by its owner, because moving a folder to
@@ -465,6 +525,8 @@ class TreeWriter:
             if mtime is not None:
                 with contextlib.suppress(NotImplementedError, OSError):
                     os.utime(full, (mtime, mtime), follow_symlinks=False)
+        if nested:
+            self.check_links_on_disk(layout)
         top_mode: int | None = None
         for path in sorted(self.dir_meta, key=lambda p: p.count("/"), reverse=True):
             mode, mtime = self.dir_meta[path]
@@ -480,6 +542,16 @@ class TreeWriter:
             top_mode = root_mode
         os.chmod(self.root, root_mode | stat.S_IRWXU)
         return top_mode
+
+    @property
+    def notes(self) -> list[str]:
+        if not self.stripped:
+            return []
+        count = self.stripped
+        return [
+            f"removed the leading '/' from {count} member name{'s' if count != 1 else ''},"
+            " as GNU tar and bsdtar do: they were extracted inside the destination"
+        ]
 
     @property
     def dirs(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
                 origin = f"{value.source} ({value.origin})" if value.origin else value.source
                 rows.append([value.key, _shown(value.value), origin, BY_KEY[value.key].help])
             console.table(["setting", "value", "from", "meaning"], rows)
-            exists = settings.path.is_file()
+            exists = os.path.isfile(settings.path)
             console.summary(f"file: {settings.path}" + ("" if exists else " (not present)"))
             return CommandResult(
                 "config",

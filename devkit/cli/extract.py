@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -71,6 +72,8 @@ def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
         console.info(printable(f"  replaced the existing {result.path} (--overwrite)"))
     if result.wrapped:
         console.info("  members were not under one folder, so they were wrapped in one")
+    for note in result.notes:
+        console.warn(printable(note))
     for skipped in result.skipped:
         console.warn(printable(f"skipped {skipped.name!r}: {skipped.reason}"))
     for nested in result.nested:
@@ -155,10 +158,27 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--recursive", help="Also extract archives inside (depth <= 3).")
         ] = False,
         max_bytes: Annotated[
-            str | None, typer.Option("--max-bytes", help="Cap on bytes written (e.g. 50M, 2G).")
+            str | None,
+            typer.Option(
+                "--max-bytes", help="Hard cap on bytes written (e.g. 50M, 2G; default 16G)."
+            ),
         ] = None,
         max_ratio: Annotated[
-            float | None, typer.Option("--max-ratio", help="Cap on bytes written / archive size.")
+            float | None,
+            typer.Option(
+                "--max-ratio",
+                help="Cap on bytes written / archive size, checked past --ratio-after"
+                " (default 2000: above deflate's best, 1032:1).",
+            ),
+        ] = None,
+        ratio_after: Annotated[
+            str | None,
+            typer.Option(
+                "--ratio-after",
+                help="Apply --max-ratio only once this much was written (default 4G:"
+                " zero-filled images and logs compress past 5000:1; a bomb costs at most"
+                " this much temporary disk).",
+            ),
         ] = None,
         max_entries: Annotated[
             int | None, typer.Option("--max-entries", help="Cap on the number of members.")
@@ -166,6 +186,14 @@ def register(app: typer.Typer) -> None:
         skip_unsafe: Annotated[
             bool,
             typer.Option("--skip-unsafe", help="Extract the safe members; list what was skipped."),
+        ] = False,
+        keep_absolute_links: Annotated[
+            bool,
+            typer.Option(
+                "--keep-absolute-links",
+                help="Create symlinks with absolute targets as they are (a system backup);"
+                " refused by default: they point at this machine, not into DEST.",
+            ),
         ] = False,
         json_output: JsonOption = False,
     ) -> CommandResult:
@@ -184,12 +212,15 @@ def register(app: typer.Typer) -> None:
 
             password = _password(password_file, password_env)
             if list_only:
-                listings = [list_archive(a, password=password) for a in archives]
-                for listing in listings:
+
+                def list_one(archive: Path) -> dict[str, Any]:
+                    listing = list_archive(archive, password=password)
                     _list(console, listing)
-                return CommandResult(
-                    "extract", {"listings": [listing.to_json() for listing in listings]}
-                )
+                    return listing.to_json()
+
+                if len(archives) == 1:
+                    return CommandResult("extract", {"listings": [list_one(archives[0])]})
+                return _each(archives, list_one, key="listings")
             if max_ratio is not None and max_ratio <= 0:
                 raise InvalidInput("--max-ratio must be positive", code="usage", hint="e.g. 500")
             if max_entries is not None and max_entries <= 0:
@@ -202,29 +233,39 @@ def register(app: typer.Typer) -> None:
                     "extract.max_bytes", parse_size(max_bytes) if max_bytes is not None else None
                 ),
                 max_ratio=settings.value("extract.max_ratio", max_ratio),
+                ratio_after=settings.value(
+                    "extract.ratio_after",
+                    parse_size(ratio_after) if ratio_after is not None else None,
+                ),
                 max_entries=settings.value("extract.max_entries", max_entries),
                 skip_unsafe=skip_unsafe,
+                keep_absolute_links=keep_absolute_links,
             )
-            if len(archives) == 1:
-                result = _extract_with_progress(console, archives[0], dest, options)
+
+            def extract_one(archive: Path) -> dict[str, Any]:
+                result = _extract_with_progress(console, archive, dest, options)
                 _report(console, result)
-                return CommandResult("extract", {"results": [result.to_json()]})
-            return _extract_each(console, archives, dest, options)
+                return result.to_json()
+
+            if len(archives) == 1:
+                return CommandResult("extract", {"results": [extract_one(archives[0])]})
+            return _each(archives, extract_one, key="results")
 
         return run_command("extract", json_mode=json_output, body=body)
 
 
-def _extract_each(
-    console: Console, archives: list[Path], dest: Path, options: ExtractOptions
+def _each(
+    archives: list[Path], handle: Callable[[Path], dict[str, Any]], *, key: str
 ) -> CommandResult:
-    """Several archives: each one that fails is an error of the result and the others
-    are still extracted; the exit code is the first failure's. An interruption stops
-    the rest and its exit code (128 + signal) wins."""
+    """Several archives (extracted or listed): each one that fails is an error of the
+    result and the others are still handled; the exit code is the worst one, as in
+    `sync` (the highest). An interruption stops the rest and its exit code (128 +
+    signal) wins."""
     results: list[dict[str, Any]] = []
     errors: list[DevkitError] = []
     for archive in archives:
         try:
-            result = _extract_with_progress(console, archive, dest, options)
+            result = handle(archive)
         except KeyboardInterrupt as interrupt:
             errors.append(interrupted(interrupt))
             break
@@ -235,12 +276,12 @@ def _extract_each(
             if isinstance(error, Interrupted):
                 break
             continue
-        _report(console, result)
-        results.append(result.to_json())
+        results.append(result)
     stopped = [error for error in errors if isinstance(error, Interrupted)]
+    worst = max((int(error.exit_code) for error in errors), default=0)
     return CommandResult(
         "extract",
-        {"results": results},
+        {key: results},
         errors=tuple(errors),
-        exit_code=int((stopped or errors)[0].exit_code) if errors else 0,
+        exit_code=int(stopped[0].exit_code) if stopped else worst,
     )

@@ -23,7 +23,8 @@ ENVIRONMENT = (
     ("DEVKIT_CONFIG", "The config file (default: $XDG_CONFIG_HOME/devkit/config.toml)."),
     ("DEVKIT_SYNC_MODE, DEVKIT_SYNC_JOBS", "Defaults of devkit sync (see devkit config)."),
     (
-        "DEVKIT_EXTRACT_MAX_BYTES, DEVKIT_EXTRACT_MAX_RATIO, DEVKIT_EXTRACT_MAX_ENTRIES",
+        "DEVKIT_EXTRACT_MAX_BYTES, DEVKIT_EXTRACT_MAX_RATIO, DEVKIT_EXTRACT_RATIO_AFTER,"
+        " DEVKIT_EXTRACT_MAX_ENTRIES",
         "Default caps of devkit extract.",
     ),
     ("DEVKIT_OUTPUT_LEVEL, DEVKIT_TIMESTAMPS", "quiet|normal|verbose; stamp every run line."),

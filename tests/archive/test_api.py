@@ -46,8 +46,10 @@ def test_public_names_and_signatures() -> None:
         "recursive",
         "max_bytes",
         "max_ratio",
+        "ratio_after",
         "max_entries",
         "skip_unsafe",
+        "keep_absolute_links",
     }
     params = inspect.signature(archive_api.extract_archive).parameters
     assert params["dest"].kind is inspect.Parameter.KEYWORD_ONLY

@@ -85,7 +85,7 @@ def test_unknown_format_is_exit_2_and_says_what_it_is(tmp_path: Path) -> None:
 
 
 def test_refusal_is_exit_1_and_lists_every_unsafe_member(tmp_path: Path) -> None:
-    archive = small_tgz(tmp_path / "evil.tgz", {"../x": b"1", "ok/y": b"2", "/abs": b"3"})
+    archive = small_tgz(tmp_path / "evil.tgz", {"../x": b"1", "ok/y": b"2", "C:/abs": b"3"})
     dest = tmp_path / "dest"
     dest.mkdir()
     before = snapshot(tmp_path)
@@ -94,15 +94,17 @@ def test_refusal_is_exit_1_and_lists_every_unsafe_member(tmp_path: Path) -> None
     doc = json.loads(process.stdout)
     error = doc["errors"][0]
     assert error["code"] == "unsafe_archive"
-    assert {u["name"] for u in error["details"]["unsafe"]} == {"../x", "/abs"}
+    assert {u["name"] for u in error["details"]["unsafe"]} == {"../x", "C:/abs"}
     assert snapshot(tmp_path) == before
     human = run_devkit(["extract", str(archive), "-C", str(dest)])
     assert human.returncode == 1
-    assert "'../x'" in human.stderr and "'/abs'" in human.stderr and "absolute" in human.stderr
+    assert (
+        "'../x'" in human.stderr and "'C:/abs'" in human.stderr and "drive letter" in human.stderr
+    )
     skipped = run_devkit(["extract", str(archive), "-C", str(dest), "--skip-unsafe", "--json"])
     assert skipped.returncode == 0
     (item,) = json.loads(skipped.stdout)["data"]["results"]
-    assert {s["name"] for s in item["skipped"]} == {"../x", "/abs"}
+    assert {s["name"] for s in item["skipped"]} == {"../x", "C:/abs"}
 
 
 def test_caps_from_the_command_line(tmp_path: Path) -> None:

@@ -129,3 +129,32 @@ def test_the_umask_is_read_without_being_changed(tmp_path: Path) -> None:
     # /proc, then the fallback probe, then the umask itself: unchanged by either.
     assert done.stdout.split() == ["0o27", "0o27", "0o27"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "not executable", "bad interpreter", "a folder"])
+def test_an_unrunnable_decoder_is_missing_tool(tmp_path: Path, kind: str) -> None:
+    archive = small_7z(tmp_path / "in" / "s.7z")
+    decoder = tmp_path / "bin" / "7zz"
+    decoder.parent.mkdir()
+    if kind == "not executable":
+        decoder.write_text("#!/bin/sh\n")
+    elif kind == "bad interpreter":
+        script(decoder, "")
+        decoder.write_text("#!/nonexistent/interpreter\n")
+    elif kind == "a folder":
+        decoder.mkdir()
+    env = {**os.environ, "DEVKIT_7ZZ": str(decoder)}
+    with pytest.raises(MissingTool) as missing:
+        extract_archive(archive, dest=tmp_path / "out", env=env)
+    assert missing.value.code == "missing_tool" and missing.value.exit_code == 4
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unrunnable_decoder_exits_4(tmp_path: Path) -> None:
+    from tests.clirun import run_devkit
+
+    small_7z(tmp_path / "s.7z")
+    done = run_devkit(
+        ["extract", "s.7z", "-C", "out"], cwd=tmp_path, env={"DEVKIT_7ZZ": "/nonexistent/7zz"}
+    )
+    assert done.returncode == 4 and "cannot run the 7-Zip decoder" in done.stderr

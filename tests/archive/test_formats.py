@@ -433,29 +433,6 @@ def test_zip_deflate64_made_by_7zip(tmp_path: Path) -> None:
     assert not (tmp_path / "out2").exists()
 
 
-def test_zip_aes_made_by_7zip_is_a_clear_error(tmp_path: Path) -> None:
-    from devkit.archive.errors import PasswordError
-    from devkit.archive.tools import bundled_7zz
-
-    (tmp_path / "secret.txt").write_text("secret")
-    archive = tmp_path / "aes.zip"
-    tool = bundled_7zz()
-    assert tool
-    import subprocess
-
-    subprocess.run(
-        [tool, "a", "-tzip", "-ppw", "-mem=AES256", str(archive), "secret.txt"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    with pytest.raises(PasswordError) as error:
-        extract_archive(archive, dest=tmp_path / "out", options=ExtractOptions(password="pw"))
-    assert error.value.code == "unsupported_encryption" and "AES" in error.value.message
-    assert not (tmp_path / "out").exists()
-
-
 def test_7z_behind_a_self_extractor_stub(tmp_path: Path) -> None:
     import py7zr
 

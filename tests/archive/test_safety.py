@@ -57,7 +57,6 @@ def assert_refused_cleanly(sandbox: dict[str, Path], archive: Path, **options) -
 HOSTILE_TARS = {
     "dotdot": lambda t: add_file(t, "../pwned.txt"),
     "nested_dotdot": lambda t: add_file(t, "a/../../pwned.txt"),
-    "absolute": lambda t: add_file(t, "/tmp/pwned-devkit.txt"),
     "symlink_escape": lambda t: add_link(t, "a/out", "../../.."),
     "absolute_symlink": lambda t: add_link(t, "a/etc", "/etc"),
     "write_through_symlink": lambda t: (add_link(t, "a/up", "."), add_file(t, "a/up/x")),
@@ -255,7 +254,8 @@ def test_zip_symlink_escape_is_refused(sandbox) -> None:
 
 def test_names_with_nul_bytes_and_other_unsafe_names_are_refused() -> None:
     assert normalize_name("a\x00b", backslash_is_separator=False)[1] == "NUL byte in name"
-    assert normalize_name("/etc/x", backslash_is_separator=False)[1] == "absolute path"
+    assert normalize_name("/etc/x", backslash_is_separator=False) == ("etc/x", None)
+    assert normalize_name("\\etc\\x", backslash_is_separator=True) == ("etc/x", None)
     assert normalize_name("D:\\x", backslash_is_separator=True)[1] == "drive letter in name"
     assert normalize_name("./a//b/./c", backslash_is_separator=False) == ("a/b/c", None)
     assert normalize_name("a\\b", backslash_is_separator=False) == ("a\\b", None)
@@ -290,15 +290,26 @@ def test_byte_cap_counts_bytes_written_and_removes_everything(sandbox) -> None:
     assert snapshot(sandbox["root"]) == before
 
 
-def test_ratio_cap_stops_a_bomb(sandbox) -> None:
-    archive = sandbox["work"] / "zeros.gz"
-    import gzip
+def test_ratio_cap_stops_a_bomb_once_past_ratio_after(sandbox) -> None:
+    """A zero stream (xz: ~6,800:1) stops as soon as the extraction has written more
+    than ratio_after (here 2 MiB instead of the default 4 GiB) and more than 2000x the
+    archive's size: never all of its 20 MB."""
+    import lzma
 
-    archive.write_bytes(gzip.compress(b"\0" * 20_000_000))
+    archive = sandbox["work"] / "zeros.xz"
+    archive.write_bytes(lzma.compress(b"\0" * 20_000_000))
     before = snapshot(sandbox["root"])
+    written: list[int] = []
     with pytest.raises(CapExceeded) as hit:
-        extract_archive(archive, dest=sandbox["dest"])
-    assert hit.value.code == "max_ratio" and "--max-ratio" in (hit.value.hint or "")
+        extract_archive(
+            archive,
+            dest=sandbox["dest"],
+            options=ExtractOptions(ratio_after=2 * 1024**2),
+            on_progress=written.append,
+        )
+    assert hit.value.code == "max_ratio" and "--ratio-after" in (hit.value.hint or "")
+    # Stopped at the first piece past both thresholds (progress counts accepted pieces).
+    assert sum(written) <= max(2 * 1024**2, 2000 * archive.stat().st_size) < 20_000_000
     assert snapshot(sandbox["root"]) == before
     extract_archive(archive, dest=sandbox["dest"], options=ExtractOptions(max_ratio=1e6))
     assert (sandbox["dest"] / "zeros").stat().st_size == 20_000_000
@@ -398,3 +409,42 @@ def test_a_name_the_filesystem_rejects_is_a_clean_failure(sandbox) -> None:
         extract_archive(archive, dest=sandbox["dest"])
     assert error.value.code == "write_failed"
     assert snapshot(sandbox["root"]) == before
+
+
+def _outer_with_nested_self_link(work: Path, target: str) -> Path:
+    """top/inner.tar holds `inner/up -> .` (safe inside it); the outer link top/esc
+    goes through inner/up, which the outer archive only knows as a missing folder."""
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        add_file(tar, "inner/keep.txt")
+        add_link(tar, "inner/up", ".")
+    data = inner.getvalue()
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_file(tar, "top/inner.tar", data)
+        add_link(tar, "top/esc", target)
+
+    return make_tar(work / "outer.tar.gz", build)
+
+
+def test_recursive_links_are_checked_against_the_final_tree(sandbox) -> None:
+    """Lexically top/inner/up/up/../../../sentinel.txt is top/sentinel.txt; on disk,
+    with up -> ., each '..' climbs one real level: out of DEST to the sentinel."""
+    archive = _outer_with_nested_self_link(sandbox["work"], "inner/up/up/../../../sentinel.txt")
+    refused = assert_refused_cleanly(sandbox, archive, recursive=True)
+    assert refused.unsafe[0]["name"] == "top/esc"
+    # --skip-unsafe drops that link and keeps the rest.
+    result = extract_archive(
+        archive, dest=sandbox["dest"], options=ExtractOptions(recursive=True, skip_unsafe=True)
+    )
+    top = Path(result.path)
+    assert not os.path.lexists(top / "esc")
+    assert (top / "inner" / "keep.txt").read_text() == "data\n"
+    assert os.readlink(top / "inner" / "up") == "."
+    assert any(s.name == "top/esc" for s in result.skipped)
+
+
+def test_recursive_links_that_stay_inside_the_final_tree_are_kept(sandbox) -> None:
+    archive = _outer_with_nested_self_link(sandbox["work"], "inner/up/up/keep.txt")
+    result = extract_archive(archive, dest=sandbox["dest"], options=ExtractOptions(recursive=True))
+    assert (Path(result.path) / "esc").read_text() == "data\n"

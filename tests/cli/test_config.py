@@ -148,3 +148,31 @@ def test_a_repositorys_sync_mode_beats_the_file_and_the_environment_beats_both(
     assert repo["result"] == "would_merge", repo
     forced = run_devkit(dry, env={"DEVKIT_SYNC_MODE": "ff-only"})
     assert json.loads(forced.stdout)["data"]["repos"][0]["result"] != "would_merge"
+
+
+def test_a_config_folder_this_user_cannot_enter_counts_as_no_file(config_file: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    # The suite's home is root's (0700): another user cannot even look for the file.
+    config_file.write_text('[sync]\nmode = "merge"\n')
+    user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    devkit = [sys.executable, "-m", "devkit"]
+    hidden = subprocess.run([*user, *devkit, "config", "--json"], capture_output=True, text=True)
+    assert hidden.returncode == 0, hidden.stderr
+    # A file this user can see but not read is an error, not a silent default.
+    shared = Path(tempfile.mkdtemp())
+    try:
+        shared.chmod(0o755)
+        unreadable = shared / "config.toml"
+        unreadable.write_text('[sync]\nmode = "merge"\n')
+        unreadable.chmod(0o600)
+        env = {**os.environ, "DEVKIT_CONFIG": str(unreadable)}
+        denied = subprocess.run([*user, *devkit, "config"], capture_output=True, text=True, env=env)
+        assert denied.returncode == 2 and "Permission denied" in denied.stderr, denied.stderr
+    finally:
+        shutil.rmtree(shared)

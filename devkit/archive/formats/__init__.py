@@ -37,7 +37,7 @@ def open_reader(
     if fmt == "zip":
         from devkit.archive.formats.zip import ZipReader
 
-        return ZipReader(path, password=password)
+        return ZipReader(path, password=password, decoders=decoders)
     if fmt == "tar" or fmt.startswith("tar."):
         from devkit.archive.formats.tar import TarReader
 

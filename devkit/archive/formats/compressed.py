@@ -20,6 +20,19 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class TrailingData(ValueError):
+    """Something other than another member or zero padding follows a member's end."""
+
+
+def damage_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged compressed stream raises, and nothing else: a devkit bug
+    (a TypeError, an IndexError) must stay an internal error, never "damaged archive".
+    bz2 reports bad data as OSError, which reading the file raises too."""
+    import zstandard
+
+    return (*STREAM_ERRORS, OSError, TrailingData, zstandard.ZstdError)
+
+
 # Compressed input handed to a decoder per call. zstd's decoder has no output limit,
 # so its input is fed in small pieces: one KiB expands to at most ~32 MiB.
 INPUT_SIZE = 64 * 1024
@@ -131,7 +144,7 @@ class StrictStream:
         while magic and len(stripped) < len(magic) and self._more_input():
             stripped = self._input.lstrip(b"\0")
         if magic is None or not stripped.startswith(magic):
-            raise ValueError("unexpected data after the end of the compressed stream")
+            raise TrailingData("unexpected data after the end of the compressed stream")
         self._input = stripped
         self._decoder = _new_decoder(self._compression)
 
@@ -203,10 +216,6 @@ class CountingFile:
         return self._raw.closed
 
 
-def is_stream_error(error: BaseException) -> bool:
-    return isinstance(error, STREAM_ERRORS) or type(error).__name__.startswith("Zstd")
-
-
 def corrupt(path: Path, error: BaseException) -> ArchiveCorrupt:
     return ArchiveCorrupt(
         f"{path.name} is damaged or truncated: {error}",
@@ -216,8 +225,8 @@ def corrupt(path: Path, error: BaseException) -> ArchiveCorrupt:
 
 
 class GuardedStream:
-    """Wraps a decompressing stream: any decoding failure becomes ArchiveCorrupt, so
-    that errors of the writer (a full disk) are never mistaken for a bad archive."""
+    """Wraps a decompressing stream: a decoding failure becomes ArchiveCorrupt, so that
+    errors of the writer (a full disk) are never mistaken for a bad archive."""
 
     def __init__(self, stream: Any, path: Path) -> None:
         self._stream = stream
@@ -226,7 +235,7 @@ class GuardedStream:
     def read(self, size: int = -1, /) -> bytes:
         try:
             data: bytes = self._stream.read(size)
-        except Exception as error:
+        except damage_errors() as error:
             raise corrupt(self._path, error) from error
         return data
 

