@@ -75,7 +75,7 @@ class Run:
         self.environment = {**self.environ, **recipe.dotenv_values}
         self.masker = Masker(_secret_values(recipe, self.environment))
         self.out = Output(observer, self.masker, options.log)
-        self.state = StateStore(recipe.path)
+        self.state = StateStore(recipe.path, environ=self.environ)
         self.run_dir: str | None = None
         self.failure: str | None = None
         self.failure_code = 0

@@ -88,7 +88,9 @@ def _run_body(frame: TaskFrame, started: float) -> TaskRecord:
             task.name, "interrupted", signals.exit_code(), duration, "interrupted", steps
         )
     if sources:
-        run.state.record(task.name, sources, outputs)
+        warning = run.state.record(task.name, sources, outputs)
+        if warning:  # state is a cache: a problem with it never fails the run
+            run.out.note(task.name, warning)
     return TaskRecord(task.name, "ok", 0, duration, steps=steps)
 
 
