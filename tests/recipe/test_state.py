@@ -163,3 +163,61 @@ def test_a_read_only_recipe_folder_keeps_state_in_xdg_state_home(world_folder: P
     assert "Permission denied" in first.stderr and "kept in" in first.stderr
     assert not (project / ".devkit").exists()
     assert _statuses(run()) == {"build": "up_to_date"}
+
+
+FINGERPRINTED = """\
+vars:
+  level: "1"
+tasks:
+  build:
+    sources: [input.txt]
+    steps:
+      - echo "level {{ level }} $MODE {{ run_dir }}" >> runs.txt
+"""
+
+
+def test_a_var_a_command_or_an_environment_value_makes_a_task_run_again(
+    recipe: Callable[..., Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    (tmp_path / "input.txt").write_text("v1")
+    recipe(FINGERPRINTED)
+
+    def status(*args: str, env: dict[str, str] | None = None) -> str:
+        result = devkit_here(["run", "--json", *args], cwd=tmp_path, env=env)
+        return _statuses(result)["build"]
+
+    assert status(env={"MODE": "fast"}) == "ok"
+    # run_dir is new on every run: it does not make the task stale by itself.
+    assert status() == "up_to_date"
+    assert status("--var", "level=9") == "ok"  # before: skipped as up to date
+    assert status("--var", "level=9") == "up_to_date"
+    assert status() == "ok"  # back to level 1: that is not what ran last
+    assert status(env={"MODE": "slow"}) == "ok"  # $MODE in the command changed
+    assert status() == "up_to_date"
+    recipe(FINGERPRINTED.replace("echo", "echo changed"))
+    assert status() == "ok"  # the command itself changed
+    runs = (tmp_path / "runs.txt").read_text().splitlines()
+    assert [line.split()[:3] for line in runs] == [
+        ["level", "1", "fast"],
+        ["level", "9", "fast"],
+        ["level", "1", "fast"],
+        ["level", "1", "slow"],
+        ["changed", "level", "1"],
+    ]
+
+
+def test_deploy_yaml_and_deploy_yml_keep_separate_state(
+    recipe: Callable[..., Path],
+    tmp_path: Path,
+    devkit_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    (tmp_path / "input.txt").write_text("v1")
+    text = "tasks:\n  build:\n    sources: [input.txt]\n    steps: [echo {name} >> runs.txt]\n"
+    recipe(text.format(name="yaml"), "deploy.yaml")
+    recipe(text.format(name="yml"), "deploy.yml")
+    for name in ("deploy.yaml", "deploy.yml"):
+        result = devkit_here(["run", name, "--json"], cwd=tmp_path)
+        assert _statuses(result) == {"build": "ok"}
+    assert (tmp_path / "runs.txt").read_text() == "yaml\nyml\n"
