@@ -70,12 +70,37 @@ def load_recipe(
         chk.error(Position(name, 1, 1), "the recipe is empty: it needs at least 'tasks:'")
     tree = check_structure(root, chk) if root is not None else None
     recipe = None
+    builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
     if tree is not None:
-        builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
         recipe = builder.build(tree)
     if chk.diagnostics or recipe is None:
         raise RecipeInvalid(name, chk.diagnostics)
+    check_cli_vars(cli_vars or {}, declared_variables(recipe) | builder.referenced)
     return recipe
+
+
+def declared_variables(recipe: Recipe) -> set[str]:
+    """The names the recipe declares: its `vars:` and every task's."""
+    names = set(recipe.vars)
+    for task in recipe.tasks.values():
+        names.update(task.vars)
+    return names
+
+
+def check_cli_vars(cli_vars: Mapping[str, str], known: set[str]) -> None:
+    """A `--var` the recipe neither declares nor uses is a typo that would silently
+    deploy the default: refuse it (exit 2), as just does."""
+    from devkit.errors import InvalidInput
+
+    unknown = sorted(name for name in cli_vars if name not in known)
+    if unknown:
+        first = unknown[0]
+        names = ", ".join(sorted(known)) or "none"
+        raise InvalidInput(
+            f"unknown variable {first!r} in --var {first}=..." + did_you_mean(first, sorted(known)),
+            code="unknown_var",
+            hint=f"the recipe's variables: {names}",
+        )
 
 
 def parse_dotenv(text: str, source: SourceFile, chk: Checker) -> dict[str, str]:
@@ -115,6 +140,7 @@ class _Builder:
         self.cli_vars = cli_vars
         self.environ = dict(os.environ if environ is None else environ)
         self.cycles_reported: set[frozenset[str]] = set()
+        self.referenced: set[str] = set()  # every variable a placeholder names
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -362,6 +388,7 @@ class _Builder:
             template = parse_template(str(text))
         except TemplateSyntaxError:
             return  # already reported by the schema
+        self.referenced.update(p.name for p in template.placeholders if not p.env)
         for placeholder in template.placeholders:
             pos = offset_position(text, placeholder.offset)
             if placeholder.env:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -309,7 +310,8 @@ def test_a_signal_at_a_confirm_prompt_interrupts_it(
     if script is None:
         pytest.skip("util-linux 'script' is needed to give devkit a terminal")
     marker = f"devkit-confirm-{uuid.uuid4().hex[:12]}"
-    recipe("tasks:\n  t:\n    confirm: Really?\n    steps: [touch done.txt]\n")
+    # M only tags the process (a --var the recipe does not declare is refused).
+    recipe("vars: {M: ''}\ntasks:\n  t:\n    confirm: Really?\n    steps: [touch done.txt]\n")
     process = subprocess.Popen(
         [script, "-qec", f"{sys.executable} -m devkit run --var M={marker}", "/dev/null"],
         cwd=tmp_path,
@@ -318,13 +320,22 @@ def test_a_signal_at_a_confirm_prompt_interrupts_it(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # The prompt has no newline: read the output a character at a time, in a thread.
+    seen: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: process.stdout.read(1), "")))
+    reader.start()
     try:
-        assert wait_until(lambda: _devkit_under(marker) is not None, timeout=20)
-        time.sleep(0.5)  # at the prompt, waiting for an answer that never comes
-        os.kill(_devkit_under(marker) or 0, signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=20)
+        # At the prompt, waiting for an answer that never comes.
+        assert wait_until(lambda: "Really? [y/N]" in "".join(seen), timeout=20), seen
+        pid = _devkit_under(marker)
+        assert pid is not None  # never os.kill(0): that would signal the test itself
+        os.kill(pid, signal.SIGTERM)
+        process.wait(timeout=20)
     finally:
         process.kill()
+        reader.join(timeout=20)
+    stdout = "".join(seen)
     assert process.returncode == 128 + signal.SIGTERM, stdout
     assert "Really? [y/N]" in stdout and "interrupted (SIGTERM)" in stdout
     assert not (tmp_path / "done.txt").exists()
