@@ -12,7 +12,15 @@ from typing import Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
-from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
+from devkit.recipe.loader import (
+    NUL_MESSAGE,
+    PosDict,
+    PosList,
+    SourceFile,
+    Text,
+    load_yaml,
+    read_recipe_text,
+)
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
@@ -121,6 +129,8 @@ def parse_dotenv(text: str, source: SourceFile, chk: Checker) -> dict[str, str]:
                 value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
+        if "\0" in value:
+            chk.error(Position(source.name, number, 1), NUL_MESSAGE)
         values[key] = value
     return values
 
@@ -190,6 +200,8 @@ class _Builder:
     def _read_dotenv(self, refs: tuple[Dotenv, ...]) -> dict[str, str]:
         values: dict[str, str] = {}
         for ref in refs:
+            if "\0" in ref.path:
+                continue  # reported by the loader; no file can have that name
             file = self.path.parent / ref.path
             try:
                 text = file.read_text(encoding="utf-8")
@@ -382,8 +394,8 @@ class _Builder:
         )
 
     def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
-        if "{{" not in text:
-            return
+        if not isinstance(text, Text) or "{{" not in text:
+            return  # a value that failed its check is already reported
         try:
             template = parse_template(str(text))
         except TemplateSyntaxError:

@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 Devkit = Callable[..., subprocess.CompletedProcess[str]]
 
 VARS_RECIPE = """\
@@ -42,3 +44,95 @@ def test_a_var_the_recipe_declares_or_uses_is_accepted(
     result = devkit_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ran.txt").read_text() == "9 /t /h\n"
+
+
+def _check(devkit_here: Devkit, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    result = devkit_here(["run", "--check"], cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
+    return result
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!python/object/apply:os.system [touch pwned.txt]", "!!python/object/apply:os.system"),
+        ("!!python/name:os.system ''", "!!python/name:os.system"),
+        ("!env HOME", "!env"),
+        ("!!binary aGk=", "!!binary"),
+        ("!!set {a: null}", "!!set"),
+    ],
+)
+def test_a_yaml_tag_is_refused_at_its_position(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit, value: str, tag: str
+) -> None:
+    recipe(f"tasks:\n  a:\n    steps:\n      - run: {value}\n")
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2
+    assert f"devkit.yaml:4:14: YAML tag {tag!r} is not allowed in a recipe" in result.stderr
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_standard_tags_for_text_stay_allowed(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    recipe("tasks:\n  a: !!seq\n    - run: !!str echo 0755 > out.txt\n")
+    assert devkit_here(["run"], cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out.txt").read_text() == "0755\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('tasks:\n  a: ["echo a\\0b"]\n', "2:7"),
+        ('tasks:\n  a:\n    - run: [echo, "a\\0b"]\n', "3:19"),
+        ('tasks:\n  a:\n    - run: echo\n      cwd: "a\\0b"\n', "4:12"),
+        ('tasks:\n  a:\n    sources: ["a\\0b"]\n    steps: [echo]\n', "3:15"),
+        ('tasks:\n  a:\n    lock: "a\\0b"\n    steps: [echo]\n', "3:11"),
+        ('vars:\n  "a\\0b": x\ntasks:\n  a: [echo]\n', "2:3"),
+        ('dotenv: ["a\\0b"]\ntasks:\n  a: [echo]\n', "1:10"),
+    ],
+)
+def test_a_nul_anywhere_is_exit_2_at_its_position(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit, text: str, where: str
+) -> None:
+    recipe(text)
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"devkit.yaml:{where}: a NUL character cannot be passed" in result.stderr
+
+
+def test_a_nul_in_a_dotenv_file_is_exit_2(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    (tmp_path / ".env").write_bytes(b"OK=1\nTOKEN=sec\0ret\n")
+    recipe("dotenv: [.env]\ntasks:\n  a: ['echo {{ env.TOKEN }} > out.txt']\n")
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"{tmp_path / '.env'}:2:1: a NUL character cannot be passed" in result.stderr
+    assert "sec" not in result.stderr  # a dotenv file holds secrets: its line is not shown
+    assert devkit_here(["run"], cwd=tmp_path).returncode == 2
+    assert not (tmp_path / "out.txt").exists()
+
+
+def _nested_flow(levels: int) -> str:
+    return "tasks:\n  a:\n    - run: [echo, " + "[" * levels + "x" + "]" * levels + "]\n"
+
+
+def _nested_block(levels: int) -> str:
+    lines = ["tasks:", "  a:", "    - run:"]
+    lines += [" " * (6 + 2 * level) + "-" for level in range(levels)]
+    return "\n".join(lines) + " x\n"
+
+
+@pytest.mark.parametrize("text", [_nested_flow(500), _nested_block(500), _nested_flow(5000)])
+def test_deep_yaml_nesting_is_refused_with_a_clear_limit(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit, text: str
+) -> None:
+    # Before: 500 levels ended in a RecursionError (exit 3).
+    recipe(text)
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "nested more than 100 levels deep" in result.stderr or (
+        "maximum nesting depth" in result.stderr  # libyaml's own limit (1000)
+    )
