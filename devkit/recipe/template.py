@@ -83,13 +83,13 @@ def parse_template(text: str) -> Template:
         parts.append(
             Placeholder(inner.group(2), bool(inner.group(1)), bool(inner.group(3)), match.start())
         )
-    literal.append(text[cursor:])
-    tail = "".join(literal)
-    if "{{" in tail:
-        raise TemplateSyntaxError(
-            "unclosed placeholder '{{'", len(text) - len(tail) + tail.index("{{")
-        )
-    parts.append(tail)
+    rest = text[cursor:]
+    # Only the text after the last match can hold an unclosed `{{`: the `{{` an escape
+    # wrote into `literal` is no placeholder, whether or not a real one follows.
+    if "{{" in rest:
+        raise TemplateSyntaxError("unclosed placeholder '{{'", cursor + rest.index("{{"))
+    literal.append(rest)
+    parts.append("".join(literal))
     return Template(tuple(parts))
 
 

@@ -136,3 +136,33 @@ def test_deep_yaml_nesting_is_refused_with_a_clear_limit(
     assert "nested more than 100 levels deep" in result.stderr or (
         "maximum nesting depth" in result.stderr  # libyaml's own limit (1000)
     )
+
+
+def test_an_escaped_brace_pair_works_without_a_placeholder_after_it(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    # Before: `\{{` alone was "unclosed placeholder" (it worked only before a real one).
+    recipe(
+        r"""
+        vars: {v: val}
+        tasks:
+          a:
+            - run: echo '\{{ x }}' >> out.txt
+            - run: echo '{{ v }} \{{ y }}' >> out.txt
+            - run: [bash, -c, 'echo "\{{" >> out.txt']
+            - run: echo "docker --format \{{.Name}}" >> out.txt
+        """
+    )
+    result = devkit_here(["run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert lines == ["{{ x }}", "val {{ y }}", "{{", "docker --format {{.Name}}"]
+
+
+def test_an_unclosed_placeholder_is_still_refused(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    recipe("tasks:\n  a: ['echo \\{{ x }} {{ y']\n")
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2
+    assert "unclosed placeholder '{{'" in result.stderr
