@@ -166,3 +166,72 @@ def test_an_unclosed_placeholder_is_still_refused(
     result = _check(devkit_here, tmp_path)
     assert result.returncode == 2
     assert "unclosed placeholder '{{'" in result.stderr
+
+
+def test_x_keys_hold_yaml_anchors_at_top_level_and_in_tasks(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    recipe(
+        """\
+        x-retry: &retry {attempts: 2}
+        x-env:
+          common: &env {GREETING: hello}
+        tasks:
+          a:
+            x-steps: &steps
+              - run: echo "$GREETING" >> out.txt
+                env: *env
+                retry: *retry
+            steps: *steps
+          b:
+            steps: *steps
+            needs: [a]
+        default: b
+        """
+    )
+    result = devkit_here(["run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.txt").read_text() == "hello\nhello\n"
+
+
+def test_x_keys_are_not_allowed_in_steps(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit
+) -> None:
+    recipe("tasks:\n  a:\n    - run: echo\n      x-note: 1\n")
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2
+    assert "devkit.yaml:4:7: unknown key 'x-note' in a run step" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("timeout: 0s\ntasks:\n  a: [sleep 1]\n", "1:10"),
+        ("tasks:\n  a:\n    timeout: 0ms\n    steps: [sleep 1]\n", "3:14"),
+        ("tasks:\n  a:\n    - run: sleep 1\n      timeout: 0.0m\n", "4:16"),
+    ],
+)
+def test_a_zero_timeout_is_refused_with_a_hint(
+    recipe: Callable[..., Path], tmp_path: Path, devkit_here: Devkit, text: str, where: str
+) -> None:
+    # Before: 0s silently meant "no timeout at all".
+    recipe(text)
+    result = _check(devkit_here, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"devkit.yaml:{where}: " in result.stderr
+    assert "leave 'timeout' out for no timeout, or give one above zero" in result.stderr
+
+
+def test_the_json_schema_agrees_on_x_keys_and_zero_timeouts(tmp_path: Path) -> None:
+    import re
+
+    from devkit.recipe.schema import json_schema
+
+    document = json_schema()
+    assert "^x-" in document["patternProperties"]
+    shapes = document["properties"]["tasks"]["additionalProperties"]["anyOf"]
+    task = next(shape for shape in shapes if shape.get("type") == "object")
+    assert "^x-" in task["patternProperties"]
+    pattern = document["properties"]["timeout"]["pattern"]
+    assert not re.fullmatch(pattern, "0s") and not re.fullmatch(pattern, "0.0ms")
+    assert re.fullmatch(pattern, "0.5s") and re.fullmatch(pattern, "10m")
