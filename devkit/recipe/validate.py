@@ -28,6 +28,9 @@ from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCyc
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
+# `task:` steps nested deeper than this are refused: each level costs about a dozen
+# Python frames, and Python allows 1000 (a chain of `needs:` has no such limit).
+MAX_TASK_NESTING = 32
 
 
 def builtin_vars(
@@ -189,7 +192,10 @@ class _Builder:
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
         )
         self._check_references(recipe, raw_tasks, tree)
+        before = len(self.chk.diagnostics)
         self._check_cycles(recipe)
+        if len(self.chk.diagnostics) == before:  # depth has no meaning in a cycle
+            self._check_nesting(recipe)
         self._check_placeholders(recipe)
         return recipe
 
@@ -324,34 +330,54 @@ class _Builder:
             self.error(tree["tasks"].pos, "the recipe has no tasks")
 
     def _check_cycles(self, recipe: Recipe) -> None:
-        edges: dict[str, list[str]] = {}
-        for task in recipe.tasks.values():
-            called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
-            edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
-        state: dict[str, int] = {}
+        """Report each dependency cycle (needs and task steps) once. Depth-first without
+        recursion: a chain of thousands of tasks must not exhaust Python's stack."""
+        edges = task_edges(recipe)
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
         reported: set[frozenset[str]] = set()
-
-        def visit(name: str, path: list[str]) -> None:
-            state[name] = 1
-            path.append(name)
-            for target in edges.get(name, ()):
-                if state.get(target) == 1:
+        for root in edges:
+            if root in state:
+                continue
+            state[root] = 1
+            path, stack = [root], [iter(edges[root])]
+            while stack:
+                target = next(stack[-1], None)
+                if target is None:
+                    stack.pop()
+                    state[path.pop()] = 2
+                elif state.get(target) == 1:
                     cycle = [*path[path.index(target) :], target]
-                    key = frozenset(cycle)
-                    if key not in reported:
-                        reported.add(key)
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
                         self.error(
                             recipe.tasks[target].position,
                             "dependency cycle: " + " -> ".join(cycle),
                         )
-                elif state.get(target) is None:
-                    visit(target, path)
-            path.pop()
-            state[name] = 2
+                elif target not in state:
+                    state[target] = 1
+                    path.append(target)
+                    stack.append(iter(edges[target]))
 
-        for name in edges:
-            if name not in state:
-                visit(name, [])
+    def _check_nesting(self, recipe: Recipe) -> None:
+        """Refuse `task:` steps nested deeper than MAX_TASK_NESTING. Each level runs
+        inside the step that called it, so it costs stack; needs cost none (they run
+        before their task, one by one or in worker threads), so they count zero."""
+        depth: dict[str, int] = {}
+        for name in _post_order(task_edges(recipe)):
+            task = recipe.tasks[name]
+            called = {str(s.value) for s in _all_steps(task) if s.kind == "task"}
+            depth[name] = max(
+                [0]
+                + [depth.get(str(n), 0) for n in task.needs]
+                + [depth.get(n, 0) + 1 for n in called]
+            )
+        deepest = max(depth, key=lambda name: depth[name], default=None)
+        if deepest is not None and depth[deepest] > MAX_TASK_NESTING:
+            self.error(
+                recipe.tasks[deepest].position,
+                f"task '{deepest}' nests {depth[deepest]} levels of 'task:' steps; devkit"
+                f" allows {MAX_TASK_NESTING} (use 'needs:' for a chain: it has no limit)",
+            )
 
     def _check_placeholders(self, recipe: Recipe) -> None:
         builtins = builtin_vars(recipe.path)
@@ -448,6 +474,35 @@ class _Forward(Checker):
 
     def error(self, pos: Position, message: str) -> None:
         self.diagnostics.append(Diagnostic(pos, message))
+
+
+def _post_order(edges: Mapping[str, list[str]]) -> list[str]:
+    """Every task after the tasks it leads to (the graph has no cycles), iteratively."""
+    done: dict[str, None] = {}
+    for root in edges:
+        if root in done:
+            continue
+        entered = {root}
+        stack = [(root, iter(edges[root]))]
+        while stack:
+            name, targets = stack[-1]
+            target = next(targets, None)
+            if target is None:
+                stack.pop()
+                done[name] = None
+            elif target not in done and target not in entered:
+                entered.add(target)
+                stack.append((target, iter(edges[target])))
+    return list(done)
+
+
+def task_edges(recipe: Recipe) -> dict[str, list[str]]:
+    """Each task's needs, then the tasks its `task:` steps run (known names only)."""
+    edges: dict[str, list[str]] = {}
+    for task in recipe.tasks.values():
+        called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
+        edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
+    return edges
 
 
 def _all_steps(task: Task) -> Iterator[Step]:
