@@ -197,7 +197,16 @@ class _Builder:
         if len(self.chk.diagnostics) == before:  # depth has no meaning in a cycle
             self._check_nesting(recipe)
         self._check_placeholders(recipe)
+        self._check_shell_syntax(recipe)
         return recipe
+
+    def _check_shell_syntax(self, recipe: Recipe) -> None:
+        """Every shell text through one `bash -n`: a syntax error in a later step is
+        found before the earlier steps run."""
+        from devkit.recipe.syntax import shell_syntax_problems
+
+        texts = [text for task in recipe.tasks.values() for text in _shell_texts(task)]
+        self.chk.diagnostics.extend(shell_syntax_problems(texts, self.chk.source))
 
     def _dotenv_ref(self, item: Text) -> Dotenv:
         optional = item.endswith("?")
