@@ -264,7 +264,9 @@ class _Builder:
 
     def _lock(self, raw: Any) -> Lock:
         if isinstance(raw, PosDict):
-            return Lock(raw["path"], float(raw.get("wait", 0.0)), raw.pos)
+            # A missing `path` is already reported by the schema; build on to find more.
+            path = raw["path"] if "path" in raw else _empty_text(raw.pos)
+            return Lock(path, float(raw.get("wait", 0.0)), raw.pos)
         return Lock(raw, 0.0, raw.pos)
 
     def _require(self, raw: Any) -> Require:
