@@ -365,7 +365,7 @@ def register(app: typer.Typer) -> None:
 
         Steps run in their own process groups with timeouts, retries and cleanup;
         values are shell-quoted automatically; secrets are masked everywhere.
-        Exit code: the failing step's (128+signal if killed), 2 invalid recipe,
+        Exit code: the failing step's (128+signal if killed, 124 timed out), 2 invalid recipe,
         128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         """
 

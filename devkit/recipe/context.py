@@ -98,7 +98,7 @@ class Run:
         self.out = Output(observer, self.masker, options.log)
         for name in secrets.placeholders:
             self.out.note(None, f"secret {name} is not set: --dry-run shows a placeholder")
-        self.state = StateStore(recipe.path)
+        self.state = StateStore(recipe.path, environ=self.environ)
         self.run_dir: str | None = None
         self.failure: str | None = None
         self.failure_code = 0

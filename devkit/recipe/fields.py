@@ -178,14 +178,22 @@ def parse_duration(text: str) -> float | None:
 @dataclass(frozen=True)
 class Duration(Type):
     label: str = "a duration like 500ms, 5s, 5m or 1h"
+    # Set where zero would silently mean something else (a timeout of 0 is no timeout):
+    # the sentence that says so and names the fix.
+    zero_refused: str | None = None
 
     def check(self, value: Any, chk: Checker) -> Any:
         seconds = parse_duration(value) if isinstance(value, Text) else None
         if seconds is None:
             return self.wrong(value, chk)
+        if seconds == 0 and self.zero_refused:
+            chk.error(value.pos, f"{describe(value)} is not allowed: {self.zero_refused}")
+            return INVALID
         return seconds
 
     def json_schema(self) -> dict[str, Any]:
+        if self.zero_refused:
+            return {"type": "string", "pattern": f"^(?![0.]+(?:ms|s|m|h)$){DURATION_PATTERN}$"}
         return {"type": "string", "pattern": f"^{DURATION_PATTERN}$"}
 
 
@@ -303,6 +311,8 @@ class Obj(Type):
     what: str = "mapping"
     description: str = ""
     label: str = "a mapping"
+    # `x-` keys are ignored (as in Compose files): a place for YAML anchors to live.
+    extensions: bool = False
 
     def check(self, value: Any, chk: Checker) -> Any:
         if not isinstance(value, PosDict):
@@ -315,6 +325,8 @@ class Obj(Type):
         result.pos, result.key_pos = value.pos, value.key_pos
         for key, item in value.items():
             spec = fields.get(key)
+            if spec is None and self.extensions and key.startswith("x-"):
+                continue
             if spec is None:
                 chk.error(
                     value.key_pos[key],
@@ -330,7 +342,10 @@ class Obj(Type):
         return result
 
     def json_schema(self) -> dict[str, Any]:
-        return object_schema(self.fields, self.description)
+        doc = object_schema(self.fields, self.description)
+        if self.extensions:
+            doc["patternProperties"] = {"^x-": {"description": "Ignored: for YAML anchors."}}
+        return doc
 
 
 def object_schema(

@@ -41,6 +41,20 @@ class PosList(list[Any]):
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _MERGE_KEY = "<<"
+# Explicit tags a recipe may carry: YAML's own for text, lists and mappings (and the
+# plain scalar types, which stay text: the schema decides). `!!python/object`, `!env`
+# and every other tag ask a loader for behaviour devkit does not have: refused.
+_STANDARD = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = frozenset(
+    {"!", *(_STANDARD + name for name in ("str", "seq", "map", "int", "float", "bool", "null"))}
+)
+# Deeper nesting than any recipe needs; refused before it can exhaust Python's stack.
+MAX_NESTING = 100
+NUL_MESSAGE = "a NUL character cannot be passed to a program, a path or the environment"
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_STANDARD) :] if tag.startswith(_STANDARD) else tag
 
 
 def make_text(value: str, pos: Position, *, quoted: bool = False, null: bool = False) -> Text:
@@ -71,6 +85,7 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         # Aliases share one node; building it once keeps "billion laughs" documents small.
         self._built: dict[int, Any] = {}
+        self.too_deep = False
 
     def error(self, pos: Position, message: str) -> None:
         self.diagnostics.append(self.source.diagnostic(pos, message))
@@ -85,15 +100,21 @@ class _Builder:
         nulls = _NULLS
         build_mapping = self._build_mapping
 
-        def build(node: Any) -> Any:
+        allowed_tags = _ALLOWED_TAGS
+
+        def build(node: Any, depth: int = 0) -> Any:
             built = built_nodes.get(id(node))
             if built is not None:
                 return built
             mark = node.start_mark
             pos = Position(name, mark.line + 1, mark.column + 1)
-            tag = node.tag
-            if tag and tag[0] == "!" and not tag.startswith("!!"):
-                self.error(pos, f"unsupported YAML tag {tag!r}")
+            if node.tag not in allowed_tags:
+                self.error(pos, f"YAML tag {_short_tag(node.tag)!r} is not allowed in a recipe")
+            if depth > MAX_NESTING:
+                if not self.too_deep:  # once: its siblings are as deep
+                    self.too_deep = True
+                    self.error(pos, f"nested more than {MAX_NESTING} levels deep")
+                return make_text("", pos, null=True)
             cls = node.__class__
             if cls is scalar_class:
                 value = node.value
@@ -102,11 +123,13 @@ class _Builder:
                 result.pos = pos
                 result.quoted = quoted
                 result.null = not quoted and value in nulls
+                if "\0" in value:
+                    self.error(pos, NUL_MESSAGE)
             elif cls is sequence_class:
-                result = PosList([build(item) for item in node.value])
+                result = PosList([build(item, depth + 1) for item in node.value])
                 result.pos = pos
             else:
-                result = build_mapping(node, pos, build, scalar_class)
+                result = build_mapping(node, pos, lambda item: build(item, depth + 1), scalar_class)
             built_nodes[id(node)] = result
             return result
 
@@ -127,7 +150,13 @@ class _Builder:
             if key_node.__class__ is not scalar_class:
                 self.error(key_pos, "a key must be a plain string")
                 continue
+            if key_node.tag not in _ALLOWED_TAGS:
+                self.error(
+                    key_pos, f"YAML tag {_short_tag(key_node.tag)!r} is not allowed in a recipe"
+                )
             key = key_node.value
+            if "\0" in key:
+                self.error(key_pos, NUL_MESSAGE)
             if key == _MERGE_KEY and not key_node.style:
                 merged.extend(self._merge_sources(build(value_node), key_pos))
                 continue
@@ -227,6 +256,9 @@ def load_yaml(text: str, *, name: str) -> tuple[Any, SourceFile, list[Diagnostic
         return None, source, [diagnostic]
     except yaml.YAMLError as error:
         return None, source, [source.diagnostic(Position(name, 1, 1), f"invalid YAML: {error}")]
+    except RecursionError:  # PyYAML's pure-Python composer, without libyaml's own limit
+        message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+        return None, source, [source.diagnostic(Position(name, 1, 1), message)]
     if root is None:
         return None, source, []
     builder = _Builder(source)

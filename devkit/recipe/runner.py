@@ -28,6 +28,7 @@ from devkit.recipe.model import Recipe
 from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.report import RunReport
 from devkit.recipe.schedule import Scheduler
+from devkit.recipe.validate import task_edges
 
 
 def run_recipe(
@@ -77,22 +78,22 @@ def requested_tasks(recipe: Recipe, options: RunOptions) -> tuple[str, ...]:
 
 
 def plan(recipe: Recipe, names: Sequence[str]) -> list[str]:
-    """Every task the run may reach (needs and task steps), dependencies first."""
+    """Every task the run may reach (needs and task steps), dependencies first. Without
+    recursion: a chain of thousands of needs must not exhaust Python's stack."""
+    edges = task_edges(recipe)
     seen: dict[str, None] = {}
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        task = recipe.tasks[name]
-        for need in task.needs:
-            visit(str(need))
-        for step in (*task.steps, *task.on_failure, *task.finally_):
-            if step.kind == "task":
-                visit(str(step.value))
-        seen[name] = None
-
-    for name in names:
-        visit(name)
+    for root in names:
+        entered = {root}
+        stack = [(root, iter(edges[root]))]
+        while stack:
+            name, targets = stack[-1]
+            target = next(targets, None)
+            if target is None:
+                stack.pop()
+                seen[name] = None
+            elif target not in seen and target not in entered:
+                entered.add(target)
+                stack.append((target, iter(edges[target])))
     return list(seen)
 
 

@@ -35,7 +35,38 @@ class Scheduler:
         if running is not None:
             running.wait()
             return self.records[name]
+        self._needs_first(name)
         return self._run(name, fds)
+
+    def _needs_first(self, name: str) -> None:
+        """Run the tasks that `name` needs one by one (transitively), deepest first, in
+        the order and with the stops of `needs()`, but without recursion: a chain of
+        hundreds of needs would otherwise nest a few Python calls per task and exhaust
+        the stack. Each task then finds its needs already done."""
+        stack = [(name, iter(self._sequential_needs(name, claimed=True)))]
+        while stack:
+            current, needs = stack[-1]
+            need = next(needs, None)
+            if need is not None:
+                stack.append((need, iter(self._sequential_needs(need))))
+                continue
+            stack.pop()
+            if not stack:
+                return  # `name` itself runs in ensure()
+            record = self.ensure(current)
+            if not record.ok or signals.interrupted():
+                stack[-1] = (stack[-1][0], iter(()))  # the rest of these needs never start
+
+    def _sequential_needs(self, name: str, *, claimed: bool = False) -> list[str]:
+        """The needs of a task that has not started (or that this thread `claimed`) and
+        runs them one by one (parallel needs start in worker threads, each with a stack
+        of its own)."""
+        with self._lock:
+            started = not claimed and (name in self.records or name in self._running)
+        task = self.run.recipe.tasks[name]
+        if started or (task.parallel and len(task.needs) > 1):
+            return []
+        return [str(need) for need in task.needs]
 
     def _run(self, name: str, fds: tuple[int, ...]) -> TaskRecord:
         record = TaskRecord(name, "failed", 1, message="internal error")

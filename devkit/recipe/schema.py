@@ -38,12 +38,14 @@ _TEXT = Str(template=True)
 _TEXTS = ListOf(Str(template=True), single=True)
 _VARS = MapOf(_TEXT, key_pattern=NAME)
 _ENV = MapOf(_TEXT, key_pattern=ENV_NAME, key_label="an environment variable name")
+# A timeout of 0 used to mean "no timeout" without a word: refused, with the fix.
+_TIMEOUT = Duration(zero_refused="leave 'timeout' out for no timeout, or give one above zero")
 
 COMMON_STEP_FIELDS: dict[str, Field] = {
     "name": Field(_TEXT, "A short name shown in the output and in errors."),
     "cwd": Field(_TEXT, "Working folder (relative to the recipe's folder)."),
     "env": Field(_ENV, "Extra environment variables for this step."),
-    "timeout": Field(Duration(), "Stop the step (and all its processes) after this long."),
+    "timeout": Field(_TIMEOUT, "Stop the step (and all its processes) after this long."),
     "grace": Field(Duration(), "Wait between SIGINT, SIGTERM and SIGKILL when stopping."),
     "retry": Field(
         Obj(
@@ -180,14 +182,14 @@ TASK_FIELDS: dict[str, Field] = {
     "on_failure": Field(STEPS, "Steps run when a step failed or the run was interrupted."),
     "finally": Field(STEPS, "Steps run at the end whatever happened."),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
-    "timeout": Field(Duration(), "Default timeout of this task's steps."),
+    "timeout": Field(_TIMEOUT, "Default timeout of this task's steps."),
     "secrets": Field(
         ListOf(Str(pattern=ENV_NAME), single=True),
         "Environment variables only this task needs and sees, masked as *** everywhere.",
     ),
 }
 TASK = OneOf(
-    mapping=Obj(TASK_FIELDS, what="task"),
+    mapping=Obj(TASK_FIELDS, what="task", extensions=True),
     sequence=STEPS,
     label="a task (a mapping, or a list of steps)",
 )
@@ -209,9 +211,9 @@ RECIPE_FIELDS: dict[str, Field] = {
     ),
     "default": Field(Str(), "The task run when none is named."),
     "grace": Field(Duration(), "Default wait between SIGINT, SIGTERM and SIGKILL (5s)."),
-    "timeout": Field(Duration(), "Default timeout of every step."),
+    "timeout": Field(_TIMEOUT, "Default timeout of every step."),
 }
-RECIPE = Obj(RECIPE_FIELDS, what="the recipe")
+RECIPE = Obj(RECIPE_FIELDS, what="the recipe", extensions=True)
 
 
 def json_schema() -> dict[str, Any]:

@@ -18,6 +18,11 @@ from devkit.recipe.steps import StepOutcome
 from devkit.recipe.template import ShellScript, parse_template, render_plain, render_shell
 from devkit.recipe.vars import Scope
 
+# A step stopped by its timeout exits 124, as coreutils' `timeout` does: a script can tell
+# it from a Ctrl-C (130) and from the step's own failures, whatever the step did with the
+# SIGINT it was sent first.
+TIMED_OUT_EXIT = 124
+
 # Cleanup steps (on_failure, finally) without a timeout of their own get this one, so
 # that a hung cleanup cannot keep an interrupted run alive for ever.
 CLEANUP_TIMEOUT = 300.0
@@ -86,7 +91,7 @@ class StepRunContext:
         finally:
             lines.close()
         return StepOutcome(
-            result.exit_code,
+            TIMED_OUT_EXIT if result.timed_out else result.exit_code,
             timed_out=result.timed_out,
             interrupted=result.interrupted and not result.timed_out,
         )
@@ -109,4 +114,4 @@ class StepRunContext:
             out.output(self.task.name, out.masker.text(line))
 
 
-__all__ = ["CLEANUP_TIMEOUT", "StepRunContext"]
+__all__ = ["CLEANUP_TIMEOUT", "TIMED_OUT_EXIT", "StepRunContext"]

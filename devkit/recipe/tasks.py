@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from devkit import process
 from devkit.recipe import signals
-from devkit.recipe.checks import check_requirements, inputs, up_to_date
+from devkit.recipe.checks import check_requirements, inputs, task_definition, up_to_date
 from devkit.recipe.context import Run, TaskFailure, TaskFrame, Tasks, platform_name
 from devkit.recipe.execute import Phase, run_steps
 from devkit.recipe.locks import task_lock
@@ -68,7 +68,8 @@ def _failed(run: Run, task: Task, failure: TaskFailure, duration: float) -> Task
 def _run_body(frame: TaskFrame, started: float) -> TaskRecord:
     run, task = frame.run, frame.task
     sources, outputs = inputs(frame)
-    if up_to_date(frame, sources, outputs):
+    definition = task_definition(frame) if sources else ""
+    if up_to_date(frame, sources, outputs, definition):
         return TaskRecord(
             task.name,
             "up_to_date",
@@ -92,7 +93,9 @@ def _run_body(frame: TaskFrame, started: float) -> TaskRecord:
             task.name, "interrupted", signals.exit_code(), duration, "interrupted", steps
         )
     if sources:
-        run.state.record(task.name, sources, outputs)
+        warning = run.state.record(task.name, sources, outputs, definition)
+        if warning:  # state is a cache: a problem with it never fails the run
+            run.out.note(task.name, warning)
     return TaskRecord(task.name, "ok", 0, duration, steps=steps)
 
 

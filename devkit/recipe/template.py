@@ -83,13 +83,13 @@ def parse_template(text: str) -> Template:
         parts.append(
             Placeholder(inner.group(2), bool(inner.group(1)), bool(inner.group(3)), match.start())
         )
-    literal.append(text[cursor:])
-    tail = "".join(literal)
-    if "{{" in tail:
-        raise TemplateSyntaxError(
-            "unclosed placeholder '{{'", len(text) - len(tail) + tail.index("{{")
-        )
-    parts.append(tail)
+    rest = text[cursor:]
+    # Only the text after the last match can hold an unclosed `{{`: the `{{` an escape
+    # wrote into `literal` is no placeholder, whether or not a real one follows.
+    if "{{" in rest:
+        raise TemplateSyntaxError("unclosed placeholder '{{'", cursor + rest.index("{{"))
+    literal.append(rest)
+    parts.append("".join(literal))
     return Template(tuple(parts))
 
 
@@ -439,6 +439,17 @@ def _opens_subscript(text: str, index: int) -> bool:
 def landings(template: Template, raw: Lookup | None = None) -> list[Landing]:
     """Where each non-raw placeholder lands (raw values are scanned as the code they
     are; without `raw`, a raw placeholder scans as a plain word)."""
+    if raw is None:  # validation asks twice per text (shell_problems, reference_script)
+        return list(_landings_without_values(template))
+    return _scan_landings(template, raw)
+
+
+@lru_cache(maxsize=8192)
+def _landings_without_values(template: Template) -> tuple[Landing, ...]:
+    return tuple(_scan_landings(template, None))
+
+
+def _scan_landings(template: Template, raw: Lookup | None) -> list[Landing]:
     text: list[str] = []
     for part in template.parts:
         if isinstance(part, str):
@@ -542,3 +553,22 @@ def _check_landing(part: Placeholder, landing: Landing, value: str) -> None:
 def quoted_forms(value: str) -> set[str]:
     """Every way a value may be shown (`ShellScript.display`), so masking finds each."""
     return {value, *(quote_for(value, context) for context in (WORD, SINGLE, DOUBLE, ANSI))}
+
+
+def reference_script(template: Template) -> str | None:
+    """The shell text as bash will get it, each placeholder the environment reference it
+    becomes (no value needed: for `bash -n` during validation). None when the code is
+    not known before the run (a `| raw` placeholder) or a placeholder sits where no
+    value may go (reported on its own)."""
+    if template.is_literal:
+        return "".join(str(part) for part in template.parts)
+    if any(part.raw for part in template.placeholders):
+        return None
+    found = landings(template)
+    if any(landing.refused_by is not None for landing in found):
+        return None
+    references = iter(
+        _REFERENCE[landing.context].format(f"{VALUE_PREFIX}{number}")
+        for number, landing in enumerate(found)
+    )
+    return "".join(part if isinstance(part, str) else next(references) for part in template.parts)

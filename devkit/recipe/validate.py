@@ -12,7 +12,15 @@ from typing import Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
-from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
+from devkit.recipe.loader import (
+    NUL_MESSAGE,
+    PosDict,
+    PosList,
+    SourceFile,
+    Text,
+    load_yaml,
+    read_recipe_text,
+)
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.secrets import hidden_from, task_secrets, without
@@ -22,6 +30,9 @@ from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCyc
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
+# `task:` steps nested deeper than this are refused: each level costs about a dozen
+# Python frames, and Python allows 1000 (a chain of `needs:` has no such limit).
+MAX_TASK_NESTING = 32
 
 
 def builtin_vars(
@@ -72,12 +83,37 @@ def load_recipe(
         chk.error(Position(name, 1, 1), "the recipe is empty: it needs at least 'tasks:'")
     tree = check_structure(root, chk) if root is not None else None
     recipe = None
+    builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
     if tree is not None:
-        builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
         recipe = builder.build(tree)
     if chk.diagnostics or recipe is None:
         raise RecipeInvalid(name, chk.diagnostics)
+    check_cli_vars(cli_vars or {}, declared_variables(recipe) | builder.referenced)
     return recipe
+
+
+def declared_variables(recipe: Recipe) -> set[str]:
+    """The names the recipe declares: its `vars:` and every task's."""
+    names = set(recipe.vars)
+    for task in recipe.tasks.values():
+        names.update(task.vars)
+    return names
+
+
+def check_cli_vars(cli_vars: Mapping[str, str], known: set[str]) -> None:
+    """A `--var` the recipe neither declares nor uses is a typo that would silently
+    deploy the default: refuse it (exit 2), as just does."""
+    from devkit.errors import InvalidInput
+
+    unknown = sorted(name for name in cli_vars if name not in known)
+    if unknown:
+        first = unknown[0]
+        names = ", ".join(sorted(known)) or "none"
+        raise InvalidInput(
+            f"unknown variable {first!r} in --var {first}=..." + did_you_mean(first, sorted(known)),
+            code="unknown_var",
+            hint=f"the recipe's variables: {names}",
+        )
 
 
 def parse_dotenv(text: str, source: SourceFile, chk: Checker) -> dict[str, str]:
@@ -98,6 +134,8 @@ def parse_dotenv(text: str, source: SourceFile, chk: Checker) -> dict[str, str]:
                 value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
+        if "\0" in value:
+            chk.error(Position(source.name, number, 1), NUL_MESSAGE)
         values[key] = value
     return values
 
@@ -118,6 +156,7 @@ class _Builder:
         self.environ = dict(os.environ if environ is None else environ)
         self.cycles_reported: set[frozenset[str]] = set()
         self.task_secrets: set[str] = set()
+        self.referenced: set[str] = set()  # every variable a placeholder names
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -156,9 +195,21 @@ class _Builder:
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
         )
         self._check_references(recipe, raw_tasks, tree)
+        before = len(self.chk.diagnostics)
         self._check_cycles(recipe)
+        if len(self.chk.diagnostics) == before:  # depth has no meaning in a cycle
+            self._check_nesting(recipe)
         self._check_placeholders(recipe)
+        self._check_shell_syntax(recipe)
         return recipe
+
+    def _check_shell_syntax(self, recipe: Recipe) -> None:
+        """Every shell text through one `bash -n`: a syntax error in a later step is
+        found before the earlier steps run."""
+        from devkit.recipe.syntax import shell_syntax_problems
+
+        texts = [text for task in recipe.tasks.values() for text in _shell_texts(task)]
+        self.chk.diagnostics.extend(shell_syntax_problems(texts, self.chk.source))
 
     def _dotenv_ref(self, item: Text) -> Dotenv:
         optional = item.endswith("?")
@@ -167,6 +218,8 @@ class _Builder:
     def _read_dotenv(self, refs: tuple[Dotenv, ...]) -> dict[str, str]:
         values: dict[str, str] = {}
         for ref in refs:
+            if "\0" in ref.path:
+                continue  # reported by the loader; no file can have that name
             file = self.path.parent / ref.path
             try:
                 text = file.read_text(encoding="utf-8")
@@ -215,7 +268,9 @@ class _Builder:
 
     def _lock(self, raw: Any) -> Lock:
         if isinstance(raw, PosDict):
-            return Lock(raw["path"], float(raw.get("wait", 0.0)), raw.pos)
+            # A missing `path` is already reported by the schema; build on to find more.
+            path = raw["path"] if "path" in raw else _empty_text(raw.pos)
+            return Lock(path, float(raw.get("wait", 0.0)), raw.pos)
         return Lock(raw, 0.0, raw.pos)
 
     def _require(self, raw: Any) -> Require:
@@ -290,34 +345,54 @@ class _Builder:
             self.error(tree["tasks"].pos, "the recipe has no tasks")
 
     def _check_cycles(self, recipe: Recipe) -> None:
-        edges: dict[str, list[str]] = {}
-        for task in recipe.tasks.values():
-            called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
-            edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
-        state: dict[str, int] = {}
+        """Report each dependency cycle (needs and task steps) once. Depth-first without
+        recursion: a chain of thousands of tasks must not exhaust Python's stack."""
+        edges = task_edges(recipe)
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
         reported: set[frozenset[str]] = set()
-
-        def visit(name: str, path: list[str]) -> None:
-            state[name] = 1
-            path.append(name)
-            for target in edges.get(name, ()):
-                if state.get(target) == 1:
+        for root in edges:
+            if root in state:
+                continue
+            state[root] = 1
+            path, stack = [root], [iter(edges[root])]
+            while stack:
+                target = next(stack[-1], None)
+                if target is None:
+                    stack.pop()
+                    state[path.pop()] = 2
+                elif state.get(target) == 1:
                     cycle = [*path[path.index(target) :], target]
-                    key = frozenset(cycle)
-                    if key not in reported:
-                        reported.add(key)
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
                         self.error(
                             recipe.tasks[target].position,
                             "dependency cycle: " + " -> ".join(cycle),
                         )
-                elif state.get(target) is None:
-                    visit(target, path)
-            path.pop()
-            state[name] = 2
+                elif target not in state:
+                    state[target] = 1
+                    path.append(target)
+                    stack.append(iter(edges[target]))
 
-        for name in edges:
-            if name not in state:
-                visit(name, [])
+    def _check_nesting(self, recipe: Recipe) -> None:
+        """Refuse `task:` steps nested deeper than MAX_TASK_NESTING. Each level runs
+        inside the step that called it, so it costs stack; needs cost none (they run
+        before their task, one by one or in worker threads), so they count zero."""
+        depth: dict[str, int] = {}
+        for name in _post_order(task_edges(recipe)):
+            task = recipe.tasks[name]
+            called = {str(s.value) for s in _all_steps(task) if s.kind == "task"}
+            depth[name] = max(
+                [0]
+                + [depth.get(str(n), 0) for n in task.needs]
+                + [depth.get(n, 0) + 1 for n in called]
+            )
+        deepest = max(depth, key=lambda name: depth[name], default=None)
+        if deepest is not None and depth[deepest] > MAX_TASK_NESTING:
+            self.error(
+                recipe.tasks[deepest].position,
+                f"task '{deepest}' nests {depth[deepest]} levels of 'task:' steps; devkit"
+                f" allows {MAX_TASK_NESTING} (use 'needs:' for a chain: it has no limit)",
+            )
 
     def _check_placeholders(self, recipe: Recipe) -> None:
         self.task_secrets = task_secrets(recipe)
@@ -384,12 +459,13 @@ class _Builder:
             self.error(pos, f"environment variable {name!r} is not set (for {{{{ env.{name} }}}})")
 
     def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
-        if "{{" not in text:
-            return
+        if not isinstance(text, Text) or "{{" not in text:
+            return  # a value that failed its check is already reported
         try:
             template = parse_template(str(text))
         except TemplateSyntaxError:
             return  # already reported by the schema
+        self.referenced.update(p.name for p in template.placeholders if not p.env)
         for placeholder in template.placeholders:
             pos = offset_position(text, placeholder.offset)
             if placeholder.env:
@@ -432,6 +508,35 @@ class _Forward(Checker):
 
     def error(self, pos: Position, message: str) -> None:
         self.diagnostics.append(Diagnostic(pos, message))
+
+
+def _post_order(edges: Mapping[str, list[str]]) -> list[str]:
+    """Every task after the tasks it leads to (the graph has no cycles), iteratively."""
+    done: dict[str, None] = {}
+    for root in edges:
+        if root in done:
+            continue
+        entered = {root}
+        stack = [(root, iter(edges[root]))]
+        while stack:
+            name, targets = stack[-1]
+            target = next(targets, None)
+            if target is None:
+                stack.pop()
+                done[name] = None
+            elif target not in done and target not in entered:
+                entered.add(target)
+                stack.append((target, iter(edges[target])))
+    return list(done)
+
+
+def task_edges(recipe: Recipe) -> dict[str, list[str]]:
+    """Each task's needs, then the tasks its `task:` steps run (known names only)."""
+    edges: dict[str, list[str]] = {}
+    for task in recipe.tasks.values():
+        called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
+        edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
+    return edges
 
 
 def _all_steps(task: Task) -> Iterator[Step]:

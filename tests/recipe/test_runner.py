@@ -68,12 +68,30 @@ def test_timeout_kills_the_whole_process_tree(
     result = devkit(["run"], cwd=tmp_path)
     grandchild = int((tmp_path / "grandchild.pid").read_text())
     try:
-        assert result.returncode == 128 + signal.SIGINT, result.stderr
-        assert "step 'stubborn' in task 't' failed: timed out after 0.5 s" in result.stderr
+        # 124 as coreutils' timeout: not 130, which would read as a Ctrl-C.
+        assert result.returncode == 124, result.stderr
+        assert "step 'stubborn' in task 't' failed: timed out after 0.5 s (exit 124)" in (
+            result.stderr
+        )
         assert wait_gone(grandchild, timeout=2), "the grandchild outlived its step"
         assert (tmp_path / "finally.txt").exists()
     finally:
         kill_if_alive(grandchild)
+
+
+def test_a_step_that_exits_0_on_its_timeout_signal_still_failed_with_124(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # The step catches the SIGINT its timeout sends and exits 0: it still did not finish.
+    recipe(
+        "tasks:\n  t:\n    steps:\n      - timeout: 300ms\n        run: |\n"
+        "          trap 'exit 0' INT\n          touch started.txt\n"
+        "          while :; do sleep 0.05; done\n      - touch never.txt\n"
+    )
+    result = devkit(["run"], cwd=tmp_path)
+    assert result.returncode == 124, result.stderr
+    assert (tmp_path / "started.txt").exists()
+    assert not (tmp_path / "never.txt").exists()
 
 
 def test_ctrl_c_stops_the_step_runs_cleanup_and_exits_130(

@@ -249,7 +249,9 @@ def test_schema_is_json_and_comes_from_the_registry(tmp_path: Path) -> None:
         assert set(options) <= set(git[action]["properties"])
     run = next(v for v in variants if "run" in v.get("properties", {}))
     assert set(run["properties"]) == {"run", *COMMON_STEP_FIELDS}
-    assert run["properties"]["timeout"]["pattern"] == "^[0-9]+(?:\\.[0-9]+)?(?:ms|s|m|h)$"
+    assert run["properties"]["grace"]["pattern"] == "^[0-9]+(?:\\.[0-9]+)?(?:ms|s|m|h)$"
+    # A timeout of zero is refused (it would mean no timeout): the schema says so too.
+    assert run["properties"]["timeout"]["pattern"].startswith("^(?![0.]+(?:ms|s|m|h)$)")
 
 
 def test_requirement_without_run_is_a_diagnostic_not_a_crash(
