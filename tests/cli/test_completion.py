@@ -123,7 +123,8 @@ def test_show_completion_prints_each_shells_script(shell: str, marker: str) -> N
 def test_the_bash_script_completes_inside_a_real_bash(project: Path) -> None:
     # Run from bash, devkit detects it as the shell to complete for.
     script = subprocess.run(
-        ["bash", "-c", f"{sys.executable!s} -m devkit --show-completion"],
+        # `; true` keeps bash as devkit's parent (a lone command would be exec'd).
+        ["bash", "-c", f"{sys.executable!s} -m devkit --show-completion; true"],
         capture_output=True,
         text=True,
         check=True,
@@ -149,7 +150,8 @@ def test_the_bash_script_completes_inside_a_real_bash(project: Path) -> None:
 
 def test_install_completion_writes_to_the_users_bash_setup(tmp_path: Path) -> None:
     result = run_devkit(
-        ["--install-completion", "bash"], env={"HOME": str(tmp_path), "SHELL": "/bin/bash"}
+        ["--install-completion", "bash"],
+        env={"HOME": str(tmp_path), "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
     )
     assert result.returncode == 0, result.stderr
     bashrc = (tmp_path / ".bashrc").read_text()
