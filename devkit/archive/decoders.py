@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from devkit import process
-from devkit.archive.errors import DecoderStalled
+from devkit.archive.errors import DecoderStalled, PasswordError
 from devkit.archive.tools import Tool, rar_tool, sevenzip_tool, stall_timeout
 
 # A decoder that ignores SIGTERM gets SIGKILL this much later.
@@ -29,6 +29,36 @@ SIGNAL_CHECK_SECONDS = 0.1
 READ_SIZE = 1024 * 1024
 # Linux: a larger pipe means fewer wake-ups per megabyte of decoded data.
 _F_SETPIPE_SZ = 1031
+# A password line must fit in a pipe's buffer (64 KiB on Linux; POSIX promises 4 KiB)
+# so that it is written before the decoder starts and the write can never block.
+MAX_PASSWORD_BYTES = 4000
+
+
+def password_input(password: str) -> int:
+    """The read end of a pipe that holds `password` as one line: the decoder's stdin.
+
+    A password is never put on a command line (`-p<password>`), because every user of
+    the machine can read /proc/*/cmdline. 7-Zip reads the password from stdin when no
+    -p is given and stdin is not a terminal (checked with 7zz 26.03); a pipe whose write
+    end is already closed holds it for exactly that one read and leaves no file behind.
+    """
+    line = password.encode("utf-8") + b"\n"
+    if "\n" in password or "\r" in password or len(line) > MAX_PASSWORD_BYTES:
+        raise PasswordError(
+            "the password contains a line break or is longer than"
+            f" {MAX_PASSWORD_BYTES - 1} bytes, so it cannot be handed to the decoder",
+            code="bad_password",
+            hint="use a password of one line",
+        )
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, line)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    return read_end
 
 
 class Decoders:
@@ -44,26 +74,37 @@ class Decoders:
     def sevenzip(self) -> str | None:
         return sevenzip_tool(self.env)
 
-    def rar(self) -> Tool | None:
-        return rar_tool(self.env)
+    def rar(self, *, needs_password: bool = False) -> Tool | None:
+        return rar_tool(self.env, needs_password=needs_password)
 
     def raise_if_interrupted(self) -> None:
         process.raise_if_interrupted(self.signals_at_start)
 
     def start(
-        self, argv: Sequence[str], *, name: str, stderr: int | IO[Any] = subprocess.STDOUT
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        stderr: int | IO[Any] = subprocess.STDOUT,
+        password: str | None = None,
     ) -> Decoder:
         """Start a decoder whose stdout is read through the returned Decoder (a context
-        manager: leaving it stops whatever is left of the process group)."""
+        manager: leaving it stops whatever is left of the process group). A `password`
+        reaches it on stdin (see password_input), never in `argv`."""
         self.raise_if_interrupted()
-        child = process.Child(
-            argv,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            grace=DECODER_GRACE,
-        )
+        stdin = subprocess.DEVNULL if password is None else password_input(password)
+        try:
+            child = process.Child(
+                argv,
+                env=self.env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                grace=DECODER_GRACE,
+            )
+        finally:
+            if password is not None:
+                os.close(stdin)
         return Decoder(child, name=name, decoders=self)
 
 

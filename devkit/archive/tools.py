@@ -123,10 +123,15 @@ def _verified(kind: str, path: str, env: Mapping[str, str]) -> bool:
     return verdict
 
 
-def rar_tool(env: Mapping[str, str] | None = None) -> Tool | None:
-    """The RAR backend to use: RARLAB unrar if installed, else a 7-Zip with RAR codecs."""
+def rar_tool(env: Mapping[str, str] | None = None, *, needs_password: bool = False) -> Tool | None:
+    """The RAR backend to use: RARLAB unrar if installed, else a 7-Zip with RAR codecs.
+
+    With `needs_password`, only 7-Zip: it reads a password from stdin, while unrar takes
+    it on the command line (-p), where any user could read it in /proc."""
     env = os.environ if env is None else env
     for kind, path in _candidates(env):
+        if needs_password and kind != "7zz":
+            continue
         if _verified(kind, path, env):
             return Tool(kind, path)
     return None

