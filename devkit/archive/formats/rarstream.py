@@ -62,6 +62,8 @@ class StreamItem:
 class _Stream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
+    def read_some(self, size: int, /) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class OnePass:
@@ -200,7 +202,7 @@ def _read_checked(stream: _Stream, item: StreamItem, path: Path) -> bytes:
 def _discard(stream: _Stream, item: StreamItem, path: Path) -> None:
     left = item.size
     while left:
-        data = stream.read(min(left, CHUNK))
+        data = stream.read_some(min(left, CHUNK))
         if not data:
             raise corrupt(path, EOFError("RAR data ended early"))
         item.check.update(data)
@@ -222,7 +224,7 @@ class _CheckedSlice:
         if not self.left:
             return b""
         want = self.left if size < 0 else min(size, self.left)
-        data = self._stream.read(want)
+        data = self._stream.read_some(want)
         if not data:
             raise corrupt(self._path, EOFError("RAR data ended early"))
         self.left -= len(data)
