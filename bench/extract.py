@@ -320,6 +320,9 @@ def main() -> int:
         "--big-member-gb", type=int, default=2, help="one member of this size (0: skip)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
+    parser.add_argument(
+        "--only", action="append", default=[], help="time only this format (repeatable)"
+    )
     args = parser.parse_args()
 
     from devkit.archive.tools import bundled_7zz, rar_tool
@@ -338,6 +341,8 @@ def main() -> int:
         archives = build_archives(data, disk_root, sevenzip)
         shutil.rmtree(disk_root / "src")
         archives.update(corpus_rars(disk_root, backend))
+        if args.only:
+            archives = {fmt: path for fmt, path in archives.items() if fmt in args.only}
         print(
             f"data set: {args.small} small files + 4 x {args.large_mb} MiB, "
             f"{total / 2**20:.0f} MiB; built in {time.perf_counter() - started:.0f} s; "
