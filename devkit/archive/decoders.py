@@ -194,6 +194,11 @@ class Decoder:
                 wanted -= len(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
+    def read_some(self, size: int, /) -> bytes:
+        """Up to `size` bytes, fewer whenever the pipe had fewer (b"" only at the end):
+        for streaming copies, which `read` would cost a join of pieces, one copy more."""
+        return self._take(size)
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         piece = self._take(len(view))

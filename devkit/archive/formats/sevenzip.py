@@ -354,6 +354,8 @@ def _volumes(path: Path) -> list[Path]:
 class _Stream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
+    def read_some(self, size: int, /) -> bytes: ...
+
 
 class _Slice:
     """One member's part of the decoded stream."""
@@ -367,7 +369,7 @@ class _Slice:
         if not self.left:
             return b""
         want = self.left if size < 0 else min(size, self.left)
-        data = self._stream.read(want)
+        data = self._stream.read_some(want)
         if not data:
             raise corrupt(self._path, EOFError("7z data ended early"))
         self.left -= len(data)
@@ -383,7 +385,7 @@ def _read_exactly(stream: _Stream, size: int, path: Path) -> bytes:
 
 def _discard(stream: _Stream, size: int, path: Path) -> None:
     while size:
-        data = stream.read(min(size, CHUNK))
+        data = stream.read_some(min(size, CHUNK))
         if not data:
             raise corrupt(path, EOFError("7z data ended early"))
         size -= len(data)

@@ -124,7 +124,11 @@ class TarReader:
                         source = archive.extractfile(info)
                     except tarfile.TarError as error:
                         raise corrupt(self.path, error) from error
-                    writer.add(entry, _TarData(source, self.path) if source else None)
+                    data = _TarData(source, self.path) if source else None
+                    sparse: Any = info.sparse  # typeshed says bytes: it is (offset, length)s
+                    if data is not None and sparse is not None:
+                        data.segments = list(sparse)  # written sparse, as by GNU tar
+                    writer.add(entry, data)
                 else:
                     writer.add(entry)
             # Read to the end so that the compressed stream's checksum is verified
@@ -143,6 +147,8 @@ class _TarData:
     def __init__(self, source: IO[bytes], path: Path) -> None:
         self._source = source
         self._path = path
+        # A sparse member's data stretches, (offset, length); the rest reads as zeros.
+        self.segments: list[tuple[int, int]] | None = None
 
     def read(self, size: int = -1, /) -> bytes:
         try:
