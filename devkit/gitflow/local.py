@@ -20,6 +20,7 @@ from devkit.gitflow.gitcmd import (
     unsafe_url_reason,
 )
 from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
+from devkit.gitflow.status import parse_status
 from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -190,50 +191,46 @@ def _add_remote(g: GitRepo, url: str) -> None:
 
 # -- stage ----------------------------------------------------------------------------
 
-_SECRET_NAMES = re.compile(
-    r"(^|/)(\.env(\.[^/]*)?|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.(pem|key|p12|pfx|keystore|jks)"
-    r"|credentials(\.json)?|\.netrc|\.pypirc|\.npmrc|\.git-credentials|secrets?\.(ya?ml|json))$",
-    re.IGNORECASE,
-)
-_SAFE_NAMES = re.compile(r"\.(example|sample|template|dist)$", re.IGNORECASE)
-_SECRET_CONTENT = (
-    (re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----"), "contains a private key"),
-    (re.compile(rb"\bAKIA[0-9A-Z]{16}\b"), "contains an AWS access key id"),
-    (re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "contains a GitHub token"),
-    (re.compile(rb"\bxox[baprs]-[A-Za-z0-9-]{10,}"), "contains a Slack token"),
-)
 _MARKER_START = re.compile(rb"^<{7}( |$)", re.MULTILINE)
 _MARKER_MIDDLE = re.compile(rb"^={7}$", re.MULTILINE)
 _MARKER_END = re.compile(rb"^>{7}( |$)", re.MULTILINE)
+# Documentation that shows conflict markers does so in fenced code blocks.
+_MARKDOWN = re.compile(r"\.(?:md|markdown|mdx|mkd)$", re.IGNORECASE)
+_FENCED_BLOCK = re.compile(rb"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.M | re.S)
 
 
 def check_paths(worktree: Path, paths: Sequence[str], *, limit: int) -> list[Refusal]:
     """Files that should not be staged: conflict markers, likely secrets, bigger than
     `limit` bytes."""
+    from devkit.gitflow.secretscan import detect_secret
+
     refused: list[Refusal] = []
     for rel in paths:
         target = worktree / rel
         if target.is_symlink() or not target.is_file():
             continue
-        if _SECRET_NAMES.search(rel) and not _SAFE_NAMES.search(rel):
-            refused.append(Refusal(rel, "secret", "its name marks it as a secret or key file"))
-            continue
         size = target.stat().st_size
-        if size > limit:
+        data = target.read_bytes() if size <= limit else b""
+        secret = detect_secret(rel, data)
+        if secret is not None:
+            refused.append(Refusal(rel, "secret", secret.detail()))
+        elif size > limit:
             refused.append(
                 Refusal(rel, "too_large", f"{size} bytes is over the {limit}-byte limit")
             )
-            continue
-        data = target.read_bytes()
-        hit = next((why for pattern, why in _SECRET_CONTENT if pattern.search(data)), None)
-        if hit:
-            refused.append(Refusal(rel, "secret", hit))
-            continue
-        if b"\0" not in data[:8000] and (
-            _MARKER_START.search(data) and _MARKER_MIDDLE.search(data) and _MARKER_END.search(data)
-        ):
+        elif _has_conflict_markers(rel, data):
             refused.append(Refusal(rel, "conflict_markers", "it still contains conflict markers"))
     return refused
+
+
+def _has_conflict_markers(rel: str, data: bytes) -> bool:
+    if b"\0" in data[:8000]:
+        return False
+    if _MARKDOWN.search(rel):
+        data = _FENCED_BLOCK.sub(b"", data)
+    return bool(
+        _MARKER_START.search(data) and _MARKER_MIDDLE.search(data) and _MARKER_END.search(data)
+    )
 
 
 def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
@@ -314,14 +311,8 @@ def stage_paths(
     g = open_repo(repo, env=env)
     specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
     with _index_transaction(g) as (env, commit):
-        # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
-        # scan of the work tree, exactly what plain `git add -A` costs.
-        out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
-        added = [
-            line[5:-1]
-            for line in out.text.splitlines()
-            if line.startswith("add '") and line.endswith("'")
-        ]
+        added = _paths_to_add(g, specs, env)
+        g.run(["add", "-A", "--", *specs], env=env)
         refused = tuple(check_paths(g.worktree, added, limit=max_stage_bytes(g.env)))
         if dry_run:
             return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
@@ -329,6 +320,21 @@ def stage_paths(
             return StageResult(str(g.worktree), False, (), refused, force)
         commit()
     return StageResult(str(g.worktree), False, _staged(g), refused, force)
+
+
+def _paths_to_add(g: GitRepo, specs: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The files `git add -A -- SPECS` would add or update: changed in the work tree
+    or untracked (not ignored). NUL-separated, so any byte but NUL in a name is safe."""
+    raw = g.run(
+        ["status", "--porcelain=v2", "-z", "--no-renames", "--untracked-files=all", "--", *specs],
+        strip=False,
+        env=env,
+    ).stdout
+    return [
+        e.path
+        for e in parse_status(raw).entries
+        if e.kind == "?" or (e.kind in "12" and e.xy[1] in "MAT")
+    ]
 
 
 def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
