@@ -362,15 +362,16 @@ def create_commit(
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     g = open_repo(repo, env=env)
-    on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
-    if not on.startswith("refs/heads/"):
+    # Branch, unmerged paths and what would be committed, from one status (no
+    # untracked scan): the checks cost one git process.
+    status = g.status(untracked="no")
+    if status.head is None:
         raise OperationFailed(
             "HEAD is detached: a commit here would belong to no branch",
             code="detached_head",
             hint="create a branch first: git switch -c NAME",
         )
-    branch = on.removeprefix("refs/heads/")
-    unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
+    unmerged = sorted(status.unmerged)
     if unmerged:
         raise OperationFailed(
             f"{len(unmerged)} file(s) still have unresolved conflicts: " + ", ".join(unmerged[:5]),
@@ -378,12 +379,7 @@ def create_commit(
             hint="resolve them, then devkit stage those files",
         )
     merging = g.operation_in_progress() == "merge"
-    if g.rev("HEAD") is None:
-        has_changes = bool(_lines0(g, ["ls-files", "-z"]))
-    else:
-        # Index against HEAD (cheap); with --all, tracked files in the work tree too.
-        probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
-        has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
+    has_changes = any(e.staged or (all_changes and e.unstaged) for e in status.entries)
     if not (has_changes or allow_empty or merging):
         raise OperationFailed(
             "nothing is staged to commit",
@@ -412,13 +408,9 @@ def create_commit(
     changed = [p for p in files.lstrip("\0\n").split("\0") if p]
     return CommitResult(
         repo=str(g.worktree),
-        branch=branch,
+        branch=status.head,
         sha=sha,
         short_sha=short,
         summary=summary,
         files_changed=len(changed),
     )
-
-
-def _lines0(g: GitRepo, args: list[str]) -> list[str]:
-    return [item for item in g.run(args, strip=False).text.split("\0") if item]
