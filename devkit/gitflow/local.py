@@ -20,7 +20,6 @@ from devkit.gitflow.gitcmd import (
     unsafe_url_reason,
 )
 from devkit.gitflow.results import CommitResult, InitResult, Refusal, StageResult
-from devkit.gitflow.status import parse_status
 from devkit.gitflow.templates import GITIGNORE_TEMPLATES, render_templates
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -311,39 +310,40 @@ def stage_paths(
     g = open_repo(repo, env=env)
     specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
     with _index_transaction(g) as (env, commit):
-        added = _paths_to_add(g, specs, env)
+        # What `git add` changed is the index (a private copy) against HEAD before and
+        # after: two cheap NUL-separated diffs, with one scan of the work tree (git add's
+        # own), so any file name is read exactly.
+        before = _staged_blobs(g, env)
         g.run(["add", "-A", "--", *specs], env=env)
-        refused = tuple(check_paths(g.worktree, added, limit=max_stage_bytes(g.env)))
+        after = _staged_blobs(g, env)
+        added = [
+            path for path, (letter, blob) in after.items() if before.get(path) != (letter, blob)
+        ]
+        checked = [path for path in added if after[path][0] in "AMT"]
+        refused = tuple(check_paths(g.worktree, checked, limit=max_stage_bytes(g.env)))
+        staged = tuple((letter, path) for path, (letter, _) in after.items())
         if dry_run:
-            return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
+            return StageResult(str(g.worktree), True, staged, refused, force)
         if refused and not force:
             return StageResult(str(g.worktree), False, (), refused, force)
         commit()
-    return StageResult(str(g.worktree), False, _staged(g), refused, force)
+    return StageResult(str(g.worktree), False, staged, refused, force)
 
 
-def _paths_to_add(g: GitRepo, specs: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """The files `git add -A -- SPECS` would add or update: changed in the work tree
-    or untracked (not ignored). NUL-separated, so any byte but NUL in a name is safe."""
+def _staged_blobs(g: GitRepo, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Path -> (status letter, blob in the index) of everything staged (the index
+    against HEAD, or against nothing before the first commit)."""
     raw = g.run(
-        ["status", "--porcelain=v2", "-z", "--no-renames", "--untracked-files=all", "--", *specs],
-        strip=False,
-        env=env,
-    ).stdout
-    return [
-        e.path
-        for e in parse_status(raw).entries
-        if e.kind == "?" or (e.kind in "12" and e.xy[1] in "MAT")
-    ]
-
-
-def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
-    """(status letter, path) of everything staged (index against HEAD)."""
-    raw = g.run(
-        ["diff", "--cached", "--name-status", "--no-renames", "-z"], strip=False, env=env
+        ["diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev"], strip=False, env=env
     ).text
-    tokens = [t for t in raw.split("\0") if t]
-    return tuple((tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2))
+    tokens = raw.split("\0")
+    found: dict[str, tuple[str, str]] = {}
+    # Each entry: ":old_mode new_mode old_blob new_blob LETTER" NUL path NUL.
+    for header, path in zip(tokens[0:-1:2], tokens[1::2], strict=False):
+        fields = header.split(" ")
+        if header.startswith(":") and len(fields) == 5:
+            found[path] = (fields[4][:1], fields[3])
+    return found
 
 
 # -- commit ---------------------------------------------------------------------------

@@ -220,3 +220,18 @@ def test_odd_path_names_do_not_bypass_the_checks(corpus_repo: Path, name: str) -
     assert forced.returncode == 0
     staged = git(corpus_repo, "diff", "--cached", "--name-only", "-z").split("\0")
     assert name in staged
+
+
+def test_a_file_staged_with_force_is_not_refused_again(corpus_repo: Path) -> None:
+    from devkit.gitflow import stage_paths
+
+    write(corpus_repo, ".env", "TOKEN=abc\n")
+    assert stage_paths(corpus_repo, all_changes=True).exit_code == 1
+    assert stage_paths(corpus_repo, all_changes=True, force=True).exit_code == 0
+    write(corpus_repo, "later.txt", "later\n")
+    again = stage_paths(corpus_repo, all_changes=True)
+    assert again.exit_code == 0 and again.refused == ()
+    assert sorted(p for _, p in again.staged) == [".env", "later.txt"]
+    # Changing the forced file again is a new change: checked again.
+    write(corpus_repo, ".env", "TOKEN=abcd\n")
+    assert stage_paths(corpus_repo, all_changes=True).exit_code == 1
