@@ -138,6 +138,10 @@ class _Rule:
         return re.compile(self._path, re.ASCII) if self._path else None
 
     @property
+    def has_regex(self) -> bool:
+        return self._regex is not None
+
+    @property
     def path_only(self) -> bool:
         return self._regex is None and self._path is not None
 
@@ -184,6 +188,32 @@ class RuleSet:
     source: str
     skipped: tuple[str, ...]
 
+    @functools.cached_property
+    def by_keyword(self) -> dict[str, tuple[int, ...]]:
+        """Keyword -> positions in `rules` of the content rules it triggers."""
+        found: dict[str, list[int]] = {}
+        for position, rule in enumerate(self.rules):
+            for keyword in rule.keywords if rule.has_regex else ():
+                found.setdefault(keyword, []).append(position)
+        return {k: tuple(v) for k, v in found.items()}
+
+    @functools.cached_property
+    def path_rules(self) -> tuple[_Rule, ...]:
+        return tuple(r for r in self.rules if r.path_only)
+
+    @functools.cached_property
+    def always(self) -> tuple[int, ...]:
+        """Positions of the content rules without keywords: they run on every file."""
+        return tuple(i for i, r in enumerate(self.rules) if r.has_regex and not r.keywords)
+
+    def triggered(self, lowered: str) -> list[_Rule]:
+        """The content rules whose keywords occur in `lowered`, in rule order."""
+        positions = set(self.always)
+        for keyword, rules in self.by_keyword.items():
+            if keyword in lowered:
+                positions.update(rules)
+        return [self.rules[i] for i in sorted(positions)]
+
 
 @functools.lru_cache(maxsize=1)
 def rule_set() -> RuleSet:
@@ -214,35 +244,32 @@ def shannon_entropy(text: str) -> float:
 def detect_secret(path: str, data: bytes) -> Detection | None:
     """Why the file at `path` (relative, '/'-separated) with content `data` must not be
     staged as a secret, or None."""
+    rules = rule_set()
+    found = _by_name(path, rules)
+    if found is None and b"\0" not in data[:BINARY_PROBE]:
+        found = _by_content(path, data.decode("utf-8", "replace"), rules)
+    return found
+
+
+def _by_name(path: str, rules: RuleSet) -> Detection | None:
     if not _TEMPLATE_NAME.search(path.rsplit("/", 1)[-1]):
         for pattern, why in _SECRET_NAMES:
             if pattern.search(path):
                 return Detection("file-name", why=why)
-    rules = rule_set()
-    if any(p.search(path) for p in rules.allowlist.paths):
-        return None
-    for rule in rules.rules:
-        if rule.path_only and rule.path is not None and rule.path.search(path):
+    for rule in rules.path_rules:
+        matched = rule.path is not None and rule.path.search(path)
+        if matched and not rules.allowlist.path_allowed(path):
             return Detection(rule.id, why=f"its name marks it as a key file ({rule.id})")
-    if b"\0" in data[:BINARY_PROBE]:
+    return None
+
+
+def _by_content(path: str, text: str, rules: RuleSet) -> Detection | None:
+    # Like gitleaks, a rule runs only when one of its keywords occurs: nothing is
+    # compiled for the others (most files trigger none).
+    triggered = rules.triggered(text.lower())
+    if not triggered or rules.allowlist.path_allowed(path):
         return None
-    return _scan_text(path, data.decode("utf-8", "replace"), rules)
-
-
-def _scan_text(path: str, text: str, rules: RuleSet) -> Detection | None:
-    lowered = text.lower()
-    present: dict[str, bool] = {}
-
-    def has(keyword: str) -> bool:
-        if keyword not in present:
-            present[keyword] = keyword in lowered
-        return present[keyword]
-
-    for rule in rules.rules:
-        if rule.regex is None and rule.path_only:
-            continue
-        if rule.keywords and not any(has(k) for k in rule.keywords):
-            continue
+    for rule in triggered:
         if rule.path is not None and not rule.path.search(path):
             continue
         if any(a.path_allowed(path) for a in rule.allowlists):
