@@ -330,12 +330,16 @@ def stage_paths(
     return StageResult(str(g.worktree), False, staged, refused, force)
 
 
-def _staged_blobs(g: GitRepo, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+_RAW_DIFF = ("--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff")
+
+
+def _staged_blobs(g: GitRepo, env: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
     """Path -> (status letter, blob in the index) of everything staged (the index
-    against HEAD, or against nothing before the first commit)."""
-    raw = g.run(
-        ["diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev"], strip=False, env=env
-    ).text
+    against HEAD, or against nothing before the first commit); "U": unmerged."""
+    return _parse_raw_diff(g.run(["diff", "--cached", *_RAW_DIFF], strip=False, env=env).text)
+
+
+def _parse_raw_diff(raw: str) -> dict[str, tuple[str, str]]:
     tokens = raw.split("\0")
     found: dict[str, tuple[str, str]] = {}
     # Each entry: ":old_mode new_mode old_blob new_blob LETTER" NUL path NUL.
@@ -362,16 +366,15 @@ def create_commit(
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     g = open_repo(repo, env=env)
-    # Branch, unmerged paths and what would be committed, from one status (no
-    # untracked scan): the checks cost one git process.
-    status = g.status(untracked="no")
-    if status.head is None:
+    branch = _current_branch(g)
+    if branch is None:
         raise OperationFailed(
             "HEAD is detached: a commit here would belong to no branch",
             code="detached_head",
             hint="create a branch first: git switch -c NAME",
         )
-    unmerged = sorted(status.unmerged)
+    pending = _pending_changes(g, all_changes=all_changes)
+    unmerged = sorted(path for path, (letter, _) in pending.items() if letter == "U")
     if unmerged:
         raise OperationFailed(
             f"{len(unmerged)} file(s) still have unresolved conflicts: " + ", ".join(unmerged[:5]),
@@ -379,8 +382,7 @@ def create_commit(
             hint="resolve them, then devkit stage those files",
         )
     merging = g.operation_in_progress() == "merge"
-    has_changes = any(e.staged or (all_changes and e.unstaged) for e in status.entries)
-    if not (has_changes or allow_empty or merging):
+    if not (pending or allow_empty or merging):
         raise OperationFailed(
             "nothing is staged to commit",
             code="nothing_staged",
@@ -408,9 +410,36 @@ def create_commit(
     changed = [p for p in files.lstrip("\0\n").split("\0") if p]
     return CommitResult(
         repo=str(g.worktree),
-        branch=status.head,
+        branch=branch,
         sha=sha,
         short_sha=short,
         summary=summary,
         files_changed=len(changed),
     )
+
+
+def _current_branch(g: GitRepo) -> str | None:
+    """The branch HEAD names, None when detached. Read from HEAD itself (a file of one
+    line), asking git only for the reftable format, whose HEAD file is a stub."""
+    try:
+        head = (g.git_dir / "HEAD").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        head = ""
+    head = head.strip()
+    if head.startswith("ref: refs/heads/") and head != "ref: refs/heads/.invalid":
+        return head.removeprefix("ref: refs/heads/")
+    if head.startswith("ref: ") or not head:
+        on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+        return on.removeprefix("refs/heads/") if on.startswith("refs/heads/") else None
+    return None
+
+
+def _pending_changes(g: GitRepo, *, all_changes: bool) -> dict[str, tuple[str, str]]:
+    """What `git commit` (with --all: `git commit -a`) would commit, unmerged paths
+    ("U") included: index against HEAD, with --all tracked work-tree files too. One
+    diff, which reads the work tree only with --all."""
+    if all_changes:
+        out = g.run(["diff", "HEAD", *_RAW_DIFF, "--"], check=False, strip=False)
+        if out.ok:
+            return _parse_raw_diff(out.text)
+    return _staged_blobs(g)

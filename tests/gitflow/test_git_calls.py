@@ -49,8 +49,8 @@ def test_stage_and_commit_start_few_git_processes(logged: tuple[Path, dict[str, 
     assert staged == ["version", "rev-parse", "diff", "add", "diff"]
     done = run_devkit(["commit", "-m", "both"], cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
-    # Branch, conflicts and "anything staged?" come from one status.
-    assert calls(env) == ["version", "rev-parse", "status", "config", "commit", "log"]
+    # Conflicts and "anything staged?" come from one index diff; the branch from HEAD.
+    assert calls(env) == ["version", "rev-parse", "diff", "config", "commit", "log"]
     assert git(repo, "log", "-1", "--format=%s").strip() == "both"
 
 
