@@ -98,8 +98,9 @@ EXTRA_RULES = (
 # Keys that vendors publish in their documentation (AWS's, say) and obvious
 # placeholders: checked against the secret a rule found.
 _EXAMPLE_SECRETS = re.compile(
-    r"EXAMPLE|(?i:^(?:x{6,}|\*{3,}|0{8,}|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|[$%@].*"
-    r"|(?:your|my|some)[_-].*|.*(?:changeme|change[_-]me|replace[_-]?me|placeholder"
+    r"EXAMPLE|(?i:^(?:x{6,}|\*{3,}|0{8,}|<[^>]*>|\[[^\]]*\]|\{[^}]*\}"
+    r"|\$\{?\w+\}?|%\w+%|@\w+@"
+    r"|your[_-].*|.*(?:changeme|change[_-]me|replace[_-]?me|placeholder"
     r"|dummy|redacted|fake[_-]?(?:key|token|secret)).*)$)"
 )
 

@@ -235,3 +235,22 @@ def test_a_file_staged_with_force_is_not_refused_again(corpus_repo: Path) -> Non
     # Changing the forced file again is a new change: checked again.
     write(corpus_repo, ".env", "TOKEN=abcd\n")
     assert stage_paths(corpus_repo, all_changes=True).exit_code == 1
+
+
+def test_go_regex_conversion_scopes_flags_and_spells_classes() -> None:
+    pytest.importorskip("tomllib")  # the converter runs on Python 3.11+
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "update_secret_rules.py"
+    spec = importlib.util.spec_from_file_location("update_secret_rules", tool)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    convert = module.go_to_python
+    # Go: a flag group in the middle applies to the end of its group, across `|`.
+    assert convert(r"\b(p8e-(?i)[a-z0-9]{32})") == r"\b(p8e-(?i:[a-z0-9]{32}))"
+    assert convert(r'(?:"(?i)ab|cd)') == r'(?:"(?i:ab)|(?i:cd))'
+    assert convert(r"(?i)abc") == r"(?i)abc"
+    assert convert(r"[[:alnum:]]+\z") == r"[a-zA-Z0-9]+\Z"
+    with pytest.raises(module.Unsupported):
+        convert(r"\p{Greek}")
