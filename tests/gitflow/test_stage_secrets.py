@@ -183,6 +183,9 @@ def test_stage_catches_secrets_and_passes_harmless_files(corpus_repo: Path) -> N
     false_refusals = {p: d for p, d in refused.items() if p in good}
     assert len(missed) <= len(bad) * 0.05, f"missed: {missed}"
     assert len(false_refusals) <= len(good) * 0.05, f"refused: {false_refusals}"
+    # What the README promises passes, each one.
+    promised = [".env.example", ".env.template", "certs/ca.pem", "docs/aws.md", "tests/fixture.py"]
+    assert not set(promised) & set(refused), refused
     assert git(corpus_repo, "diff", "--cached", "--name-only") == ""
 
 
