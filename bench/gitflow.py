@@ -9,9 +9,11 @@
    connection before running the local git command: `devkit sync -j 8` against a
    sequential shell loop of `git pull --rebase && git push`.
 
-Targets: single-repo commands add at most 200 ms over raw git; the parallel sync is at
+Targets: single-repo commands add at most 150 ms over raw git; the parallel sync is at
 least 4x faster than the loop. Prints medians (ms) and ratios; exits 1 if a target is
-missed. Takes a few minutes. Usage: python bench/gitflow.py [--rounds N]
+missed. Takes a few minutes. Usage: python bench/gitflow.py [--rounds N] [--baseline DIR]
+(--baseline: another checkout, e.g. `git worktree add /tmp/main main`, timed in the same
+run, taking turns with this one, so a before/after comparison shares the machine's load).
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ def make_env(root: Path) -> dict[str, str]:
         "[advice]\n\tdetachedHead = false\n"
     )
     env = dict(os.environ)
+    # Installed packages come with compiled bytecode; without it every run would
+    # compile devkit (and Typer) afresh, which no user pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         HOME=str(root),
         GIT_CONFIG_GLOBAL=str(config),
@@ -120,47 +125,50 @@ def change_files(repo: Path, round_no: int, tag: str) -> None:
         (repo / f"new-{tag}-{round_no}-{extra}.txt").write_text(f"new {extra}\n")
 
 
+Times = dict[str, list[float]]  # variant ("devkit", "baseline", "git") -> ms per round
+
+
+CASES = ("stage", "commit", "both")
+
+
 def bench_stage_commit(
-    root: Path, env: dict[str, str], devkit: list[str], rounds: int
-) -> tuple[list[float], list[float]]:
+    root: Path, env: dict[str, str], devkits: dict[str, list[str]], rounds: int
+) -> dict[str, Times]:
+    """Per case (stage, commit, both): milliseconds per round of each variant, the
+    variants taking turns within a round so that load changes hit them alike."""
     repo = big_repository(root, env)
     git(repo, env, "status", "--porcelain")  # warm the index stat cache
-    ours: list[float] = []
-    raw: list[float] = []
+    raw = {"git": (["git", "add", "-A"], ["git", "commit", "-q", "-m"])}
+    tools = {
+        **{
+            name: ([*cmd, "stage", "--all"], [*cmd, "commit", "-m"])
+            for name, cmd in devkits.items()
+        },
+        **raw,
+    }
+    times: dict[str, Times] = {case: {name: [] for name in tools} for case in CASES}
     for round_no in range(rounds):
-        change_files(repo, round_no, "devkit")
-        ours.append(
-            sequence(
-                [*devkit, "stage", "--all"],
-                [*devkit, "commit", "-m", f"devkit {round_no}"],
-                cwd=repo,
-                env=env,
-            )
-        )
-        change_files(repo, round_no + 1000, "git")
-        raw.append(
-            sequence(
-                ["git", "add", "-A"],
-                ["git", "commit", "-q", "-m", f"git {round_no}"],
-                cwd=repo,
-                env=env,
-            )
-        )
-    return ours, raw
+        for offset, (name, (stage_cmd, commit_cmd)) in enumerate(tools.items()):
+            change_files(repo, round_no + 1000 * offset, name)
+            stage = sequence(stage_cmd, cwd=repo, env=env)
+            done = sequence([*commit_cmd, f"{name} {round_no}"], cwd=repo, env=env)
+            times["stage"][name].append(stage)
+            times["commit"][name].append(done)
+            times["both"][name].append(stage + done)
+    return times
 
 
 def bench_sync_behind(
-    root: Path, env: dict[str, str], devkit: list[str], rounds: int
-) -> tuple[list[float], list[float]]:
+    root: Path, env: dict[str, str], devkits: dict[str, list[str]], rounds: int
+) -> Times:
     repo = root / "big"
     bare = root / "big.git"
     git(root, env, "clone", "-q", "--bare", str(repo), str(bare))
     clones = {}
-    for name in ("colleague", "with-devkit", "with-git"):
-        clones[name] = root / name
+    for name in ("colleague", "git", *devkits):
+        clones[name] = root / f"behind-{name}"
         git(root, env, "clone", "-q", str(bare), str(clones[name]))
-    ours: list[float] = []
-    raw: list[float] = []
+    times: Times = {name: [] for name in ("git", *devkits)}
     colleague = clones["colleague"]
     for round_no in range(rounds):
         for n in range(BEHIND):
@@ -170,25 +178,27 @@ def bench_sync_behind(
                 handle.write(f"colleague {round_no}.{n}\n")
             git(colleague, env, "commit", "-q", "-am", f"colleague {round_no}.{n}")
         git(colleague, env, "push", "-q", "origin", "main")
-        ours.append(
-            sequence([*devkit, "sync", "--mode", "rebase"], cwd=clones["with-devkit"], env=env)
-        )
-        raw.append(shell("git pull -q --rebase && git push -q", cwd=clones["with-git"], env=env))
-    return ours, raw
+        for name, cmd in devkits.items():
+            times[name].append(
+                sequence([*cmd, "sync", "--mode", "rebase"], cwd=clones[name], env=env)
+            )
+        script = "git pull -q --rebase && git push -q"
+        times["git"].append(shell(script, cwd=clones["git"], env=env))
+    return times
 
 
 def bench_parallel(
-    root: Path, env: dict[str, str], devkit: list[str], rounds: int
-) -> tuple[list[float], list[float]]:
+    root: Path, env: dict[str, str], devkits: dict[str, list[str]], rounds: int
+) -> Times:
     wrapper = root / "slow-ssh"
     wrapper.write_text(SSH_WRAPPER)
     wrapper.chmod(0o755)
     ssh_env = dict(env, GIT_SSH_COMMAND=str(wrapper), GIT_SSH_VARIANT="simple")
     sets: dict[str, list[tuple[Path, Path]]] = {}
-    for kind in ("devkit", "git"):
+    for kind in ("git", *devkits):
         sets[kind] = []
         for index in range(REPOS):
-            base = root / kind / f"r{index:02d}"
+            base = root / f"parallel-{kind}" / f"r{index:02d}"
             seed = base / "seed"
             git(root, env, "init", "-q", "-b", "main", str(seed))
             (seed / "README.md").write_text(f"repo {index}\n")
@@ -220,16 +230,41 @@ def bench_parallel(
         + " ".join(str(m) for _, m in sets["git"])
         + ('; do (cd "$r" && git pull -q --rebase && git push -q) || exit 1; done')
     )
-    ours: list[float] = []
-    raw: list[float] = []
+    times: Times = {name: [] for name in ("git", *devkits)}
     for round_no in range(rounds):
-        diverge("devkit", round_no)
-        repos = [str(m) for _, m in sets["devkit"]]
-        command = [*devkit, "sync", "--mode", "rebase", "-j", "8", *repos]
-        ours.append(sequence(command, cwd=root, env=ssh_env))
+        for name, cmd in devkits.items():
+            diverge(name, round_no)
+            repos = [str(m) for _, m in sets[name]]
+            command = [*cmd, "sync", "--mode", "rebase", "-j", "8", *repos]
+            times[name].append(sequence(command, cwd=root, env=ssh_env))
         diverge("git", round_no)
-        raw.append(shell(loop, cwd=root, env=ssh_env))
-    return ours, raw
+        times["git"].append(shell(loop, cwd=root, env=ssh_env))
+    return times
+
+
+def devkit_command(source: Path) -> list[str]:
+    """`python -m devkit` running the devkit of the checkout at `source`."""
+    return ["env", f"PYTHONPATH={source}", sys.executable, "-m", "devkit"]
+
+
+def report(rows: list[tuple[str, Times, str, float]], baseline: bool) -> int:
+    """Print the table; the number of missed targets (for this checkout's devkit)."""
+    extra = f" {'baseline':>9}" if baseline else ""
+    print(
+        f"{'case':<38} {'devkit ms':>10}{extra} {'git ms':>8} {'delta ms':>9} {'ratio':>6}  target"
+    )
+    missed = 0
+    for label, times, kind, target in rows:
+        a, b = statistics.median(times["devkit"]), statistics.median(times["git"])
+        if kind == "over":
+            ok, goal, ratio = a - b <= target, f"<= +{target:.0f} ms", a / b
+        else:
+            ok, goal, ratio = b / a >= target, f">= {target:.0f}x faster", b / a
+        missed += not ok
+        base = f" {statistics.median(times['baseline']):>9.0f}" if baseline else ""
+        flag = "" if ok else "  MISSED"
+        print(f"{label:<38} {a:>10.0f}{base} {b:>8.0f} {a - b:>+9.0f} {ratio:>6.2f}  {goal}{flag}")
+    return missed
 
 
 def main() -> int:
@@ -238,37 +273,31 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["local", "parallel"], help="run only the 20k-file or the 20-repo part"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another devkit checkout (say, main's) to time in the same run, taking turns",
+    )
     args = parser.parse_args()
-    script = Path(sys.executable).parent / "devkit"
-    devkit = [str(script)] if script.exists() else [sys.executable, "-m", "devkit"]
+    devkits = {"devkit": devkit_command(Path(__file__).resolve().parent.parent)}
+    if args.baseline:
+        devkits["baseline"] = devkit_command(args.baseline.resolve())
     root = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
-    missed = 0
     try:
         env = make_env(root)
         started = time.perf_counter()
-        rows = []
+        rows: list[tuple[str, Times, str, float]] = []
         if args.only != "parallel":
-            ours, raw = bench_stage_commit(root, env, devkit, args.rounds)
-            rows.append(("stage --all + commit (20k files)", ours, raw, "over", 200.0))
-            ours, raw = bench_sync_behind(root, env, devkit, args.rounds)
-            rows.append((f"sync, {BEHIND} commits behind (20k files)", ours, raw, "over", 200.0))
+            local = bench_stage_commit(root, env, devkits, args.rounds)
+            rows.append(("stage --all (20k files)", local["stage"], "over", 150.0))
+            rows.append(("commit (20k files)", local["commit"], "over", 150.0))
+            rows.append(("stage --all + commit (20k files)", local["both"], "over", 300.0))
+            behind = bench_sync_behind(root, env, devkits, args.rounds)
+            rows.append((f"sync, {BEHIND} commits behind (20k files)", behind, "over", 150.0))
         if args.only != "local":
-            ours, raw = bench_parallel(root, env, devkit, max(3, args.rounds // 2))
-            rows.append((f"sync -j 8, {REPOS} repos, 200 ms/conn", ours, raw, "speedup", 4.0))
-        print(f"{'case':<40} {'devkit ms':>10} {'git ms':>10} {'delta ms':>9} {'ratio':>6}  target")
-        for label, ours, raw, kind, target in rows:
-            a, b = statistics.median(ours), statistics.median(raw)
-            if kind == "over":
-                ok = a - b <= target
-                goal = f"<= +{target:.0f} ms"
-                ratio = a / b
-            else:
-                ok = b / a >= target
-                goal = f">= {target:.0f}x faster"
-                ratio = b / a
-            missed += not ok
-            flag = "" if ok else "  MISSED"
-            print(f"{label:<40} {a:>10.0f} {b:>10.0f} {a - b:>+9.0f} {ratio:>6.2f}  {goal}{flag}")
+            parallel = bench_parallel(root, env, devkits, max(3, args.rounds // 2))
+            rows.append((f"sync -j 8, {REPOS} repos, 200 ms/conn", parallel, "speedup", 4.0))
+        missed = report(rows, baseline=bool(args.baseline))
         print(
             f"(medians of {args.rounds}/{args.rounds}/{max(3, args.rounds // 2)} rounds; "
             f"ratio = devkit/git for single-repo rows, git/devkit for the parallel row; "

@@ -123,8 +123,9 @@ def stage(
     """Stage paths (or --all) and show what is staged.
 
     Refuses, unless --force, files that still contain conflict markers, likely
-    secrets (private keys, .env files, credentials) and files over the size limit
-    (DEVKIT_STAGE_MAX_BYTES, default 5 MiB); then nothing is staged.
+    secrets (gitleaks' rules: tokens, private keys; .env files, Terraform state) and
+    files over the size limit (DEVKIT_STAGE_MAX_BYTES, default 5 MiB); then nothing is
+    staged.
     """
 
     def body(console: Console) -> CommandResult:

@@ -191,50 +191,46 @@ def _add_remote(g: GitRepo, url: str) -> None:
 
 # -- stage ----------------------------------------------------------------------------
 
-_SECRET_NAMES = re.compile(
-    r"(^|/)(\.env(\.[^/]*)?|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.(pem|key|p12|pfx|keystore|jks)"
-    r"|credentials(\.json)?|\.netrc|\.pypirc|\.npmrc|\.git-credentials|secrets?\.(ya?ml|json))$",
-    re.IGNORECASE,
-)
-_SAFE_NAMES = re.compile(r"\.(example|sample|template|dist)$", re.IGNORECASE)
-_SECRET_CONTENT = (
-    (re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----"), "contains a private key"),
-    (re.compile(rb"\bAKIA[0-9A-Z]{16}\b"), "contains an AWS access key id"),
-    (re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "contains a GitHub token"),
-    (re.compile(rb"\bxox[baprs]-[A-Za-z0-9-]{10,}"), "contains a Slack token"),
-)
 _MARKER_START = re.compile(rb"^<{7}( |$)", re.MULTILINE)
 _MARKER_MIDDLE = re.compile(rb"^={7}$", re.MULTILINE)
 _MARKER_END = re.compile(rb"^>{7}( |$)", re.MULTILINE)
+# Documentation that shows conflict markers does so in fenced code blocks.
+_MARKDOWN = re.compile(r"\.(?:md|markdown|mdx|mkd)$", re.IGNORECASE)
+_FENCED_BLOCK = re.compile(rb"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.M | re.S)
 
 
 def check_paths(worktree: Path, paths: Sequence[str], *, limit: int) -> list[Refusal]:
     """Files that should not be staged: conflict markers, likely secrets, bigger than
     `limit` bytes."""
+    from devkit.gitflow.secretscan import detect_secret
+
     refused: list[Refusal] = []
     for rel in paths:
         target = worktree / rel
         if target.is_symlink() or not target.is_file():
             continue
-        if _SECRET_NAMES.search(rel) and not _SAFE_NAMES.search(rel):
-            refused.append(Refusal(rel, "secret", "its name marks it as a secret or key file"))
-            continue
         size = target.stat().st_size
-        if size > limit:
+        data = target.read_bytes() if size <= limit else b""
+        secret = detect_secret(rel, data)
+        if secret is not None:
+            refused.append(Refusal(rel, "secret", secret.detail()))
+        elif size > limit:
             refused.append(
                 Refusal(rel, "too_large", f"{size} bytes is over the {limit}-byte limit")
             )
-            continue
-        data = target.read_bytes()
-        hit = next((why for pattern, why in _SECRET_CONTENT if pattern.search(data)), None)
-        if hit:
-            refused.append(Refusal(rel, "secret", hit))
-            continue
-        if b"\0" not in data[:8000] and (
-            _MARKER_START.search(data) and _MARKER_MIDDLE.search(data) and _MARKER_END.search(data)
-        ):
+        elif _has_conflict_markers(rel, data):
             refused.append(Refusal(rel, "conflict_markers", "it still contains conflict markers"))
     return refused
+
+
+def _has_conflict_markers(rel: str, data: bytes) -> bool:
+    if b"\0" in data[:8000]:
+        return False
+    if _MARKDOWN.search(rel):
+        data = _FENCED_BLOCK.sub(b"", data)
+    return bool(
+        _MARKER_START.search(data) and _MARKER_MIDDLE.search(data) and _MARKER_END.search(data)
+    )
 
 
 def _pathspecs(g: GitRepo, base: Path, paths: Sequence[str]) -> list[str]:
@@ -316,30 +312,44 @@ def stage_paths(
     refuse_incomplete_sync(g)
     specs = _pathspecs(g, Path(repo), paths) if paths else ["."]
     with _index_transaction(g) as (env, commit):
-        # --verbose names each path git add took ("add 'x'", "remove 'x'"): one
-        # scan of the work tree, exactly what plain `git add -A` costs.
-        out = g.run(["add", "-A", "--verbose", "--", *specs], env={**env, "LC_ALL": "C"})
+        # What `git add` changed is the index (a private copy) against HEAD before and
+        # after: two cheap NUL-separated diffs, with one scan of the work tree (git add's
+        # own), so any file name is read exactly.
+        before = _staged_blobs(g, env)
+        g.run(["add", "-A", "--", *specs], env=env)
+        after = _staged_blobs(g, env)
         added = [
-            line[5:-1]
-            for line in out.text.splitlines()
-            if line.startswith("add '") and line.endswith("'")
+            path for path, (letter, blob) in after.items() if before.get(path) != (letter, blob)
         ]
-        refused = tuple(check_paths(g.worktree, added, limit=max_stage_bytes(g.env)))
+        checked = [path for path in added if after[path][0] in "AMT"]
+        refused = tuple(check_paths(g.worktree, checked, limit=max_stage_bytes(g.env)))
+        staged = tuple((letter, path) for path, (letter, _) in after.items())
         if dry_run:
-            return StageResult(str(g.worktree), True, _staged(g, env), refused, force)
+            return StageResult(str(g.worktree), True, staged, refused, force)
         if refused and not force:
             return StageResult(str(g.worktree), False, (), refused, force)
         commit()
-    return StageResult(str(g.worktree), False, _staged(g), refused, force)
+    return StageResult(str(g.worktree), False, staged, refused, force)
 
 
-def _staged(g: GitRepo, env: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
-    """(status letter, path) of everything staged (index against HEAD)."""
-    raw = g.run(
-        ["diff", "--cached", "--name-status", "--no-renames", "-z"], strip=False, env=env
-    ).text
-    tokens = [t for t in raw.split("\0") if t]
-    return tuple((tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2))
+_RAW_DIFF = ("--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff")
+
+
+def _staged_blobs(g: GitRepo, env: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """Path -> (status letter, blob in the index) of everything staged (the index
+    against HEAD, or against nothing before the first commit); "U": unmerged."""
+    return _parse_raw_diff(g.run(["diff", "--cached", *_RAW_DIFF], strip=False, env=env).text)
+
+
+def _parse_raw_diff(raw: str) -> dict[str, tuple[str, str]]:
+    tokens = raw.split("\0")
+    found: dict[str, tuple[str, str]] = {}
+    # Each entry: ":old_mode new_mode old_blob new_blob LETTER" NUL path NUL.
+    for header, path in zip(tokens[0:-1:2], tokens[1::2], strict=False):
+        fields = header.split(" ")
+        if header.startswith(":") and len(fields) == 5:
+            found[path] = (fields[4][:1], fields[3])
+    return found
 
 
 # -- commit ---------------------------------------------------------------------------
@@ -359,15 +369,15 @@ def create_commit(
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     g = open_repo(repo, env=env)
     refuse_incomplete_sync(g)
-    on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
-    if not on.startswith("refs/heads/"):
+    branch = _current_branch(g)
+    if branch is None:
         raise OperationFailed(
             "HEAD is detached: a commit here would belong to no branch",
             code="detached_head",
             hint="create a branch first: git switch -c NAME",
         )
-    branch = on.removeprefix("refs/heads/")
-    unmerged = sorted({line.split("\t", 1)[1] for line in _lines0(g, ["ls-files", "-u", "-z"])})
+    pending = _pending_changes(g, all_changes=all_changes)
+    unmerged = sorted(path for path, (letter, _) in pending.items() if letter == "U")
     if unmerged:
         raise OperationFailed(
             f"{len(unmerged)} file(s) still have unresolved conflicts: " + ", ".join(unmerged[:5]),
@@ -375,13 +385,7 @@ def create_commit(
             hint="resolve them, then devkit stage those files",
         )
     merging = g.operation_in_progress() == "merge"
-    if g.rev("HEAD") is None:
-        has_changes = bool(_lines0(g, ["ls-files", "-z"]))
-    else:
-        # Index against HEAD (cheap); with --all, tracked files in the work tree too.
-        probe = ["diff-index", "--quiet"] + ([] if all_changes else ["--cached"])
-        has_changes = g.run([*probe, "HEAD", "--"], check=False).status == 1
-    if not (has_changes or allow_empty or merging):
+    if not (pending or allow_empty or merging):
         raise OperationFailed(
             "nothing is staged to commit",
             code="nothing_staged",
@@ -417,5 +421,28 @@ def create_commit(
     )
 
 
-def _lines0(g: GitRepo, args: list[str]) -> list[str]:
-    return [item for item in g.run(args, strip=False).text.split("\0") if item]
+def _current_branch(g: GitRepo) -> str | None:
+    """The branch HEAD names, None when detached. Read from HEAD itself (a file of one
+    line), asking git only for the reftable format, whose HEAD file is a stub."""
+    try:
+        head = (g.git_dir / "HEAD").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        head = ""
+    head = head.strip()
+    if head.startswith("ref: refs/heads/") and head != "ref: refs/heads/.invalid":
+        return head.removeprefix("ref: refs/heads/")
+    if head.startswith("ref: ") or not head:
+        on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
+        return on.removeprefix("refs/heads/") if on.startswith("refs/heads/") else None
+    return None
+
+
+def _pending_changes(g: GitRepo, *, all_changes: bool) -> dict[str, tuple[str, str]]:
+    """What `git commit` (with --all: `git commit -a`) would commit, unmerged paths
+    ("U") included: index against HEAD, with --all tracked work-tree files too. One
+    diff, which reads the work tree only with --all."""
+    if all_changes:
+        out = g.run(["diff", "HEAD", *_RAW_DIFF, "--"], check=False, strip=False)
+        if out.ok:
+            return _parse_raw_diff(out.text)
+    return _staged_blobs(g)

@@ -153,7 +153,20 @@ def test_stage_dry_run_stages_nothing(repo: Path) -> None:
         ),
         (".env", "TOKEN=abc\n", "secret"),
         ("deploy/id_rsa", "whatever\n", "secret"),
-        ("config.txt", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n", "secret"),
+        (
+            "config.txt",
+            "-----BEGIN OPENSSH "
+            + "PRIVATE KEY-----\n"
+            + "b3BlbnNzaC1rZXktdjE" * 8
+            + "\n-----END OPENSSH "
+            + "PRIVATE KEY-----\n",
+            "secret",
+        ),
+        (
+            "docs/notes.md",
+            "```\nshown\n```\n<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> other\n",
+            "conflict_markers",
+        ),
         ("big.bin", "x" * 2048, "too_large"),
     ],
 )
