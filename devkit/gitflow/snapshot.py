@@ -49,6 +49,17 @@ class Snapshot:
     index_tree: str
     worktree_tree: str
     left: str | None  # where the sync left the branch, once it completed
+    # The index and tracked files the sync left (None: a sync by an older devkit).
+    left_state: TrackedState | None = None
+
+
+@dataclass(frozen=True)
+class TrackedState:
+    """An index and the tracked files of a working tree, as trees (the files as
+    `git add -u` would stage them)."""
+
+    index_tree: str
+    worktree_tree: str
 
 
 @contextmanager
@@ -118,6 +129,31 @@ def left_ref(snapshot_ref: str) -> str:
 def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapshot:
     """The snapshot `ref` names (or, given, the snapshot commit that `ref` named)."""
     commit = commit or g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+    head, state, meta = _read_state_commit(g, commit)
+    if state is None:
+        # The snapshot of a clean tree is HEAD itself: index and files were its tree.
+        tree = g.text(["rev-parse", f"{commit}^{{tree}}"]).strip()
+        state = TrackedState(index_tree=tree, worktree_tree=tree)
+    branch = ref.removeprefix(SNAPSHOT_PREFIX).removeprefix(BACKUP_PREFIX).rpartition("/")[0]
+    left = left_state = None
+    left_commit = g.rev(left_ref(ref)) if ref.startswith(SNAPSHOT_PREFIX) else None
+    if left_commit is not None:
+        left, left_state, _ = _read_state_commit(g, left_commit)
+    return Snapshot(
+        ref=ref,
+        commit=commit,
+        branch=meta.get("devkit-branch", branch),
+        head=head,
+        index_tree=state.index_tree,
+        worktree_tree=state.worktree_tree,
+        left=left,
+        left_state=left_state,
+    )
+
+
+def _read_state_commit(g: GitRepo, commit: str) -> tuple[str, TrackedState | None, dict[str, str]]:
+    """(HEAD, index and files, metadata) of a snapshot or left-state commit; a plain
+    commit is only a HEAD."""
     raw = g.text(["cat-file", "commit", commit])
     header, _, body = raw.partition("\n\n")
     parents = [line.split()[1] for line in header.splitlines() if line.startswith("parent ")]
@@ -127,24 +163,35 @@ def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapsho
         key, sep, value = line.partition(": ")
         if sep and key.startswith("devkit-"):
             meta[key] = value.strip()
-    branch = ref.removeprefix(SNAPSHOT_PREFIX).removeprefix(BACKUP_PREFIX).rpartition("/")[0]
     if "devkit-head" not in meta:
-        # The snapshot of a clean tree is HEAD itself: index and files were its tree.
-        head, index_tree = commit, tree
-    elif len(parents) == 2:
-        head = meta["devkit-head"]
-        index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
-    else:
-        raise OperationFailed(f"{ref} is not a devkit snapshot", code="bad_snapshot")
-    return Snapshot(
-        ref=ref,
-        commit=commit,
-        branch=meta.get("devkit-branch", branch),
-        head=head,
-        index_tree=index_tree,
-        worktree_tree=tree,
-        left=g.rev(left_ref(ref)) if ref.startswith(SNAPSHOT_PREFIX) else None,
-    )
+        return commit, None, meta
+    if len(parents) < 2:
+        raise OperationFailed(f"{commit} is not a devkit snapshot", code="bad_snapshot")
+    index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
+    return meta["devkit-head"], TrackedState(index_tree, tree), meta
+
+
+def tracked_state(g: GitRepo) -> TrackedState:
+    """The index and the tracked files as they are now (nothing is changed)."""
+    with temporary_index(g, copy_real=True) as env:
+        index_tree = g.text(["write-tree"], env=env).strip()
+        g.run(["add", "-u", "--", "."], env=env)
+        return TrackedState(index_tree, g.text(["write-tree"], env=env).strip())
+
+
+def state_commit(g: GitRepo, *, branch: str, head: str, state: TrackedState, reason: str) -> str:
+    """A commit shaped like a snapshot (tree: the files; parents: HEAD and a commit of
+    the index), for objects only."""
+    env = dict(BOOKKEEPING_IDENTITY)
+    message = f"devkit index of {branch}"
+    index_commit = g.text(
+        ["commit-tree", state.index_tree, "-p", head, "-m", message], env=env
+    ).strip()
+    message = _message(reason, branch=branch, head=head)
+    return g.text(
+        ["commit-tree", state.worktree_tree, "-p", head, "-p", index_commit, "-m", message],
+        env=env,
+    ).strip()
 
 
 def mark_left(g: GitRepo, ref: str, left: str) -> None:
@@ -260,6 +307,7 @@ def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoR
                 code="branch_moved",
                 hint=f"the pre-sync state is still in {snap.ref}",
             )
+        _refuse_changes_since_sync(g, snap)
         backup = take_snapshot(
             g, branch=branch, head=status.oid, reason="before undo", prefix=BACKUP_PREFIX
         )
@@ -323,4 +371,30 @@ def _undo_incomplete_sync(g: GitRepo, journal: Journal) -> UndoResult:
         previous_head=now,
         snapshot=journal.snapshot_ref,
         backup=backup,
+    )
+
+
+def _refuse_changes_since_sync(g: GitRepo, snap: Snapshot) -> None:
+    """Undo puts back files and index as they were before the sync: refuse when the
+    user changed them after it, rather than discard those changes."""
+    if snap.left_state is None:
+        return  # a sync by an older devkit did not record what it left
+    now = tracked_state(g)
+    if now == snap.left_state:
+        return
+    changed: set[str] = set()
+    for before, after in (
+        (snap.left_state.index_tree, now.index_tree),
+        (snap.left_state.worktree_tree, now.worktree_tree),
+    ):
+        if before != after:
+            out = g.run(["diff", "--name-only", "-z", before, after, "--"], strip=False).text
+            changed.update(p for p in out.split("\0") if p)
+    names = sorted(changed)
+    raise OperationFailed(
+        f"{len(names)} file(s) changed since the sync ({', '.join(names[:5])}"
+        f"{', ...' if len(names) > 5 else ''}); undo would discard those changes",
+        code="changed_since_sync",
+        hint="commit or stash them first (git stash), then run devkit undo again",
+        details={"paths": names},
     )

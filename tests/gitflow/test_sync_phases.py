@@ -125,7 +125,7 @@ def test_move_then_roll_back_restores_everything(remote: Remote) -> None:
     taken = Taken(record_snapshot(g, branch="main", commit=commit_sha, reason="test"), stash)
     new = integrate(g, position, plan, REBASE, log)
     target = verify(g, position, plan, REBASE, new=new, stash=stash)
-    move(g, position, plan, target=target, taken=taken)
+    move(g, position, plan, target=target, taken=taken, left=new)
     assert head(clone) == new
     assert (clone / "README.md").read_text() == "edited\n"
     roll_back(g, position, taken, moved=True, log=log)

@@ -115,7 +115,7 @@ CASES = [
         REBASE,
         [
             Point("rebase", None, critical=False),
-            Point("read-tree", None, critical=True),
+            Point("read-tree", "-u", critical=True),
             Point("update-ref", "--stdin", critical=True),
         ],
         [
@@ -140,7 +140,7 @@ CASES = [
         [],
         [
             Point("merge", None, critical=False),
-            Point("read-tree", None, critical=True),
+            Point("read-tree", "-u", critical=True),
             Point("update-ref", "--stdin", critical=True),
         ],
     ),

@@ -27,11 +27,13 @@ from devkit.gitflow.journal import new_journal, remove_journal, write_journal
 from devkit.gitflow.leftovers import refuse_index_lock
 from devkit.gitflow.snapshot import (
     Snapshot,
+    TrackedState,
     left_ref,
     read_snapshot,
     record_snapshot,
     restore_snapshot,
     snapshot_commit,
+    state_commit,
     temporary_index,
 )
 from devkit.gitflow.sync.model import (
@@ -52,12 +54,12 @@ PAST_TENSE = {"fast-forward": "fast-forwarded", "rebase": "rebased", "merge": "m
 
 @dataclass(frozen=True)
 class Target:
-    """verify: where the move takes the branch and, when local changes are carried
-    over (autostash), the index and working tree it ends with."""
+    """verify: where the move takes the branch, index and tracked files, and whether
+    local changes that overlap incoming ones are carried over (autostash)."""
 
     head: str
-    index_tree: str | None = None
-    worktree_tree: str | None = None
+    state: TrackedState
+    carried: bool
 
 
 # -- snapshot, integrate, verify, move, push: rolled back together -------------------------
@@ -78,6 +80,10 @@ def carry_out(
         commit, stash = snapshot(g, position, plan, log)
         new = integrate(g, position, plan, options, log)
         target = verify(g, position, plan, options, new=new, stash=stash)
+        # What the sync leaves, so that undo can tell later edits from the sync's own.
+        left = state_commit(
+            g, branch=position.branch, head=new, state=target.state, reason="left by sync"
+        )
         with process.critical():
             # Bound together: a snapshot ref exists exactly when `taken` says so, and
             # the journal exists from before the first live change to the end of the
@@ -95,7 +101,7 @@ def carry_out(
                 ),
             )
             moved = True
-            move(g, position, plan, target=target, taken=taken)
+            move(g, position, plan, target=target, taken=taken, left=left)
             remove_journal(g)
         log.note(
             f"{PAST_TENSE[plan.action]} onto {position.upstream} "
@@ -195,14 +201,11 @@ def verify(
         )
     _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
-        return Target(head=new)
+        return Target(head=new, state=_two_tree_state(g, old=position.old, new=new), carried=False)
     outcome = merge_with_base(g, new, stash, position.old)
     if outcome.clean:
-        return Target(
-            head=new,
-            index_tree=_carried_index(g, new=new, stash=stash, old=position.old),
-            worktree_tree=outcome.tree,
-        )
+        index_tree = _carried_index(g, new=new, stash=stash, old=position.old)
+        return Target(head=new, state=TrackedState(index_tree, outcome.tree), carried=True)
     current = (
         position.upstream
         if plan.action == "fast-forward"
@@ -223,6 +226,18 @@ def verify(
         hint="commit your changes, then sync and resolve the conflict",
         conflicts=report,
     )
+
+
+def _two_tree_state(g: GitRepo, *, old: str, new: str) -> TrackedState:
+    """The index and tracked files a two-tree `read-tree -m -u OLD NEW` leaves: the
+    same read-tree, run on copies of the index (the second one holding the files)."""
+    with temporary_index(g, copy_real=True) as env:
+        g.run(["read-tree", "-m", old, new], env=env)
+        index_tree = g.text(["write-tree"], env=env).strip()
+    with temporary_index(g, copy_real=True) as env:
+        g.run(["add", "-u", "--", "."], env=env)
+        g.run(["read-tree", "-m", old, new], env=env)
+        return TrackedState(index_tree, g.text(["write-tree"], env=env).strip())
 
 
 def _carried_index(g: GitRepo, *, new: str, stash: str, old: str) -> str:
@@ -258,14 +273,16 @@ def _is_ancestor(g: GitRepo, ancestor: str, descendant: str) -> bool:
     return g.run(["merge-base", "--is-ancestor", ancestor, descendant], check=False).ok
 
 
-def move(g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: Taken) -> None:
-    """Move the user's index, files and branch to `target`, recording where the sync
-    left the branch in the same ref transaction (call inside a critical section, with
-    the journal written); then check that HEAD is on the branch at the new tip with
-    nothing in progress."""
+def move(
+    g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: Taken, left: str
+) -> None:
+    """Move the user's index, files and branch to `target`, recording what the sync
+    left (`left`, a state commit) in the same ref transaction (call inside a critical
+    section, with the journal written); then check that HEAD is on the branch at the
+    new tip with nothing in progress."""
     new = target.head
-    if target.index_tree is not None and target.worktree_tree is not None:
-        _move_with_local_changes(g, target.index_tree, target.worktree_tree)
+    if target.carried:
+        _move_with_local_changes(g, target.state.index_tree, target.state.worktree_tree)
     else:
         # A two-tree read-tree is what checkout does: it updates index and files from
         # OLD to NEW, keeps every other local change (staged ones included) and
@@ -281,7 +298,7 @@ def move(g: GitRepo, position: Position, plan: Plan, *, target: Target, taken: T
     g.update_refs(
         [
             ("update", f"refs/heads/{position.branch}", new, position.old),
-            ("create", left_ref(taken.ref), new),
+            ("create", left_ref(taken.ref), left),
         ],
         message=f"devkit sync ({plan.action}): onto {position.upstream}",
     )
