@@ -25,8 +25,8 @@ from devkit.lazy import lazy_attributes
 if TYPE_CHECKING:
     from devkit.gitflow.conflicts import report_conflicts
     from devkit.gitflow.local import create_commit, init_repository, stage_paths
-    from devkit.gitflow.snapshot import undo_last_sync
     from devkit.gitflow.sync import sync_repositories
+    from devkit.gitflow.undo import undo_last_sync
 
 _LAZY = {
     "init_repository": "devkit.gitflow.local",
@@ -34,7 +34,7 @@ _LAZY = {
     "create_commit": "devkit.gitflow.local",
     "sync_repositories": "devkit.gitflow.sync",
     "report_conflicts": "devkit.gitflow.conflicts",
-    "undo_last_sync": "devkit.gitflow.snapshot",
+    "undo_last_sync": "devkit.gitflow.undo",
 }
 
 __all__ = [

@@ -38,6 +38,7 @@ class Journal:
     snapshot_commit: str  # HEAD, index and files before the sync (see snapshot.py)
     target_head: str  # where the move takes the branch
     started: str  # UTC, ISO 8601
+    operation: str = "sync"  # or "undo": an undo restoring the same snapshot
 
 
 def journal_path(g: GitRepo) -> Path:
@@ -95,10 +96,18 @@ def read_journal(g: GitRepo) -> Journal | None:
 
 
 def new_journal(
-    *, branch: str, before_head: str, snapshot_ref: str, snapshot_commit: str, target_head: str
+    *,
+    branch: str,
+    before_head: str,
+    snapshot_ref: str,
+    snapshot_commit: str,
+    target_head: str,
+    operation: str = "sync",
 ) -> Journal:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Journal(branch, before_head, snapshot_ref, snapshot_commit, target_head, started)
+    return Journal(
+        branch, before_head, snapshot_ref, snapshot_commit, target_head, started, operation
+    )
 
 
 def refuse_incomplete_sync(g: GitRepo) -> None:
@@ -107,10 +116,11 @@ def refuse_incomplete_sync(g: GitRepo) -> None:
     if journal is None:
         return
     raise OperationFailed(
-        f"a sync of '{journal.branch}' did not complete (stopped at {journal.started}); "
-        "files, index or branch may be half-way between before and after",
+        f"a {journal.operation} of '{journal.branch}' did not complete (started "
+        f"{journal.started}); files, index or branch may be half-way between before and "
+        "after",
         code="sync_incomplete",
-        hint="run `devkit undo` to restore the state from before that sync "
+        hint="run `devkit undo` to restore the state from before the sync "
         f"(it is kept in {journal.snapshot_ref})",
         details={"snapshot": journal.snapshot_ref, "branch": journal.branch},
     )

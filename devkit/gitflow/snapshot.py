@@ -1,11 +1,15 @@
-"""Snapshots of HEAD, the index and the whole working tree, and `undo` from them.
+"""Snapshots of HEAD, the index and the working tree, for undo and rollback.
 
 A snapshot is a commit W under `refs/devkit/snapshots/<branch>/<stamp>`, shaped like a
-stash: W's tree is the working tree (tracked and untracked files, not ignored ones),
-its first parent is HEAD and its second parent is a commit whose tree is the index
-(for a clean tree, where index and files equal HEAD, the ref points at HEAD itself).
-It is built with a temporary GIT_INDEX_FILE (a copy of the real index), `add -A`,
-`write-tree` and `commit-tree`, so the real index and working tree are never touched.
+stash: W's tree is the tracked files (with the raw bytes, no eol conversion or filter,
+of those changed locally and those the caller is about to change) plus the untracked
+files the caller names (those it may overwrite; the others are never copied); its first
+parent is HEAD, its second a commit whose tree is the index, its third (when there is
+an index file) a commit holding the index file itself, so that restoring brings back
+every entry's flags (a sparse checkout's skip-worktree bits). When nothing differs
+from HEAD and no flag needs keeping, the ref points at HEAD itself. It is built with a
+temporary GIT_INDEX_FILE (a copy of the real index), so the real index and working
+tree are never touched. Restoring is devkit/gitflow/restore.py; undo is undo.py.
 """
 
 from __future__ import annotations
@@ -13,25 +17,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from devkit import process
 from devkit.errors import OperationFailed
-from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo, open_repo
-from devkit.gitflow.journal import (
-    Journal,
-    journal_location,
-    journal_path,
-    read_journal,
-    remove_journal,
-)
-from devkit.gitflow.leftovers import refuse_index_lock, remove_index_lock_left_by, tidy_leftovers
-from devkit.gitflow.locking import lock_wait_seconds, repository_lock
-from devkit.gitflow.results import UndoResult
+from devkit.gitflow.gitcmd import BOOKKEEPING_IDENTITY, GitRepo
 
 SNAPSHOT_PREFIX = "refs/devkit/snapshots/"
 BACKUP_PREFIX = "refs/devkit/undo-backups/"
@@ -51,6 +45,7 @@ class Snapshot:
     left: str | None  # where the sync left the branch, once it completed
     # The index and tracked files the sync left (None: a sync by an older devkit).
     left_state: TrackedState | None = None
+    index_file: str | None = None  # the index file's bytes, as a blob, when kept
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,8 @@ def temporary_index(g: GitRepo, *, copy_real: bool) -> Iterator[dict[str, str]]:
         if copy_real and real.exists():
             # A copy keeps the stat cache, so `add -A` only rehashes changed files.
             shutil.copyfile(real, path)
-        yield {"GIT_INDEX_FILE": str(path), **BOOKKEEPING_IDENTITY}
+        # Paths devkit passes are file names, never patterns.
+        yield {"GIT_INDEX_FILE": str(path), "GIT_LITERAL_PATHSPECS": "1", **BOOKKEEPING_IDENTITY}
     finally:
         for leftover in (path, Path(f"{path}.lock")):
             leftover.unlink(missing_ok=True)
@@ -83,31 +79,145 @@ def _stamp() -> str:
 
 
 def take_snapshot(
-    g: GitRepo, *, branch: str, head: str, reason: str, prefix: str = "", clean: bool = False
+    g: GitRepo,
+    *,
+    branch: str,
+    head: str,
+    reason: str,
+    prefix: str = "",
+    touched: Sequence[str] = (),
+    untracked: Sequence[str] = (),
 ) -> str:
     """Record HEAD, index and working tree; return the snapshot's ref name."""
-    commit = snapshot_commit(g, branch=branch, head=head, reason=reason, clean=clean)
+    commit = snapshot_commit(
+        g,
+        branch=branch,
+        head=head,
+        reason=reason,
+        clean=False,
+        touched=touched,
+        untracked=untracked,
+    )
     return record_snapshot(g, branch=branch, commit=commit, reason=reason, prefix=prefix)
 
 
-def snapshot_commit(g: GitRepo, *, branch: str, head: str, reason: str, clean: bool) -> str:
+def snapshot_commit(
+    g: GitRepo,
+    *,
+    branch: str,
+    head: str,
+    reason: str,
+    clean: bool,
+    touched: Sequence[str] = (),
+    untracked: Sequence[str] = (),
+) -> str:
     """The snapshot commit of HEAD, index and working tree (objects only, no ref).
 
-    `clean` (status listed nothing) means index and working tree both equal HEAD's
-    tree, so no scan of the working tree is needed: HEAD itself is the snapshot."""
-    if clean:
-        return head
+    `clean` (status listed nothing) means index and tracked files equal HEAD's tree, so
+    they need no scan. `touched`: the tracked paths the caller is about to change; they
+    and every changed tracked file are kept as their raw bytes (no eol conversion or
+    filter), so that a restore writes back exactly what was there. `untracked`: the
+    untracked paths the caller may overwrite or delete; other untracked files are left
+    out, since nothing devkit does touches them. When nothing differs from HEAD and no
+    index flag needs keeping, HEAD itself is the snapshot."""
     with temporary_index(g, copy_real=True) as env:
         index_tree = g.text(["write-tree"], env=env).strip()
-        g.run(["add", "-A", "--", "."], env=env)
-        worktree_tree = g.text(["write-tree"], env=env).strip()
-        index_commit = g.text(
-            ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
+        if not clean:
+            g.run(["add", "-u", "--", "."], env=env)
+        for start in range(0, len(untracked), 500):
+            g.run(["add", "-f", "--", *untracked[start : start + 500]], env=env)
+        tracked_tree = g.text(["write-tree"], env=env).strip()
+        raw = set(touched)
+        if tracked_tree != index_tree:
+            raw.update(_changed_paths(g, index_tree, tracked_tree))
+        worktree_tree = _with_raw_bytes(g, env, sorted(raw)) or tracked_tree
+    head_tree = g.text(["rev-parse", f"{head}^{{tree}}"]).strip()
+    if worktree_tree == index_tree == head_tree and not _needs_index_file(g):
+        return head
+    index_file = _index_file_blob(g)
+    env = dict(BOOKKEEPING_IDENTITY)
+    index_commit = g.text(
+        ["commit-tree", index_tree, "-p", head, "-m", f"devkit index of {branch}"], env=env
+    ).strip()
+    parents = ["-p", head, "-p", index_commit]
+    if index_file is not None:
+        listing = f"100644 blob {index_file}\tindex\0".encode()
+        holder = g.run(["mktree", "-z"], input=listing).text.strip()
+        file_commit = g.text(
+            ["commit-tree", holder, "-m", f"devkit index file of {branch}"], env=env
         ).strip()
-        message = _message(reason, branch=branch, head=head)
-        return g.text(
-            ["commit-tree", worktree_tree, "-p", head, "-p", index_commit, "-m", message], env=env
-        ).strip()
+        parents += ["-p", file_commit]
+    message = _message(reason, branch=branch, head=head)
+    return g.text(["commit-tree", worktree_tree, *parents, "-m", message], env=env).strip()
+
+
+def _changed_paths(g: GitRepo, before: str, after: str) -> list[str]:
+    out = g.run(["diff", "--name-only", "-z", "--no-renames", before, after, "--"], strip=False)
+    return [p for p in out.text.split("\0") if p]
+
+
+def _with_raw_bytes(g: GitRepo, env: dict[str, str], paths: list[str]) -> str | None:
+    """Store the raw bytes of these regular files in the temporary index and return
+    its tree (None when every entry already holds them)."""
+    regular = [p for p in paths if stat.S_ISREG(_lstat_mode(g.worktree / p))]
+    if not regular:
+        return None
+    oids: list[str] = []
+    for start in range(0, len(regular), 500):
+        batch = regular[start : start + 500]
+        out = g.text(["hash-object", "-w", "--no-filters", "--", *batch])
+        oids += out.split()
+    entries = index_entries(g, env, regular)
+    lines = []
+    for path, oid in zip(regular, oids, strict=True):
+        mode = entries.get(path, ("", ""))[0] or _git_mode(g.worktree / path)
+        if entries.get(path) != (mode, oid):
+            lines.append(f"{mode} {oid}\t{path}\0")
+    if not lines:
+        return None
+    g.run(["update-index", "-z", "--index-info"], env=env, input="".join(lines).encode())
+    return g.text(["write-tree"], env=env).strip()
+
+
+def index_entries(
+    g: GitRepo, env: Mapping[str, str] | None, paths: Sequence[str] = ()
+) -> dict[str, tuple[str, str]]:
+    """{path: (mode, oid)} of an index (stage 0; the last stage of unmerged paths)."""
+    args = ["ls-files", "-s", "-z", "--full-name"]
+    out = g.run([*args, "--", *paths] if paths else args, env=env, strip=False).text
+    found = {}
+    for record in out.split("\0"):
+        if record:
+            info, _, path = record.partition("\t")
+            mode, oid, _stage = info.split()
+            found[path] = (mode, oid)
+    return found
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return path.lstat().st_mode
+    except OSError:
+        return 0
+
+
+def _git_mode(path: Path) -> str:
+    return "100755" if _lstat_mode(path) & 0o100 else "100644"
+
+
+def _index_file_blob(g: GitRepo) -> str | None:
+    """The index file itself, as a blob: restoring it brings back every entry with its
+    flags (skip-worktree of a sparse checkout, assume-unchanged, intent-to-add). Not
+    for a split index, whose file names a shared one that may be gone by then."""
+    index = g.git_dir / "index"
+    if not index.exists() or any(g.git_dir.glob("sharedindex.*")):
+        return None
+    return g.text(["hash-object", "-w", "--no-filters", "--", str(index)]).strip()
+
+
+def _needs_index_file(g: GitRepo) -> bool:
+    """Whether the index may hold flags that its tree does not show."""
+    return (g.config("core.sparseCheckout") or "").lower() == "true"
 
 
 def record_snapshot(g: GitRepo, *, branch: str, commit: str, reason: str, prefix: str = "") -> str:
@@ -130,6 +240,9 @@ def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapsho
     """The snapshot `ref` names (or, given, the snapshot commit that `ref` named)."""
     commit = commit or g.text(["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
     head, state, meta = _read_state_commit(g, commit)
+    index_file = None
+    if meta.get("devkit-index-file"):
+        index_file = g.text(["rev-parse", f"{meta['devkit-index-file']}:index"]).strip()
     if state is None:
         # The snapshot of a clean tree is HEAD itself: index and files were its tree.
         tree = g.text(["rev-parse", f"{commit}^{{tree}}"]).strip()
@@ -148,6 +261,7 @@ def read_snapshot(g: GitRepo, ref: str, *, commit: str | None = None) -> Snapsho
         worktree_tree=state.worktree_tree,
         left=left,
         left_state=left_state,
+        index_file=index_file,
     )
 
 
@@ -167,6 +281,8 @@ def _read_state_commit(g: GitRepo, commit: str) -> tuple[str, TrackedState | Non
         return commit, None, meta
     if len(parents) < 2:
         raise OperationFailed(f"{commit} is not a devkit snapshot", code="bad_snapshot")
+    if len(parents) > 2:
+        meta["devkit-index-file"] = parents[2]
     index_tree = g.text(["rev-parse", f"{parents[1]}^{{tree}}"]).strip()
     return meta["devkit-head"], TrackedState(index_tree, tree), meta
 
@@ -209,192 +325,3 @@ def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:
         if ref_branch == branch:
             return read_snapshot(g, ref)
     return None
-
-
-def _ls_tree_files(g: GitRepo, tree: str) -> set[str]:
-    raw = g.run(["ls-tree", "-r", "-z", "--name-only", tree], strip=False).text
-    return {p for p in raw.split("\0") if p}
-
-
-def _present_files(g: GitRepo) -> set[str]:
-    tracked = g.run(["ls-files", "-z"], strip=False).text
-    untracked = g.run(["ls-files", "-z", "--others", "--exclude-standard"], strip=False).text
-    return {p for p in (tracked + "\0" + untracked).split("\0") if p}
-
-
-def restore_snapshot(g: GitRepo, snap: Snapshot, *, branch_now: str) -> None:
-    """Put branch, index and working tree back exactly as the snapshot recorded them.
-
-    `branch_now` is the SHA the branch must still point at (compare-and-swap)."""
-    # 1. The branch (HEAD stays attached to it).
-    if branch_now != snap.head:
-        g.run(
-            [
-                "update-ref",
-                "-m",
-                "devkit: restore snapshot",
-                f"refs/heads/{snap.branch}",
-                snap.head,
-                branch_now,
-            ]
-        )
-    # 2. The working tree: remove what the snapshot did not have, rewrite what differs.
-    wanted = _ls_tree_files(g, snap.worktree_tree)
-    for extra in sorted(_present_files(g) - wanted, reverse=True):
-        target = g.worktree / extra
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        parent = target.parent
-        while parent != g.worktree and parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
-    with temporary_index(g, copy_real=False) as env:
-        g.run(["read-tree", snap.worktree_tree], env=env)
-        differing = g.run(["diff-files", "--name-only", "-z"], env=env, strip=False).text
-        paths = [p for p in differing.split("\0") if p]
-        for start in range(0, len(paths), 500):
-            g.run(["checkout-index", "-f", "--", *paths[start : start + 500]], env=env)
-    # 3. The index, then refresh its stat cache so status is not confused.
-    g.run(["read-tree", snap.index_tree])
-    g.run(["update-index", "-q", "--refresh"], check=False)
-
-
-def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoResult:
-    """Restore the last sync snapshot of the current branch, if the branch is still
-    where that sync left it. The state just before the undo is kept as a backup.
-
-    `env`: the environment of every git child (os.environ when None)."""
-    g = open_repo(repo, env=env)
-    with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
-        tidy_leftovers(g)
-        journal = read_journal(g)
-        if journal is not None:
-            return _undo_incomplete_sync(g, journal)
-        refuse_index_lock(g)
-        status = g.status()
-        if status.head is None or status.oid is None:
-            raise OperationFailed(
-                "HEAD is detached: undo works on a branch",
-                code="detached_head",
-                hint="check out the branch that was synced",
-            )
-        operation = g.operation_in_progress()
-        if operation:
-            raise OperationFailed(
-                f"a {operation} is in progress",
-                code="operation_in_progress",
-                hint=f"finish or abort it first (git {operation} --continue / --abort)",
-            )
-        branch = status.head
-        snap = latest_snapshot(g, branch)
-        if snap is None:
-            raise OperationFailed(
-                f"no devkit sync snapshot for branch '{branch}'",
-                code="no_snapshot",
-                hint="undo only reverts a sync that devkit made on this branch",
-            )
-        if snap.left is None:
-            raise OperationFailed(
-                f"the last sync of '{branch}' did not complete; {snap.ref} holds the state "
-                "from before it",
-                code="incomplete_sync",
-                hint=f"inspect it with `git show {snap.ref}`",
-            )
-        if status.oid != snap.left:
-            raise OperationFailed(
-                f"'{branch}' has moved since devkit synced it "
-                f"(now {status.oid[:7]}, devkit left it at {snap.left[:7]})",
-                code="branch_moved",
-                hint=f"the pre-sync state is still in {snap.ref}",
-            )
-        _refuse_changes_since_sync(g, snap)
-        backup = take_snapshot(
-            g, branch=branch, head=status.oid, reason="before undo", prefix=BACKUP_PREFIX
-        )
-        # Once the files start moving, a signal waits until they are all back.
-        with process.critical():
-            restore_snapshot(g, snap, branch_now=status.oid)
-            g.run(["update-ref", "-d", snap.ref, snap.commit])
-            g.run(["update-ref", "-d", left_ref(snap.ref)], check=False)
-        return UndoResult(
-            repo=str(g.worktree),
-            branch=branch,
-            restored_head=snap.head,
-            previous_head=status.oid,
-            snapshot=snap.ref,
-            backup=backup,
-        )
-
-
-def _undo_incomplete_sync(g: GitRepo, journal: Journal) -> UndoResult:
-    """Put back the state from before a sync that was stopped while it moved files,
-    index and branch (SIGKILL, a power cut, a failed rollback): whatever the move had
-    done, the snapshot named in the journal is restored exactly. The half-moved state
-    is kept as a backup."""
-    branch = journal.branch
-    on = g.run(["symbolic-ref", "--quiet", "HEAD"], check=False).text.strip()
-    if on != f"refs/heads/{branch}":
-        raise OperationFailed(
-            f"a sync of '{branch}' did not complete, but HEAD is not on '{branch}'",
-            code="sync_incomplete",
-            hint=f"check out '{branch}' (git switch {branch}), then run devkit undo",
-        )
-    now = g.rev(f"refs/heads/{branch}")
-    if now not in (journal.before_head, journal.target_head):
-        raise OperationFailed(
-            f"a sync of '{branch}' did not complete and the branch has moved since "
-            f"(now {str(now)[:7]})",
-            code="branch_moved",
-            hint=f"the state from before that sync is {journal.snapshot_commit} "
-            f"({journal.snapshot_ref}); restore a file with "
-            f"`git checkout {journal.snapshot_commit} -- PATH`, then delete "
-            f"{journal_location(g)}",
-        )
-    assert now is not None
-    remove_index_lock_left_by(g, journal_path(g))
-    refuse_index_lock(g)
-    snap = read_snapshot(g, journal.snapshot_ref, commit=journal.snapshot_commit)
-    backup = take_snapshot(
-        g, branch=branch, head=now, reason="before undo of an incomplete sync", prefix=BACKUP_PREFIX
-    )
-    with process.critical():
-        restore_snapshot(g, snap, branch_now=now)
-        g.update_refs(
-            [("delete", left_ref(journal.snapshot_ref), ""), ("delete", journal.snapshot_ref, "")],
-            message="devkit: incomplete sync undone",
-        )
-        remove_journal(g)
-    return UndoResult(
-        repo=str(g.worktree),
-        branch=branch,
-        restored_head=snap.head,
-        previous_head=now,
-        snapshot=journal.snapshot_ref,
-        backup=backup,
-    )
-
-
-def _refuse_changes_since_sync(g: GitRepo, snap: Snapshot) -> None:
-    """Undo puts back files and index as they were before the sync: refuse when the
-    user changed them after it, rather than discard those changes."""
-    if snap.left_state is None:
-        return  # a sync by an older devkit did not record what it left
-    now = tracked_state(g)
-    if now == snap.left_state:
-        return
-    changed: set[str] = set()
-    for before, after in (
-        (snap.left_state.index_tree, now.index_tree),
-        (snap.left_state.worktree_tree, now.worktree_tree),
-    ):
-        if before != after:
-            out = g.run(["diff", "--name-only", "-z", before, after, "--"], strip=False).text
-            changed.update(p for p in out.split("\0") if p)
-    names = sorted(changed)
-    raise OperationFailed(
-        f"{len(names)} file(s) changed since the sync ({', '.join(names[:5])}"
-        f"{', ...' if len(names) > 5 else ''}); undo would discard those changes",
-        code="changed_since_sync",
-        hint="commit or stash them first (git stash), then run devkit undo again",
-        details={"paths": names},
-    )

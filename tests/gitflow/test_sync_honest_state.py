@@ -5,6 +5,7 @@ with the git binary."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -119,3 +120,106 @@ def test_undo_of_an_autostash_sync_restores_the_edits_exactly(remote: Remote) ->
     undo = run_devkit(["undo", "--json", str(clone)])
     assert undo.returncode == 0, undo.stdout
     assert_unchanged(before, clone)
+
+
+# -- undo and rollback restore index flags and bytes exactly ----------------------------------
+
+
+def _flags(clone: Path) -> str:
+    """Every index entry with its status letter (S: skip-worktree) and stage."""
+    return git(clone, "ls-files", "-t", "-s", "-z")
+
+
+def _sparse_clone(remote: Remote) -> Path:
+    push_from(remote, "colleague", "layout", {"in/a.txt": "a\n", "out/b.txt": "b\n"})
+    clone = remote.clone("me")
+    git(clone, "sparse-checkout", "set", "in")
+    assert not (clone / "out").exists()
+    push_from(remote, "colleague", "theirs", {"in/a.txt": "a2\n", "out/b.txt": "b2\n"})
+    return clone
+
+
+def test_undo_keeps_sparse_checkout_bits_and_writes_no_out_of_cone_file(remote: Remote) -> None:
+    clone = _sparse_clone(remote)
+    write(clone, "in/local.txt", "untracked in the cone\n")
+    before, flags = fingerprint(clone), _flags(clone)
+    result = sync_one(clone, mode="ff-only")
+    assert result.result == "fast_forwarded", result
+    assert not (clone / "out").exists()
+    undo = run_devkit(["undo", "--json", str(clone)])
+    assert undo.returncode == 0, undo.stdout
+    assert _flags(clone) == flags
+    assert not (clone / "out").exists()
+    assert_unchanged(before, clone)
+
+
+def test_the_rollback_of_a_failed_sync_keeps_sparse_checkout_bits(remote: Remote) -> None:
+    clone = _sparse_clone(remote)
+    commit(clone, "mine", {"in/mine.txt": "m\n"})
+    hook = remote.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before, flags = fingerprint(clone), _flags(clone)
+    result = sync_one(clone, mode="rebase")
+    assert result.error and result.error["code"] == "push_rejected", result
+    assert _flags(clone) == flags
+    assert not (clone / "out").exists()
+    assert_unchanged(before, clone)
+
+
+def test_undo_with_autocrlf_keeps_lf_files_lf(remote: Remote) -> None:
+    clone = remote.clone("me")
+    # LF files committed and checked out; autocrlf switched on afterwards (git still
+    # sees them as clean).
+    git(clone, "config", "core.autocrlf", "true")
+    write(clone, "README.md", "hello, edited\n")  # a local edit, LF
+    push_from(remote, "colleague", "theirs", {"app.txt": "1\nTHEIRS\n3\n4\n5\n"})
+    before = fingerprint(clone)
+    result = sync_one(clone, mode="ff-only")
+    assert result.result == "fast_forwarded", result
+    undo = run_devkit(["undo", "--json", str(clone)])
+    assert undo.returncode == 0, undo.stdout
+    assert (clone / "app.txt").read_bytes() == b"1\n2\n3\n4\n5\n"
+    assert (clone / "README.md").read_bytes() == b"hello, edited\n"
+    assert_unchanged(before, clone)
+
+
+def test_undo_keeps_untracked_files_made_after_the_sync(remote: Remote) -> None:
+    clone, before = _synced_with_local_work(remote)
+    write(clone, "notes/new.txt", "written after the sync\n")
+    undo = run_devkit(["undo", "--json", str(clone)])
+    assert undo.returncode == 0, undo.stdout
+    assert (clone / "notes" / "new.txt").read_text() == "written after the sync\n"
+    (clone / "notes" / "new.txt").unlink()
+    (clone / "notes").rmdir()
+    assert_unchanged(before, clone)
+
+
+# -- snapshots stay small ------------------------------------------------------------------------
+
+
+def _git_dir_kib(clone: Path) -> int:
+    counts = dict(
+        line.split(": ") for line in git(clone, "count-objects", "-v").splitlines() if ": " in line
+    )
+    return int(counts["size"]) + int(counts["size-pack"])
+
+
+def test_a_big_untracked_file_the_sync_cannot_touch_stays_out_of_the_snapshot(
+    remote: Remote,
+) -> None:
+    clone = remote.clone("me")
+    commit(clone, "mine", {"mine.txt": "m\n"})
+    write(clone, "README.md", "edited\n")  # a local change: a full snapshot is taken
+    # 4 MiB that zlib cannot shrink, untracked.
+    noise = b"".join(hashlib.sha256(n.to_bytes(4, "big")).digest() for n in range(131072))
+    write(clone, "download.iso", noise)
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    before = _git_dir_kib(clone)
+    result = sync_one(clone, mode="rebase", push=False)
+    assert result.result == "rebased", result
+    assert _git_dir_kib(clone) - before < 512  # KiB: the 4 MiB file was not copied
+    assert "download.iso" not in git(clone, "ls-tree", "-r", "--name-only", str(result.snapshot))
+    undo = run_devkit(["undo", "--json", str(clone)])
+    assert undo.returncode == 0, undo.stdout
+    assert (clone / "download.iso").stat().st_size == 4 * 1024 * 1024

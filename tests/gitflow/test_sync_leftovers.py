@@ -48,7 +48,7 @@ def _worktrees(clone: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     ("hold", "arg", "leftover"),
-    [("rebase", None, "scratch worktree"), ("add", "-A", "index copy")],
+    [("rebase", None, "scratch worktree"), ("add", "-u", "index copy")],
     ids=["scratch-worktree", "index-copy"],
 )
 def test_the_next_sync_removes_what_a_killed_sync_left(

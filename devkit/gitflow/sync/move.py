@@ -25,17 +25,17 @@ from devkit.gitflow.conflicts import build_report, merge_with_base
 from devkit.gitflow.gitcmd import GitRepo
 from devkit.gitflow.journal import new_journal, remove_journal, write_journal
 from devkit.gitflow.leftovers import refuse_index_lock
+from devkit.gitflow.restore import apply_restore, plan_restore
 from devkit.gitflow.snapshot import (
-    Snapshot,
     TrackedState,
     left_ref,
     read_snapshot,
     record_snapshot,
-    restore_snapshot,
     snapshot_commit,
     state_commit,
     temporary_index,
 )
+from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import (
     Carried,
     Plan,
@@ -164,10 +164,33 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
     if plan.autostash:
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     log.note("taking a snapshot")
+    touched = _incoming_paths(g, position, plan)
+    # Untracked files the move could overwrite or delete; the others (a 200 MiB
+    # download, a build directory) stay out of the snapshot: nothing touches them.
+    untracked = [
+        path
+        for path in position.status.untracked
+        if not path.endswith("/") and any(paths_overlap(path, t) for t in touched)
+    ]
     commit = snapshot_commit(
-        g, branch=position.branch, head=position.old, reason=REASON, clean=not position.status.dirty
+        g,
+        branch=position.branch,
+        head=position.old,
+        reason=REASON,
+        clean=not any(e.kind in "12u" for e in position.status.entries),
+        touched=touched,
+        untracked=untracked,
     )
     return commit, stash
+
+
+def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
+    """The tracked paths the move changes (before carrying local changes over)."""
+    target = plan.expected_tree or position.up_sha
+    out = g.run(
+        ["diff", "--name-only", "-z", "--no-renames", position.old, target, "--"], strip=False
+    )
+    return [p for p in out.text.split("\0") if p]
 
 
 def integrate(
@@ -322,34 +345,25 @@ def _move_with_local_changes(g: GitRepo, index_tree: str, worktree_tree: str) ->
 
 def roll_back(g: GitRepo, position: Position, taken: Taken, *, moved: bool, log: SyncLog) -> None:
     """Undo a sync that did not complete (call inside a critical section): restore
-    the snapshot if the move started and something changed, then delete it and the
-    journal. If restoring fails, the journal stays: `devkit undo` retries."""
+    the snapshot if the move started, then delete it and the journal. If restoring
+    fails, the journal stays: `devkit undo` retries."""
     if moved:
         head = g.rev("HEAD") or position.old
-        snap = read_snapshot(g, taken.ref)
-        if head != position.old or _differs_from_snapshot(g, snap):
-            log.note("restoring the snapshot")
-            try:
-                restore_snapshot(g, snap, branch_now=head)
-            except DevkitError as error:
-                raise SyncStopped(
-                    f"rolling back failed ({error}); the state from before the sync is "
-                    f"in {taken.ref}",
-                    code="rollback_failed",
-                    hint="run `devkit undo` to restore it",
-                    snapshot=taken.ref,
-                ) from error
+        try:
+            snap = read_snapshot(g, taken.ref)
+            plan = plan_restore(g, snap)
+            if head != position.old or plan.delete or plan.write:
+                log.note("restoring the snapshot")
+            apply_restore(g, snap, plan, branch_now=head)
+        except DevkitError as error:
+            raise SyncStopped(
+                f"rolling back failed ({error}); the state from before the sync is in {taken.ref}",
+                code="rollback_failed",
+                hint="run `devkit undo` to restore it",
+                snapshot=taken.ref,
+            ) from error
     g.update_refs(
         [("delete", left_ref(taken.ref), ""), ("delete", taken.ref, "")],
         message="devkit: sync rolled back",
     )
     remove_journal(g)
-
-
-def _differs_from_snapshot(g: GitRepo, snap: Snapshot) -> bool:
-    """Whether the index or working tree no longer match the snapshot."""
-    with temporary_index(g, copy_real=True) as env:
-        index_tree = g.text(["write-tree"], env=env).strip()
-        g.run(["add", "-A", "--", "."], env=env)
-        worktree_tree = g.text(["write-tree"], env=env).strip()
-    return bool(index_tree != snap.index_tree or worktree_tree != snap.worktree_tree)
