@@ -32,6 +32,10 @@ BACKUP_PREFIX = "refs/devkit/undo-backups/"
 # refs/devkit/left/<branch>/<stamp>: where the sync of the same-named snapshot left
 # the branch; written only when that sync completed.
 LEFT_PREFIX = "refs/devkit/left/"
+# Snapshots (and undo backups) of a branch kept: the newest KEEP, and every one younger
+# than KEEP_DAYS (git config devkit.undoKeep, devkit.undoKeepDays).
+KEEP = 10
+KEEP_DAYS = 14.0
 
 
 @dataclass(frozen=True)
@@ -325,3 +329,43 @@ def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:
         if ref_branch == branch:
             return read_snapshot(g, ref)
     return None
+
+
+def prune_snapshots(g: GitRepo, branch: str) -> list[str]:
+    """Delete the branch's snapshots and undo backups that are neither among the
+    newest `devkit.undoKeep` (10) nor younger than `devkit.undoKeepDays` (14); returns
+    the refs deleted. A sync's snapshot goes with the record of what it left."""
+    keep = _config_number(g, "devkit.undoKeep", KEEP)
+    days = _config_number(g, "devkit.undoKeepDays", KEEP_DAYS)
+    prefixes = [f"{SNAPSHOT_PREFIX}{branch}/", f"{BACKUP_PREFIX}{branch}/"]
+    listed = g.text(["for-each-ref", "--sort=-refname", "--format=%(refname)", *prefixes])
+    now = datetime.now(timezone.utc)
+    doomed: list[str] = []
+    for prefix in prefixes:
+        refs = [r for r in listed.splitlines() if r.rpartition("/")[0] + "/" == prefix]
+        for ref in refs[int(keep) :]:
+            taken = _stamp_time(ref.rpartition("/")[2])
+            if taken is not None and (now - taken).total_seconds() > days * 86400:
+                doomed.append(ref)
+    commands: list[tuple[str, ...]] = []
+    for ref in doomed:
+        commands.append(("delete", ref, ""))
+        if ref.startswith(SNAPSHOT_PREFIX):
+            commands.append(("delete", left_ref(ref), ""))
+    if commands:
+        g.update_refs(commands, message="devkit: prune old snapshots")
+    return doomed
+
+
+def _config_number(g: GitRepo, key: str, default: float) -> float:
+    try:
+        return max(0.0, float(g.config(key) or default))
+    except ValueError:
+        return default
+
+
+def _stamp_time(stamp: str) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None

@@ -115,10 +115,11 @@ def test_the_kill_points_are_every_git_command_of_the_move(
     assert run.process.returncode == 0, (out, err)
     calls = logged_calls(tmp_path / "calls.log")
     subcommands = [subcommand(call) for call in calls]
-    # The move starts when the snapshot gets its ref and ends before the push (when
-    # there is nothing to push, with the sync).
+    # The move starts when the snapshot gets its ref and ends before the push, or (when
+    # there is nothing to push) before old snapshots are pruned.
     start = _held_index(calls, "update-ref:1", None)
-    end = subcommands.index("push") if "push" in subcommands else len(calls)
+    after = [i for i in range(start, len(calls)) if subcommands[i] in ("push", "for-each-ref")]
+    end = after[0] if after else len(calls)
     held = [_held_index(calls, hold, arg) for hold, arg in mode.points]
     assert held == list(range(start, end)), [calls[i] for i in range(start, end)]
 

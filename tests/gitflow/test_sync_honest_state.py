@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,36 @@ def test_a_big_untracked_file_the_sync_cannot_touch_stays_out_of_the_snapshot(
     undo = run_devkit(["undo", "--json", str(clone)])
     assert undo.returncode == 0, undo.stdout
     assert (clone / "download.iso").stat().st_size == 4 * 1024 * 1024
+
+
+def _stamp(days_ago: float, n: int) -> str:
+    when = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    return when.strftime("%Y%m%dT%H%M%S") + f".{n:06d}Z"
+
+
+@pytest.mark.parametrize(("keep", "old_kept"), [(None, 6), ("3", 0)])
+def test_old_snapshots_are_pruned_after_a_sync(
+    remote: Remote, keep: str | None, old_kept: int
+) -> None:
+    """The newest `devkit.undoKeep` (10) and every one younger than 14 days stay."""
+    clone = remote.clone("me")
+    sha = git(clone, "rev-parse", "HEAD").strip()
+    old = [f"refs/devkit/snapshots/main/{_stamp(30, n)}" for n in range(12)]
+    young = [f"refs/devkit/snapshots/main/{_stamp(2, n)}" for n in range(3)]
+    backups = [f"refs/devkit/undo-backups/main/{_stamp(30, n)}" for n in range(12)]
+    other = f"refs/devkit/snapshots/feature/{_stamp(30, 0)}"
+    oldest_left = f"refs/devkit/left/main/{old[0].rpartition('/')[2]}"
+    for ref in [*old, *young, *backups, other, oldest_left]:
+        git(clone, "update-ref", ref, sha)
+    if keep:
+        git(clone, "config", "devkit.undoKeep", keep)
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    result = sync_one(clone, mode="ff-only")
+    assert result.result == "fast_forwarded", result
+    refs = set(git(clone, "for-each-ref", "--format=%(refname)", "refs/devkit").split())
+    # By name, newest first: the sync's own snapshot, the young ones, then the old ones.
+    assert {str(result.snapshot), *young} <= refs
+    assert sorted(refs & set(old)) == sorted(old)[len(old) - old_kept :]
+    assert len(refs & set(backups)) == int(keep or 10)
+    assert other in refs  # another branch's snapshots are its own business
+    assert oldest_left not in refs  # a pruned snapshot's record goes with it

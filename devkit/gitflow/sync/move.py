@@ -29,6 +29,7 @@ from devkit.gitflow.restore import apply_restore, plan_restore
 from devkit.gitflow.snapshot import (
     TrackedState,
     left_ref,
+    prune_snapshots,
     read_snapshot,
     record_snapshot,
     snapshot_commit,
@@ -119,6 +120,7 @@ def carry_out(
                 log,
                 lease=_lease(g, position, plan),
             )
+        _prune(g, position.branch, log)
         return Carried(new=new, snapshot=taken.ref, pushed=pushed)
     except BaseException:
         if taken is not None:
@@ -131,6 +133,14 @@ def carry_out(
                 else:
                     roll_back(g, position, taken, moved=moved, log=log)
         raise
+
+
+def _prune(g: GitRepo, branch: str, log: SyncLog) -> None:
+    """Old snapshots go once the sync is done; failing to prune fails nothing."""
+    try:
+        prune_snapshots(g, branch)
+    except DevkitError as error:
+        log.note(f"old snapshots were not pruned: {error}")
 
 
 def _lease(g: GitRepo, position: Position, plan: Plan) -> str | None:
