@@ -130,7 +130,9 @@ def snapshot_commit(
             g.run(["add", "-u", "--", "."], env=env)
         for start in range(0, len(untracked), 500):
             g.run(["add", "-f", "--", *untracked[start : start + 500]], env=env)
-        tracked_tree = g.text(["write-tree"], env=env).strip()
+        tracked_tree = index_tree
+        if untracked or not clean:
+            tracked_tree = g.text(["write-tree"], env=env).strip()
         raw = set(touched)
         if tracked_tree != index_tree:
             raw.update(_changed_paths(g, index_tree, tracked_tree))
@@ -312,11 +314,6 @@ def state_commit(g: GitRepo, *, branch: str, head: str, state: TrackedState, rea
         ["commit-tree", state.worktree_tree, "-p", head, "-p", index_commit, "-m", message],
         env=env,
     ).strip()
-
-
-def mark_left(g: GitRepo, ref: str, left: str) -> None:
-    """Record where the sync left the branch (undo only acts if it is still there)."""
-    g.run(["update-ref", "-m", "devkit: sync completed", left_ref(ref), left, "0" * 40])
 
 
 def latest_snapshot(g: GitRepo, branch: str) -> Snapshot | None:

@@ -187,11 +187,16 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
         branch=position.branch,
         head=position.old,
         reason=REASON,
-        clean=not any(e.kind in "12u" for e in position.status.entries),
+        clean=_tracked_clean(position),
         touched=touched,
         untracked=untracked,
     )
     return commit, stash
+
+
+def _tracked_clean(position: Position) -> bool:
+    """Whether index and tracked files were HEAD's tree (status listed no change)."""
+    return not any(entry.kind in "12u" for entry in position.status.entries)
 
 
 def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
@@ -234,6 +239,9 @@ def verify(
         )
     _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
+        if _tracked_clean(position):  # index and files simply become the new tree
+            tree = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
+            return Target(head=new, state=TrackedState(tree, tree), carried=False)
         return Target(head=new, state=_two_tree_state(g, old=position.old, new=new), carried=False)
     outcome = merge_with_base(g, new, stash, position.old)
     if outcome.clean:
