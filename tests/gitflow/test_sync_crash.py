@@ -243,3 +243,28 @@ def test_after_a_kill_every_command_names_the_incomplete_sync(
     undo = run_devkit(["undo", str(clone)])
     assert undo.returncode == 0, undo.stderr
     assert {key: value for key, value in state(clone).items() if key in USER_KEYS} == before
+
+
+def test_an_undo_killed_half_way_is_finished_by_the_next_undo(
+    templates: dict[str, Path], tmp_path: Path, runs: list[HeldRun]
+) -> None:
+    mode = MODES["autostash"]
+    clone, _ = copy_scenario(templates[mode.scenario], tmp_path)
+    before = {key: value for key, value in state(clone).items() if key in USER_KEYS}
+    synced = run_devkit(["sync", "--json", *mode.args, str(clone)])
+    assert synced.returncode == 0, synced.stdout
+    # The undo's third `cat-file --batch` reads the index file to put back: the files
+    # are restored by then, the index not yet.
+    run = start_held(
+        ["undo", "--json", str(clone)], root=tmp_path, hold="cat-file:3", hold_arg="--batch"
+    )
+    runs.append(run)
+    run.wait_held()
+    time.sleep(0.2)
+    run.signal(signal.SIGKILL)
+    run.finish(timeout=30)
+    again = run_devkit(["sync", "--json", *mode.args, str(clone)])
+    assert json.loads(again.stdout)["errors"][0]["code"] == "sync_incomplete"
+    undo = run_devkit(["undo", "--json", str(clone)])
+    assert undo.returncode == 0, undo.stdout
+    assert {key: value for key, value in state(clone).items() if key in USER_KEYS} == before
