@@ -141,12 +141,13 @@ def _kill_cases(modes: tuple[str, ...], signums: tuple[int, ...]) -> list[object
     ]
 
 
-# By default: every point of the autostash move (where edits used to be lost) and the
-# two points of the two-tree move where files, then the branch, move.
+# By default: the points where index, files or branch have started to move, in the
+# autostash move (where edits used to be lost) and in the two-tree move.
+MOVING = ("read-tree", "update-index", "update-ref(--stdin)")
 DEFAULT_CASES = [
     case
     for case in _kill_cases(DEFAULT_MODES, (signal.SIGKILL,))
-    if "autostash" in str(case.id) or "read-tree" in str(case.id) or "--stdin" in str(case.id)  # type: ignore[attr-defined]
+    if any(point in str(case.id) for point in MOVING)  # type: ignore[attr-defined]
 ]
 EVERY_CASE = [
     case
@@ -163,6 +164,8 @@ def _kill_at(
     hold: str,
     arg: str | None,
     signum: int,
+    *,
+    then_sync: bool,
 ) -> None:
     mode = MODES[name]
     clone, _ = copy_scenario(templates[mode.scenario], tmp_path)
@@ -198,11 +201,12 @@ def _kill_at(
     changed = [key for key in USER_KEYS if restored[key] != before[key]]
     assert changed == [], {key: (before[key], restored[key]) for key in changed}
     assert not journal.exists()
-    # And the sync then completes.
-    final = run_devkit(["sync", "--json", *mode.args, str(clone)])
-    assert final.returncode == 0, final.stdout
-    if mode.scenario != "plain":
-        assert (clone / "app.txt").read_bytes() == b"1\nTHEIRS\n3\n4\nMINE\n"
+    if then_sync:
+        # And the sync then completes.
+        final = run_devkit(["sync", "--json", *mode.args, str(clone)])
+        assert final.returncode == 0, final.stdout
+        if mode.scenario != "plain":
+            assert (clone / "app.txt").read_bytes() == b"1\nTHEIRS\n3\n4\nMINE\n"
 
 
 @pytest.mark.parametrize(("name", "hold", "arg", "signum"), DEFAULT_CASES)
@@ -215,7 +219,8 @@ def test_a_kill_during_the_move_never_loses_work(
     arg: str | None,
     signum: int,
 ) -> None:
-    _kill_at(templates, tmp_path, runs, name, hold, arg, signum)
+    # Re-running the sync after the undo once per mode is enough.
+    _kill_at(templates, tmp_path, runs, name, hold, arg, signum, then_sync=hold == "read-tree")
 
 
 @pytest.mark.slow
@@ -229,7 +234,7 @@ def test_every_mode_and_signal_during_the_move_never_loses_work(
     arg: str | None,
     signum: int,
 ) -> None:
-    _kill_at(templates, tmp_path, runs, name, hold, arg, signum)
+    _kill_at(templates, tmp_path, runs, name, hold, arg, signum, then_sync=True)
 
 
 def test_after_a_kill_every_command_names_the_incomplete_sync(
