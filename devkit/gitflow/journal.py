@@ -39,6 +39,8 @@ class Journal:
     target_head: str  # where the move takes the branch
     started: str  # UTC, ISO 8601
     operation: str = "sync"  # or "undo": an undo restoring the same snapshot
+    # The index and files the move heads for (a snapshot-shaped commit), when known.
+    target_state: str | None = None
 
 
 def journal_path(g: GitRepo) -> Path:
@@ -102,11 +104,19 @@ def new_journal(
     snapshot_ref: str,
     snapshot_commit: str,
     target_head: str,
+    target_state: str | None = None,
     operation: str = "sync",
 ) -> Journal:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Journal(
-        branch, before_head, snapshot_ref, snapshot_commit, target_head, started, operation
+        branch,
+        before_head,
+        snapshot_ref,
+        snapshot_commit,
+        target_head,
+        started,
+        operation,
+        target_state,
     )
 
 

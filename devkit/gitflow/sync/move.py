@@ -99,6 +99,7 @@ def carry_out(
                     snapshot_ref=ref,
                     snapshot_commit=commit,
                     target_head=new,
+                    target_state=left,
                 ),
             )
             moved = True
