@@ -231,11 +231,14 @@ def _stamp(days_ago: float, n: int) -> str:
     return when.strftime("%Y%m%dT%H%M%S") + f".{n:06d}Z"
 
 
-@pytest.mark.parametrize(("keep", "old_kept"), [(None, 6), ("3", 0)])
+@pytest.mark.parametrize(
+    ("keep", "days", "old_kept"), [(None, None, 6), ("3", None, 0), ("3", "60", 12)]
+)
 def test_old_snapshots_are_pruned_after_a_sync(
-    remote: Remote, keep: str | None, old_kept: int
+    remote: Remote, keep: str | None, days: str | None, old_kept: int
 ) -> None:
-    """The newest `devkit.undoKeep` (10) and every one younger than 14 days stay."""
+    """The newest `devkit.undoKeep` (10) and every one younger than
+    `devkit.undoKeepDays` (14) stay."""
     clone = remote.clone("me")
     sha = git(clone, "rev-parse", "HEAD").strip()
     old = [f"refs/devkit/snapshots/main/{_stamp(30, n)}" for n in range(12)]
@@ -247,6 +250,8 @@ def test_old_snapshots_are_pruned_after_a_sync(
         git(clone, "update-ref", ref, sha)
     if keep:
         git(clone, "config", "devkit.undoKeep", keep)
+    if days:
+        git(clone, "config", "devkit.undoKeepDays", days)
     push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
     result = sync_one(clone, mode="ff-only")
     assert result.result == "fast_forwarded", result
@@ -254,6 +259,6 @@ def test_old_snapshots_are_pruned_after_a_sync(
     # By name, newest first: the sync's own snapshot, the young ones, then the old ones.
     assert {str(result.snapshot), *young} <= refs
     assert sorted(refs & set(old)) == sorted(old)[len(old) - old_kept :]
-    assert len(refs & set(backups)) == int(keep or 10)
+    assert len(refs & set(backups)) == (12 if days else int(keep or 10))
     assert other in refs  # another branch's snapshots are its own business
-    assert oldest_left not in refs  # a pruned snapshot's record goes with it
+    assert (oldest_left in refs) == (old[0] in refs)  # a pruned snapshot's record goes too
