@@ -8,6 +8,7 @@ group loads a command's module only when that command is run or listed, so
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -109,9 +110,17 @@ def build_command(name: str) -> Any:
     )
     commands.registered_commands = [_command_info(name)]
     command = typer.main.get_group(commands).commands[name]
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument) and param.metavar and param.required:
+            # Typer writes a required argument as {ARCHIVE...}; usage lines name it plainly.
+            param.make_metavar = functools.partial(_plain_metavar, param.metavar)  # type: ignore[method-assign]
     command.params.extend(_output_level_options())
     command.epilog = epilog(name, rich=commands.rich_markup_mode == "rich")
     return command
+
+
+def _plain_metavar(metavar: str, ctx: Any, *, usage: bool = False) -> str:
+    return metavar
 
 
 def _set_output_level(level: int) -> Any:

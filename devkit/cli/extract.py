@@ -133,10 +133,21 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def extract(
         archives: Annotated[
-            list[Path], typer.Argument(help="Archive files (format detected from content).")
+            list[Path],
+            typer.Argument(
+                metavar="ARCHIVE...", help="Archive files (format detected from content)."
+            ),
         ],
         dest: Annotated[
-            Path, typer.Option("-C", "--dest", help="Destination folder (default: current).")
+            Path,
+            typer.Option(
+                "-C",
+                "--dest",
+                metavar="DEST",
+                show_default=False,
+                help="Destination folder, created with its parents (default: the current one;"
+                " -C as in tar).",
+            ),
         ] = Path("."),
         list_only: Annotated[
             bool, typer.Option("--list", help="List the members; extract nothing.")
@@ -146,12 +157,18 @@ def register(app: typer.Typer) -> None:
         ] = False,
         password_file: Annotated[
             Path | None,
-            typer.Option("--password-file", help="Read the password from the file's first line."),
+            typer.Option(
+                "--password-file",
+                metavar="FILE",
+                help="Read the password from the file's first line.",
+            ),
         ] = None,
         password_env: Annotated[
             str | None,
             typer.Option(
-                "--password-env", help="Read the password from this environment variable."
+                "--password-env",
+                metavar="VAR",
+                help="Read the password from this environment variable.",
             ),
         ] = None,
         recursive: Annotated[
@@ -160,13 +177,16 @@ def register(app: typer.Typer) -> None:
         max_bytes: Annotated[
             str | None,
             typer.Option(
-                "--max-bytes", help="Hard cap on bytes written (e.g. 50M, 2G; default 16G)."
+                "--max-bytes",
+                metavar="SIZE",
+                help="Hard cap on bytes written (e.g. 50M, 2G; default 16G).",
             ),
         ] = None,
         max_ratio: Annotated[
             float | None,
             typer.Option(
                 "--max-ratio",
+                metavar="N",
                 help="Cap on bytes written / archive size, checked past --ratio-after"
                 " (default 2000: above deflate's best, 1032:1).",
             ),
@@ -175,13 +195,17 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--ratio-after",
+                metavar="SIZE",
                 help="Apply --max-ratio only once this much was written (default 4G:"
                 " zero-filled images and logs compress past 5000:1; a bomb costs at most"
                 " this much temporary disk).",
             ),
         ] = None,
         max_entries: Annotated[
-            int | None, typer.Option("--max-entries", help="Cap on the number of members.")
+            int | None,
+            typer.Option(
+                "--max-entries", metavar="N", help="Cap on the number of members (default 200000)."
+            ),
         ] = None,
         skip_unsafe: Annotated[
             bool,

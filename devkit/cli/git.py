@@ -66,14 +66,23 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    path: Annotated[Path, typer.Argument(help="Directory to create or adopt.")] = Path("."),
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="[PATH]", show_default=False, help="Directory to create or adopt (default: .)."
+        ),
+    ] = Path("."),
     remote: Annotated[
-        str | None, typer.Option("--remote", help="URL of the 'origin' remote.")
+        str | None, typer.Option("--remote", metavar="URL", help="URL of the 'origin' remote.")
     ] = None,
-    branch: Annotated[str, typer.Option("--branch", help="Default branch name.")] = "main",
+    branch: Annotated[
+        str, typer.Option("--branch", metavar="NAME", help="Default branch name.")
+    ] = "main",
     gitignore: Annotated[
         str | None,
-        typer.Option("--gitignore", help="Comma-separated templates: python,node,..."),
+        typer.Option(
+            "--gitignore", metavar="LIST", help="Comma-separated templates: python,node,..."
+        ),
     ] = None,
     no_commit: Annotated[
         bool, typer.Option("--no-commit", help="Do not make a first commit.")
@@ -108,7 +117,9 @@ def init(
 
 
 def stage(
-    paths: Annotated[list[str] | None, typer.Argument(help="Paths to stage.")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(metavar="[PATH]...", help="Paths to stage.")
+    ] = None,
     all_changes: Annotated[
         bool, typer.Option("--all", "-A", help="Stage every change, new files included.")
     ] = False,
@@ -162,7 +173,9 @@ def _refused_error(result: StageResult) -> DevkitError:
 
 
 def commit(
-    message: Annotated[str, typer.Option("--message", "-m", help="The commit message.")],
+    message: Annotated[
+        str, typer.Option("--message", "-m", metavar="TEXT", help="The commit message.")
+    ],
     all_changes: Annotated[
         bool, typer.Option("--all", "-a", help="Commit all changes to tracked files.")
     ] = False,
@@ -188,12 +201,14 @@ def commit(
 
 def sync(
     repos: Annotated[
-        list[Path] | None, typer.Argument(help="Repositories (default: the current one).")
+        list[Path] | None,
+        typer.Argument(metavar="[REPO]...", help="Repositories (default: the current one)."),
     ] = None,
     mode: Annotated[
         str | None,
         typer.Option(
             "--mode",
+            metavar="rebase|merge|ff-only",
             help="rebase, merge or ff-only (default: git config devkit.syncMode, else "
             "rebase when stdin is a terminal, else ff-only).",
         ),
@@ -212,7 +227,13 @@ def sync(
         bool, typer.Option("--autostash", help="Carry overlapping local changes over.")
     ] = False,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", help="Repositories synced at once.")
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            metavar="N",
+            help="Repositories synced at once (default: the CPUs, at most 8).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Fetch and report; change nothing else.")
@@ -318,7 +339,9 @@ def _repo_error(result: RepoSyncResult) -> DevkitError:
 def conflicts(
     target: Annotated[
         str | None,
-        typer.Argument(help="Branch or commit to merge (default: the upstream)."),
+        typer.Argument(
+            metavar="[TARGET]", help="Branch or commit to merge (default: the upstream)."
+        ),
     ] = None,
     no_fetch: Annotated[
         bool,
@@ -348,7 +371,8 @@ def conflicts(
 
 def undo(
     repo: Annotated[
-        Path | None, typer.Argument(help="Repository (default: the current one).")
+        Path | None,
+        typer.Argument(metavar="[REPO]", help="Repository (default: the current one)."),
     ] = None,
     chdir: RepoDirOption = None,
     json_output: JsonOption = False,

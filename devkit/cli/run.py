@@ -335,7 +335,13 @@ def register(app: typer.Typer) -> None:
         ] = False,
         jobs: Annotated[
             int | None,
-            typer.Option("-j", "--jobs", min=1, help="At most N tasks at once (parallel needs)."),
+            typer.Option(
+                "-j",
+                "--jobs",
+                min=1,
+                metavar="N",
+                help="At most N tasks at once (parallel needs; default: no limit).",
+            ),
         ] = None,
         timestamps: Annotated[
             bool,
