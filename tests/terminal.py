@@ -35,6 +35,10 @@ class TerminalRun:
         )
         os.close(slave)
 
+    def type(self, text: str) -> None:
+        """Keys typed at the terminal (they wait in its input until devkit reads)."""
+        os.write(self._master, text.encode())
+
     def finish(self, timeout: float = 60) -> tuple[int, bytes]:
         """Read the screen until devkit exits: (exit code, every byte it wrote)."""
         output = b""

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devkit.recipe import signals
 from devkit.recipe.attempts import run_attempts
@@ -112,10 +113,13 @@ def _run_item(
         command = masker.text(REGISTRY[step.kind].describe(step, ctx))
     except (KeyError, ValueError) as error:
         return phase.broken(step, f"cannot resolve the step: {error}")
-    label = name or masker.text(_summary(_source_text(step)))
+    # What a person reads is the step with its values filled in (secrets masked): the
+    # same text a dry run shows, cut to one short line.
+    label = name or _summary(command if step.kind == "run" else _built_in(step, ctx, masker))
     if item is not None:
         item = masker.text(item)  # the record's `item` goes into --json as it is
-        label = f"{label} [{item}]"
+        if item not in label:
+            label = f"{label} [{item}]"
     if phase.frame.run.options.dry_run:
         planned = StepRecord(
             phase.frame.name,
@@ -179,13 +183,13 @@ def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[str | None]:
     return [f"./{m}" if m.startswith("-") else m for m in matches]
 
 
-def _source_text(step: Step) -> str:
-    """The step as written (placeholders not filled in): a stable, short label."""
-    value = step.value
-    if isinstance(value, tuple):
-        return " ".join(str(part) for part in value)
-    text = str(value)
-    return text if step.kind == "run" else f"{step.kind}: {text}"
+def _built_in(step: Step, ctx: StepRunContext, masker: Any) -> str:
+    """`git: sync`, `extract: /srv/releases/app-1.4.tar.gz`, `task: deploy`."""
+    try:
+        value = ctx.render(str(step.value))
+    except (KeyError, ValueError):
+        value = str(step.value)
+    return str(masker.text(f"{step.kind}: {value}"))
 
 
 def _summary(command: str) -> str:

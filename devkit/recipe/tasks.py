@@ -115,9 +115,12 @@ def _run_phases(frame: TaskFrame, records: list[StepRecord]) -> StepRecord | Non
 
 def _confirm(frame: TaskFrame) -> None:
     """Ask the task's `confirm:` question (a signal at the prompt interrupts it)."""
-    question = frame.task.confirm
-    if not question or frame.run.options.assume_yes:
+    if not frame.task.confirm or frame.run.options.assume_yes:
         return
+    try:  # the question with its values (secrets masked), as the person must judge it
+        question = frame.run.masker.text(frame.render(frame.task.confirm))
+    except (KeyError, ValueError):
+        question = frame.task.confirm
     try:
         with process.interruptible():
             answer = frame.run.out.confirm(question)
