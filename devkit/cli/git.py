@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from devkit.cli.common import JsonOption, run_command
-from devkit.console import CommandResult, Console
+from devkit.console import CommandResult, Console, printable
 from devkit.errors import DevkitError, ExitCode, OperationFailed
 
 if TYPE_CHECKING:
@@ -182,6 +182,12 @@ def commit(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Commit even with no changes.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check everything and list what would be committed; commit nothing."
+        ),
+    ] = False,
     chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
@@ -191,9 +197,22 @@ def commit(
         from devkit.gitflow import create_commit
 
         result = create_commit(
-            _in(chdir), message=message, all_changes=all_changes, allow_empty=allow_empty
+            _in(chdir),
+            message=message,
+            all_changes=all_changes,
+            allow_empty=allow_empty,
+            dry_run=dry_run,
         )
-        console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
+        if result.dry_run:
+            for path in result.files:
+                console.line(f"  {printable(path)}")
+            console.outcome(
+                True,
+                f"would commit {result.files_changed} file(s) on {result.branch}: "
+                f"{result.summary} (nothing committed; hooks not run)",
+            )
+        else:
+            console.outcome(True, f"[{result.branch} {result.short_sha}] {result.summary}")
         return CommandResult("commit", result.to_json())
 
     return run_command("commit", json_mode=json_output, body=body)

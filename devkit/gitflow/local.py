@@ -361,10 +361,12 @@ def create_commit(
     message: str,
     all_changes: bool = False,
     allow_empty: bool = False,
+    dry_run: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> CommitResult:
     """Commit through the git CLI (hooks and signing apply). `env`: the environment of
-    every git child, identity included (os.environ when None)."""
+    every git child, identity included (os.environ when None). `dry_run`: every check,
+    then the files the commit would hold, and nothing written (hooks do not run)."""
     if not message.strip():
         raise InvalidInput("the commit message is empty", code="empty_message", hint="pass -m")
     g = open_repo(repo, env=env)
@@ -392,6 +394,10 @@ def create_commit(
             hint="stage changes with devkit stage PATHS (or --all), or pass --all",
         )
     require_identity(g)
+    if dry_run:
+        first_line = message.strip().splitlines()[0]
+        would = tuple(sorted(pending))
+        return CommitResult(str(g.worktree), branch, "", "", first_line, len(would), True, would)
     args = ["commit", "--quiet", "-m", message]
     if all_changes:
         args.append("--all")

@@ -70,6 +70,8 @@ class CommitResult:
     short_sha: str
     summary: str
     files_changed: int
+    dry_run: bool = False
+    files: tuple[str, ...] = ()  # a dry run's paths that would be committed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,8 @@ class CommitResult:
             "short_sha": self.short_sha,
             "summary": self.summary,
             "files_changed": self.files_changed,
+            "dry_run": self.dry_run,
+            "files": list(self.files),
         }
 
 

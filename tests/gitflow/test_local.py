@@ -353,3 +353,23 @@ def test_a_repository_owned_by_someone_else_names_safe_directory(tmp_path: Path)
     error = json.loads(process.stdout)["errors"][0]
     assert "owned by someone else" in error["message"]
     assert "safe.directory" in error["hint"]
+
+
+def test_commit_dry_run_checks_and_lists_but_commits_nothing(repo: Path) -> None:
+    import json as json_module
+
+    from tests.clirun import run_devkit
+
+    write(repo, "new.txt", "new\n")
+    git(repo, "add", "new.txt")
+    before = git(repo, "rev-parse", "HEAD")
+    result = run_devkit(["commit", "-m", "Add new\n\nbody", "--dry-run", "--json"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    data = json_module.loads(result.stdout)["data"]
+    assert data["dry_run"] is True and data["files"] == ["new.txt"] and data["sha"] == ""
+    assert data["summary"] == "Add new"
+    assert git(repo, "rev-parse", "HEAD") == before
+    assert git(repo, "diff", "--cached", "--name-only").strip() == "new.txt"
+    git(repo, "reset", "-q")
+    empty = run_devkit(["commit", "-m", "x", "--dry-run"], cwd=repo)
+    assert empty.returncode == 1 and "nothing is staged" in empty.stderr
