@@ -150,6 +150,7 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
 
     from devkit.recipe.mask import Masker
     from devkit.recipe.validate import recipe_scope
+    from devkit.recipe.vartypes import display, map_text
 
     environment = {**os.environ, **recipe.dotenv_values}
     masker = Masker([environment[s] for s in recipe.secrets if s in environment])
@@ -170,18 +171,22 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
         )
         mark = " (default)" if task.name == default else ""
         rows.append([task.name + mark, task.desc, needs])
-    variables = {}
+    variables: dict[str, Any] = {}
     for name in recipe.vars:
         try:
-            variables[name] = masker.text(scope.value(name))
+            variables[name] = map_text(scope.value(name), masker.text)
         except (KeyError, ValueError):  # e.g. an unset environment variable: show the text
-            variables[name] = str(recipe.vars[name])
+            raw = recipe.vars[name]
+            variables[name] = None if getattr(raw, "null", False) else map_text(raw, str)
     if recipe.description:
         console.line(printable(recipe.description))
     console.table(["task", "description", "needs"], rows)
     if variables:
         console.line()
-        console.table(["variable", "value"], [[k, v] for k, v in variables.items()])
+        console.table(
+            ["variable", "value"],
+            [[k, "(none: pass --var)" if v is None else display(v)] for k, v in variables.items()],
+        )
     return {
         "recipe": recipe.name,
         "description": recipe.description,

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devkit.recipe import signals
 from devkit.recipe.attempts import run_attempts
@@ -18,6 +19,9 @@ from devkit.recipe.model import Step
 from devkit.recipe.report import StepRecord
 from devkit.recipe.stepcontext import StepRunContext
 from devkit.recipe.steps import REGISTRY
+from devkit.recipe.template import parse_template
+from devkit.recipe.vars import loop_items
+from devkit.recipe.vartypes import display
 
 
 @dataclass
@@ -102,11 +106,10 @@ def run_step(phase: Phase, step: Step) -> StepRecord | None:
     return None
 
 
-def _run_item(
-    phase: Phase, ctx: StepRunContext, name: str | None, item: str | None
-) -> StepRecord | None:
+def _run_item(phase: Phase, ctx: StepRunContext, name: str | None, value: Any) -> StepRecord | None:
     """One item of a step (the step itself without `for:`)."""
     step = ctx.step
+    item = None if value is None else display(value)
     masker = phase.frame.run.masker
     try:
         command = masker.text(REGISTRY[step.kind].describe(step, ctx))
@@ -164,11 +167,14 @@ def _name(frame: TaskFrame, step: Step) -> str | None:
         return None
 
 
-def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[str | None]:
+def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[Any]:
     if step.loop is None:
         return [None]
     if isinstance(step.loop, tuple):
         return [frame.render(t) for t in step.loop]
+    listed = loop_items(parse_template(str(step.loop)), frame.scope)
+    if listed is not None:  # `for: "{{ hosts }}"` with a list variable
+        return listed
     pattern = frame.render(step.loop)
     full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
     matches = sorted(glob.glob(full, recursive=True))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devkit.recipe.errors import Position
+from devkit.recipe.errors import Diagnostic, Position
 from devkit.recipe.loader import Text
 
 
@@ -62,7 +62,7 @@ class Task:
     name: str
     position: Position
     desc: str = ""
-    vars: Mapping[str, Text] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)  # see vartypes.py
     env: Mapping[str, Text] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
     parallel: bool = False
@@ -90,7 +90,7 @@ class Recipe:
     path: Path
     name: str  # as written on the command line, used in diagnostics
     description: str
-    vars: Mapping[str, Text]
+    vars: Mapping[str, Any]  # text, lists, mappings (see vartypes.py)
     env: Mapping[str, Text]
     dotenv: tuple[Dotenv, ...]
     dotenv_values: Mapping[str, str]
@@ -99,6 +99,9 @@ class Recipe:
     default: str | None
     grace: float
     timeout: float | None
+    # Variables without a value (null) that a task uses, by task (None: every task);
+    # a run of such a task needs them from --var (see runner.py).
+    unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:

@@ -28,6 +28,7 @@ from devkit.recipe.model import Recipe
 from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.report import RunReport
 from devkit.recipe.schedule import Scheduler
+from devkit.recipe.vartypes import map_text
 
 
 def run_recipe(
@@ -42,7 +43,9 @@ def run_recipe(
     task, a missing secret or a confirmation that cannot be asked."""
     run = Run(recipe, options, observer, environ)
     names = requested_tasks(recipe, options)
-    _check_confirmation(recipe, options, plan(recipe, names))
+    planned = plan(recipe, names)
+    _check_values(recipe, planned)
+    _check_confirmation(recipe, options, planned)
     started = time.monotonic()
     with signals.handling(), signals.run_directory() as run_dir:
         run.run_dir = run_dir
@@ -95,6 +98,19 @@ def plan(recipe: Recipe, names: Sequence[str]) -> list[str]:
     return list(seen)
 
 
+def _check_values(recipe: Recipe, planned: list[str]) -> None:
+    """Variables written as null must be given (--var) for the tasks that use them."""
+    problems = [
+        diagnostic for task in (None, *planned) for diagnostic in recipe.unset.get(task, ())
+    ]
+    if problems:
+        raise InvalidInput(
+            "; ".join(dict.fromkeys(f"{d.position}: {d.message}" for d in problems)),
+            code="missing_value",
+            hint="give each with --var NAME=VALUE ('devkit run RECIPE --list' shows them)",
+        )
+
+
 def _check_confirmation(recipe: Recipe, options: RunOptions, planned: list[str]) -> None:
     if options.dry_run or options.assume_yes or options.can_confirm:
         return
@@ -119,7 +135,7 @@ def _report(run: Run, scheduler: Scheduler, names: tuple[str, ...], duration: fl
     if run.options.dry_run:
         with contextlib.suppress(DevkitError, KeyError, ValueError):
             resolved = run.scope(None).resolved()
-            variables = {key: run.masker.text(value) for key, value in resolved.items()}
+            variables = {key: map_text(value, run.masker.text) for key, value in resolved.items()}
     return RunReport(
         recipe=run.recipe.name,
         requested=names,

@@ -28,6 +28,7 @@ from devkit.recipe.fields import (
 )
 from devkit.recipe.loader import PosDict, Text
 from devkit.recipe.steps import REGISTRY
+from devkit.recipe.vartypes import VarValue
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 TASK_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.:-]*"
@@ -36,7 +37,7 @@ PLATFORMS = ("linux", "darwin", "freebsd", "openbsd", "netbsd", "windows")
 
 _TEXT = Str(template=True)
 _TEXTS = ListOf(Str(template=True), single=True)
-_VARS = MapOf(_TEXT, key_pattern=NAME)
+_VARS = MapOf(VarValue(), key_pattern=NAME)
 _ENV = MapOf(_TEXT, key_pattern=ENV_NAME, key_label="an environment variable name")
 
 COMMON_STEP_FIELDS: dict[str, Field] = {
@@ -167,7 +168,7 @@ LOCK = OneOf(
 
 TASK_FIELDS: dict[str, Field] = {
     "desc": Field(Str(), "What the task does (shown by --list)."),
-    "vars": Field(_VARS, "Variables for this task (override the recipe's)."),
+    "vars": Field(_VARS, "Variables for this task (override the recipe's): text, lists, mappings."),
     "env": Field(_ENV, "Environment variables for this task's steps."),
     "needs": Field(ListOf(Str(), single=True), "Tasks that run first, in order."),
     "parallel": Field(Bool(), "Run the needed tasks concurrently (capped by -j)."),
@@ -191,7 +192,9 @@ TASK = OneOf(
 RECIPE_FIELDS: dict[str, Field] = {
     "version": Field(Int(minimum=1), "Recipe format version: 1."),
     "description": Field(Str(), "What the recipe is for."),
-    "vars": Field(_VARS, "Variables: {{ name }} in the recipe's text."),
+    "vars": Field(
+        _VARS, "Variables: {{ name }} in the recipe's text; a value may be a list or a mapping."
+    ),
     "env": Field(_ENV, "Environment variables for every step."),
     "dotenv": Field(ListOf(Str(), single=True), "KEY=VALUE files to read; 'file?' is optional."),
     "secrets": Field(

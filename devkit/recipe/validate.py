@@ -4,6 +4,7 @@ problem is collected; RecipeInvalid carries them all, each at its `file:line:col
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -15,8 +16,21 @@ from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
-from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
-from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
+from devkit.recipe.template import (
+    Placeholder,
+    TemplateSyntaxError,
+    parse_template,
+    shell_problems,
+)
+from devkit.recipe.vars import (
+    LOOP_NAMES,
+    Scope,
+    UndefinedVariable,
+    VariableCycle,
+    loop_items,
+    whole_value,
+)
+from devkit.recipe.vartypes import MissingValue, ValueShapeError, not_a_loop, not_text
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
@@ -115,6 +129,8 @@ class _Builder:
         self.cli_vars = cli_vars
         self.environ = dict(os.environ if environ is None else environ)
         self.cycles_reported: set[frozenset[str]] = set()
+        self.unset: dict[str | None, dict[str, Diagnostic]] = {}
+        self.using: str | None = None  # the task whose texts are being checked
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -155,7 +171,8 @@ class _Builder:
         self._check_references(recipe, raw_tasks, tree)
         self._check_cycles(recipe)
         self._check_placeholders(recipe)
-        return recipe
+        unset = {task: tuple(uses.values()) for task, uses in self.unset.items()}
+        return dataclasses.replace(recipe, unset=unset) if unset else recipe
 
     def _dotenv_ref(self, item: Text) -> Dotenv:
         optional = item.endswith("?")
@@ -318,19 +335,47 @@ class _Builder:
     def _check_placeholders(self, recipe: Recipe) -> None:
         builtins = builtin_vars(recipe.path)
         recipe_scope = self._scope(recipe, {}, builtins)
+        # A variable without a value is a problem only for the tasks that use it: the
+        # uses are recorded per task (None: every task) and checked when a run starts.
+        self.using = ""
         for value in recipe.vars.values():
-            self._check_text(value, recipe_scope, allow_item=False)
+            for text in value_texts(value):
+                self._check_text(text, recipe_scope, allow_item=False)
+        self.using = None
         for value in recipe.env.values():
             self._check_text(value, recipe_scope, allow_item=False)
         for task in recipe.tasks.values():
+            self.using = task.name
             scope = self._scope(recipe, task.vars, builtins)
             for text in _task_texts(task):
                 self._check_text(text, scope, allow_item=False)
             for step in _all_steps(task):
-                for text in _step_texts(step):
-                    self._check_text(text, scope, allow_item=step.loop is not None)
+                self._check_step(step, scope)
             for text in _shell_texts(task):
                 self._check_shell(text)
+
+    def _check_step(self, step: Step, scope: Scope) -> None:
+        items = None
+        if isinstance(step.loop, Text):
+            try:
+                list_ok = whole_value(parse_template(str(step.loop))) is not None
+            except TemplateSyntaxError:
+                return  # reported by the schema
+            self._check_text(step.loop, scope, allow_item=False, list_ok=list_ok)
+            items = self._static_items(step.loop, scope)
+        elif step.loop is not None:
+            items = list(step.loop)
+        for text in _step_texts(step):
+            self._check_text(text, scope, allow_item=step.loop is not None, items=items)
+
+    def _static_items(self, loop: Text, scope: Scope) -> list[Any] | None:
+        """The items of a `for:` as far as validation knows them: the list of a list
+        variable, or one text standing for every file a glob may match."""
+        try:
+            listed = loop_items(parse_template(str(loop)), scope)
+        except (KeyError, ValueError, TemplateSyntaxError):
+            return None  # reported where the 'for' text itself is checked
+        return [str(loop)] if listed is None else listed
 
     def _check_shell(self, text: Text) -> None:
         """Placeholders in shell text where no value can go (a quoted heredoc, a comment)."""
@@ -355,8 +400,16 @@ class _Builder:
             builtins=builtins,
         )
 
-    def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
-        if "{{" not in text:
+    def _check_text(
+        self,
+        text: Text,
+        scope: Scope,
+        *,
+        allow_item: bool,
+        list_ok: bool = False,
+        items: list[Any] | None = None,
+    ) -> None:
+        if not isinstance(text, Text) or "{{" not in text:
             return
         try:
             template = parse_template(str(text))
@@ -377,6 +430,9 @@ class _Builder:
                     self.error(
                         pos, f"{{{{ {placeholder.name} }}}} is only defined in a step with 'for:'"
                     )
+                for item in items or ():
+                    if self._check_value(placeholder, pos, scope.with_item(item), list_ok=False):
+                        break  # one message per placeholder, not one per item
                 continue
             if not scope.knows(placeholder.name):
                 self.error(
@@ -385,15 +441,37 @@ class _Builder:
                     + did_you_mean(placeholder.name, scope.names()),
                 )
                 continue
-            try:
-                scope.value(placeholder.name)
-            except VariableCycle as cycle:
-                key = frozenset(cycle.chain)
-                if key not in self.cycles_reported:
-                    self.cycles_reported.add(key)
-                    self.error(pos, f"variables refer to each other in a cycle: {cycle}")
-            except UndefinedVariable:
-                pass  # reported where that variable's own value is checked
+            self._check_value(placeholder, pos, scope, list_ok=list_ok)
+
+    def _check_value(
+        self, placeholder: Placeholder, pos: Position, scope: Scope, *, list_ok: bool
+    ) -> bool:
+        """Resolve a placeholder as a run would; True when a problem was reported."""
+        try:
+            value = scope.resolve(placeholder)
+            if list_ok and isinstance(value, Mapping):
+                raise not_a_loop(placeholder.label)
+            if not isinstance(value, str) and not (list_ok and isinstance(value, (list, tuple))):
+                raise not_text(placeholder.label, value)
+        except VariableCycle as cycle:
+            key = frozenset(cycle.chain)
+            if key not in self.cycles_reported:
+                self.cycles_reported.add(key)
+                self.error(pos, f"variables refer to each other in a cycle: {cycle}")
+            return True
+        except UndefinedVariable:
+            return False  # reported where that variable's own value is checked
+        except MissingValue as missing:
+            if self.using != "":  # "": a recipe variable's own value (checked where used)
+                uses = self.unset.setdefault(self.using, {})
+                uses.setdefault(missing.label, self.chk.source.diagnostic(pos, str(missing)))
+            return False
+        except ValueShapeError as error:
+            # A problem inside another variable's value is reported there, once.
+            if error.label in (placeholder.label, placeholder.name) or error.label in LOOP_NAMES:
+                self.error(pos, str(error))
+                return True
+        return False
 
 
 _STEP_KEYS = frozenset(COMMON_STEP_FIELDS)
@@ -417,8 +495,21 @@ def _all_steps(task: Task) -> Iterator[Step]:
     yield from task.finally_
 
 
+def value_texts(value: Any) -> Iterator[Text]:
+    """The texts in a variable's value (a list's items, a mapping's values)."""
+    if isinstance(value, Text):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from value_texts(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from value_texts(item)
+
+
 def _task_texts(task: Task) -> Iterator[Text]:
-    yield from task.vars.values()
+    for value in task.vars.values():
+        yield from value_texts(value)
     yield from task.env.values()
     yield from task.sources
     yield from task.outputs
@@ -455,7 +546,7 @@ def _step_texts(step: Step) -> Iterator[Text]:
     yield from step.env.values()
     if step.condition is not None:
         yield step.condition
-    if step.loop is not None:
+    if isinstance(step.loop, tuple):
         yield from _texts(step.loop)
 
 

@@ -1,0 +1,193 @@
+"""What a variable's value may be (`vars:` of the recipe and of a task): text, a list
+or a mapping of values (data), or nothing (null: the value must come from `--var`).
+
+Data is reached with a path (`{{ db.host }}`, `{{ hosts.0 }}`) and a list is iterated
+with `for: "{{ hosts }}"`; wherever text is needed, a list or a mapping is an error
+that says how to pick one value (never a Python repr pasted into a command).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from devkit.recipe.fields import INVALID, Checker, Str, Type, did_you_mean
+from devkit.recipe.loader import PosDict, PosList, Text
+
+_KEY = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "text"
+
+
+class ValueShapeError(ValueError):
+    """A value used where its shape does not fit; `label` names the placeholder."""
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(message)
+        self.label = label
+
+
+class MissingValue(ValueShapeError):
+    """A variable written as null (`name:` or `name: ~`): it must be given with --var."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            name,
+            f"variable {name!r} has no value (it is null in the recipe): pass --var {name}=VALUE"
+            ' (write "" in the recipe for an empty string)',
+        )
+
+
+def not_text(label: str, value: Any) -> ValueShapeError:
+    """The error for a list or mapping used where text is needed."""
+    if isinstance(value, Mapping):
+        keys = list(value)
+        pick = f"pick a key: {{{{ {label}.{keys[0]} }}}}" if keys else "it is empty"
+        return ValueShapeError(label, f"{{{{ {label} }}}} is a mapping, not text; {pick}")
+    return ValueShapeError(
+        label,
+        f'{{{{ {label} }}}} is a list, not text; iterate it with for: "{{{{ {label} }}}}"'
+        f" (then {{{{ item }}}}), or pick one item: {{{{ {label}.0 }}}}",
+    )
+
+
+def not_a_loop(label: str) -> ValueShapeError:
+    return ValueShapeError(
+        label, f"for: {{{{ {label} }}}} is a mapping; 'for' takes a list or a glob pattern"
+    )
+
+
+def walk(value: Any, path: Sequence[str], label: str) -> Any:
+    """The part of a value a path leads to (`db` + `host` -> db's host)."""
+    reached = label.split(".")[0] if path else label
+    for key in path:
+        if isinstance(value, Mapping):
+            if key not in value:
+                raise ValueShapeError(
+                    label,
+                    f"{{{{ {label} }}}}: {reached} has no key {key!r}"
+                    + (did_you_mean(key, list(value)) or f" (keys: {', '.join(value) or 'none'})"),
+                )
+            value = value[key]
+        elif isinstance(value, (list, tuple)):
+            if not key.isdigit() or int(key) >= len(value):
+                raise ValueShapeError(
+                    label,
+                    f"{{{{ {label} }}}}: {reached} is a list of {len(value)} item(s);"
+                    f" {key!r} is not one of its indexes (0, 1, ...)",
+                )
+            value = value[int(key)]
+        else:
+            raise ValueShapeError(
+                label, f"{{{{ {label} }}}}: {reached} is text, so it has no {key!r}"
+            )
+        reached = f"{reached}.{key}"
+    return value
+
+
+def map_text(value: Any, convert: Callable[[str], str]) -> Any:
+    """The same value with every text in it converted (masking, display)."""
+    if isinstance(value, Mapping):
+        return {key: map_text(item, convert) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [map_text(item, convert) for item in value]
+    return convert(str(value))
+
+
+def display(value: Any) -> str:
+    """One line for a value: text as it is, data as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(map_text(value, str), ensure_ascii=False, separators=(", ", ": "))
+
+
+@dataclass(frozen=True)
+class VarValue(Type):
+    """A variable's value: text (templates allowed), a list, a mapping (keys are names,
+    so that a path reaches each), or null at the top (the value must come from --var)."""
+
+    top: bool = True
+    label: str = "a value (text, a list or a mapping)"
+
+    def check(self, value: Any, chk: Checker) -> Any:
+        if isinstance(value, PosList):
+            return self._list(value, chk)
+        if isinstance(value, PosDict):
+            return self._mapping(value, chk)
+        if isinstance(value, Text) and value.null:
+            if self.top:
+                return value
+            chk.error(
+                value.pos,
+                'expected a value, got nothing (null) inside a list or mapping; write "" for'
+                " an empty string",
+            )
+            return INVALID
+        return _TEXT.check(value, chk)
+
+    def _list(self, value: PosList, chk: Checker) -> Any:
+        result = PosList()
+        result.pos = value.pos
+        for item in value:
+            checked = _DATA.check(item, chk)
+            if checked is INVALID:
+                return INVALID
+            result.append(checked)
+        return result
+
+    def _mapping(self, value: PosDict, chk: Checker) -> Any:
+        result = PosDict()
+        result.pos, result.key_pos = value.pos, value.key_pos
+        ok = True
+        for key, item in value.items():
+            if not re.fullmatch(_KEY, key):
+                chk.error(
+                    value.key_pos[key],
+                    f"invalid key {key!r}: expected a name (letters, digits, _), so that"
+                    " {{ var.key }} can reach it",
+                )
+                ok = False
+                continue
+            checked = _DATA.check(item, chk)
+            ok = ok and checked is not INVALID
+            result[key] = checked
+        return result if ok else INVALID
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": ["string", "number", "boolean", "null"]},
+                {"type": "array", "description": 'A list: for: "{{ name }}" iterates it.'},
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": f"^{_KEY}$"},
+                    "description": "A mapping: {{ name.key }} reaches a value.",
+                },
+            ]
+        }
+
+
+_TEXT = Str(template=True)
+_DATA = VarValue(top=False)
+
+
+__all__ = [
+    "MissingValue",
+    "ValueShapeError",
+    "VarValue",
+    "display",
+    "kind_of",
+    "map_text",
+    "not_a_loop",
+    "not_text",
+    "walk",
+]
