@@ -150,7 +150,7 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
 
     from devkit.recipe.mask import Masker
     from devkit.recipe.validate import recipe_scope
-    from devkit.recipe.vartypes import display, map_text
+    from devkit.recipe.vartypes import display, map_text, unresolved
 
     environment = {**os.environ, **recipe.dotenv_values}
     masker = Masker([environment[s] for s in recipe.secrets if s in environment])
@@ -176,8 +176,7 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
         try:
             variables[name] = map_text(scope.value(name), masker.text)
         except (KeyError, ValueError):  # e.g. an unset environment variable: show the text
-            raw = recipe.vars[name]
-            variables[name] = None if getattr(raw, "null", False) else map_text(raw, str)
+            variables[name] = unresolved(recipe.vars[name])
     if recipe.description:
         console.line(printable(recipe.description))
     console.table(["task", "description", "needs"], rows)

@@ -30,7 +30,7 @@ from devkit.recipe.vars import (
     loop_items,
     whole_value,
 )
-from devkit.recipe.vartypes import MissingValue, ValueShapeError, not_a_loop, not_text
+from devkit.recipe.vartypes import FromEnv, MissingValue, ValueShapeError, not_a_loop, not_text
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
@@ -499,6 +499,8 @@ def value_texts(value: Any) -> Iterator[Text]:
     """The texts in a variable's value (a list's items, a mapping's values)."""
     if isinstance(value, Text):
         yield value
+    elif isinstance(value, FromEnv):
+        yield from value_texts(value.default)
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from value_texts(item)

@@ -15,6 +15,7 @@ from devkit.recipe.fields import Checker
 from devkit.recipe.loader import PosDict, PosList, Text, load_yaml
 from devkit.recipe.template import Placeholder, Template, parse_template, render_plain
 from devkit.recipe.vartypes import (
+    FromEnv,
     MissingValue,
     ValueShapeError,
     VarValue,
@@ -84,6 +85,8 @@ class Scope:
             (environ, False),
         ]
         self.environment = {**environ, **dotenv}
+        # `{env: NAME}` variables read the process environment first, then dotenv.
+        self.environment_first = {**dotenv, **environ}
         self.item = item
         self._cache: dict[str, str] = {}
         self._resolving: list[str] = []
@@ -92,6 +95,7 @@ class Scope:
         clone = Scope.__new__(Scope)
         clone.layers = self.layers
         clone.environment = self.environment
+        clone.environment_first = self.environment_first
         clone.item = item
         clone._cache = self._cache
         clone._resolving = []
@@ -152,6 +156,15 @@ class Scope:
         """A recipe value with the placeholders in its text filled in."""
         if isinstance(raw, Text) and raw.null:
             raise MissingValue(name)
+        if isinstance(raw, FromEnv):
+            if raw.variable in self.environment_first:
+                text = self.environment_first[raw.variable]
+                if isinstance(raw.default, (PosList, PosDict)):
+                    return parse_given(name, text, raw.default, source=raw.variable)
+                return text
+            if raw.default is None:
+                raise MissingValue(name, raw.variable)
+            return self._render(name, raw.default)
         if isinstance(raw, Mapping):
             return {key: self._render(name, item) for key, item in raw.items()}
         if isinstance(raw, (list, tuple)):
@@ -165,6 +178,8 @@ class Scope:
         declared = next(
             (layer[name] for layer, templated in self.layers if templated and name in layer), None
         )
+        if isinstance(declared, FromEnv):
+            declared = declared.default
         if not isinstance(declared, (PosList, PosDict)):
             return str(text)
         cached = self._cache.get(name)
@@ -177,21 +192,24 @@ class Scope:
         return {name: self.value(name) for name in self.names()}
 
 
-def parse_given(name: str, text: str, declared: Any) -> Any:
-    """A --var value for a list or mapping variable, read as YAML flow (`[a, b]`)."""
+def parse_given(name: str, text: str, declared: Any, *, source: str | None = None) -> Any:
+    """A value given as text (--var, or the environment variable `source`) for a list or
+    mapping variable: read as YAML flow style (`[a, b]`, `{host: h}`)."""
     example = "[web1, web2]" if isinstance(declared, PosList) else "{host: db1, port: 5432}"
+    where = f"--var {name}" if source is None else f"environment variable {source}"
+    written = f"--var '{name}={example}'" if source is None else f"{source}='{example}'"
     problem = ValueShapeError(
         name,
-        f"--var {name}: {name} is {kind_of(declared)} in the recipe, so write its value in"
-        f" YAML flow style: --var '{name}={example}'",
+        f"{where}: {name} is {kind_of(declared)} in the recipe, so write its value in"
+        f" YAML flow style: {written}",
     )
-    root, source, diagnostics = load_yaml(text, name=f"--var {name}")
+    root, loaded, diagnostics = load_yaml(text, name=where)
     if diagnostics or type(root) is not type(declared):
         raise problem
-    chk = Checker(source)
+    chk = Checker(loaded)
     checked = VarValue().check(root, chk)
     if chk.diagnostics:
-        raise ValueShapeError(name, f"--var {name}: {chk.diagnostics[0].message}")
+        raise ValueShapeError(name, f"{where}: {chk.diagnostics[0].message}")
     return _plain(checked)
 
 

@@ -1,5 +1,7 @@
 """What a variable's value may be (`vars:` of the recipe and of a task): text, a list
-or a mapping of values (data), or nothing (null: the value must come from `--var`).
+or a mapping of values (data), nothing (null: the value must come from `--var`), or a
+definition: `{env: NAME, default: ...}` reads an environment variable (the process
+environment, then dotenv files), falling back to the default.
 
 Data is reached with a path (`{{ db.host }}`, `{{ hosts.0 }}`) and a list is iterated
 with `for: "{{ hosts }}"`; wherever text is needed, a list or a mapping is an error
@@ -14,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.recipe.fields import INVALID, Checker, Str, Type, did_you_mean
+from devkit.recipe.errors import Position
+from devkit.recipe.fields import INVALID, Checker, Field, Obj, Str, Type, did_you_mean
 from devkit.recipe.loader import PosDict, PosList, Text
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -37,14 +40,32 @@ class ValueShapeError(ValueError):
 
 
 class MissingValue(ValueShapeError):
-    """A variable written as null (`name:` or `name: ~`): it must be given with --var."""
+    """A variable written as null (`name:` or `name: ~`), or read from an environment
+    variable that is not set and has no default: it must be given with --var."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            name,
-            f"variable {name!r} has no value (it is null in the recipe): pass --var {name}=VALUE"
-            ' (write "" in the recipe for an empty string)',
-        )
+    def __init__(self, name: str, environment_variable: str | None = None) -> None:
+        if environment_variable is None:
+            message = (
+                f"variable {name!r} has no value (it is null in the recipe): pass --var"
+                f' {name}=VALUE (write "" in the recipe for an empty string)'
+            )
+        else:
+            message = (
+                f"variable {name!r} comes from the environment variable"
+                f" {environment_variable}, which is not set and has no default: export"
+                f" {environment_variable}, or pass --var {name}=VALUE"
+            )
+        super().__init__(name, message)
+
+
+@dataclass(frozen=True)
+class FromEnv:
+    """`{env: NAME, default: VALUE}`: --var, then the environment, then dotenv files,
+    then the default (None: there is none)."""
+
+    variable: str
+    default: Any
+    position: Position
 
 
 def not_text(label: str, value: Any) -> ValueShapeError:
@@ -103,6 +124,15 @@ def map_text(value: Any, convert: Callable[[str], str]) -> Any:
     return convert(str(value))
 
 
+def unresolved(raw: Any) -> Any:
+    """How to show a variable whose value is not known (yet): None for null."""
+    if isinstance(raw, Text) and raw.null:
+        return None
+    if isinstance(raw, FromEnv):
+        return f"${raw.variable} (not set)"
+    return map_text(raw, str)
+
+
 def display(value: Any) -> str:
     """One line for a value: text as it is, data as compact JSON."""
     if isinstance(value, str):
@@ -119,6 +149,8 @@ class VarValue(Type):
     label: str = "a value (text, a list or a mapping)"
 
     def check(self, value: Any, chk: Checker) -> Any:
+        if self.top and isinstance(value, PosDict) and DEFINITION_KEYS.intersection(value):
+            return self._definition(value, chk)
         if isinstance(value, PosList):
             return self._list(value, chk)
         if isinstance(value, PosDict):
@@ -162,9 +194,18 @@ class VarValue(Type):
             result[key] = checked
         return result if ok else INVALID
 
+    def _definition(self, value: PosDict, chk: Checker) -> Any:
+        """A mapping with `env:` defines where the value comes from (it is not data)."""
+        checked = ENV_FORM.check(value, chk)
+        if "env" not in checked:
+            return INVALID
+        return FromEnv(str(checked["env"]), checked.get("default"), value.pos)
+
     def json_schema(self) -> dict[str, Any]:
+        definitions = [ENV_FORM.json_schema()] if self.top else []
         return {
             "anyOf": [
+                *definitions,
                 {"type": ["string", "number", "boolean", "null"]},
                 {"type": "array", "description": 'A list: for: "{{ name }}" iterates it.'},
                 {
@@ -178,9 +219,25 @@ class VarValue(Type):
 
 _TEXT = Str(template=True)
 _DATA = VarValue(top=False)
+# A mapping with one of these keys is a definition, not data.
+DEFINITION_KEYS = frozenset({"env"})
+ENV_FORM = Obj(
+    {
+        "env": Field(
+            Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", label="an environment variable name"),
+            "The environment variable (or dotenv key) to read.",
+            required=True,
+        ),
+        "default": Field(_DATA, "The value when the environment variable is not set."),
+    },
+    what="a variable read from the environment",
+    description="Read from the environment (then dotenv files), else the default;"
+    " --var still wins.",
+)
 
 
 __all__ = [
+    "FromEnv",
     "MissingValue",
     "ValueShapeError",
     "VarValue",
@@ -189,5 +246,6 @@ __all__ = [
     "map_text",
     "not_a_loop",
     "not_text",
+    "unresolved",
     "walk",
 ]

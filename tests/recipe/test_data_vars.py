@@ -187,3 +187,76 @@ def test_secrets_in_data_are_masked_in_dry_run_json(
     data = json.loads(result.stdout)["data"]
     assert data["vars"]["auth"] == {"user": "bob", "token": "***"}
     assert data["vars"]["hosts"] == ["***-host"]
+
+
+ENV_RECIPE = """\
+dotenv: [.env?]
+vars:
+  branch: {env: DEPLOY_BRANCH, default: main}
+  region: {env: DEPLOY_REGION}
+  hosts: {env: DEPLOY_HOSTS, default: [web1]}
+tasks:
+  branch:
+    - run: printf 'branch=%s\\n' {{ branch }}
+  region:
+    - run: printf 'region=%s\\n' {{ region }}
+  hosts:
+    - for: "{{ hosts }}"
+      run: printf 'host=%s\\n' {{ item }}
+"""
+
+
+def test_an_env_variable_with_a_default_follows_the_documented_precedence(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(ENV_RECIPE)
+
+    def branch(*args: str, env: dict[str, str] | None = None) -> list[str]:
+        result = devkit(["run", "branch", *args], cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        return output_lines(result.stdout, "[branch] branch=")
+
+    assert branch() == ["main"]  # the default
+    (tmp_path / ".env").write_text("DEPLOY_BRANCH=from-dotenv\n")
+    assert branch() == ["from-dotenv"]  # dotenv beats the default
+    assert branch(env={"DEPLOY_BRANCH": "from-env"}) == ["from-env"]  # env beats dotenv
+    assert branch("--var", "branch=from-var", env={"DEPLOY_BRANCH": "x"}) == ["from-var"]
+
+
+def test_an_env_variable_without_default_is_needed_only_where_used(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(ENV_RECIPE)
+    assert devkit(["run", "branch"], cwd=tmp_path).returncode == 0
+    listed = devkit(["run", "--list", "--json"], cwd=tmp_path)
+    assert json.loads(listed.stdout)["data"]["vars"]["region"] == "$DEPLOY_REGION (not set)"
+    refused = devkit(["run", "region"], cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "devkit.yaml:10:33: variable 'region' comes from the environment variable" in (
+        refused.stderr
+    )
+    assert "export DEPLOY_REGION, or pass --var region=VALUE" in refused.stderr
+    given = devkit(["run", "region"], cwd=tmp_path, env={"DEPLOY_REGION": "eu"})
+    assert output_lines(given.stdout, "[region] region=") == ["eu"]
+
+
+def test_an_env_variable_for_a_list_is_read_in_flow_style(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(ENV_RECIPE)
+    result = devkit(["run", "hosts"], cwd=tmp_path, env={"DEPLOY_HOSTS": "[a, b]"})
+    assert output_lines(result.stdout, "[hosts] host=") == ["a", "b"]
+    refused = devkit(["run", "hosts"], cwd=tmp_path, env={"DEPLOY_HOSTS": "a"})
+    assert refused.returncode == 2
+    assert "environment variable DEPLOY_HOSTS: hosts is a list" in refused.stderr
+
+
+def test_an_env_definition_is_checked_like_every_other_mapping(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe("vars:\n  b: {env: BRANCH, defualt: main}\n  c: {env: 1x}\ntasks:\n  a: [echo]\n")
+    result = devkit(["run", "--check"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "devkit.yaml:2:20: unknown key 'defualt'" in result.stderr
+    assert "did you mean 'default'?" in result.stderr
+    assert "devkit.yaml:3:12: expected an environment variable name, got '1x'" in result.stderr
