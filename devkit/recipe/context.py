@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from devkit.errors import InvalidInput
+from devkit.recipe.computed import CommandValues
 from devkit.recipe.mask import Masker
 from devkit.recipe.model import Recipe, Task
 from devkit.recipe.options import RunObserver, RunOptions
@@ -75,6 +76,17 @@ class Run:
         self.environment = {**self.environ, **recipe.dotenv_values}
         self.masker = Masker(_secret_values(recipe, self.environment))
         self.out = Output(observer, self.masker, options.log)
+        self.commands = (
+            None
+            if options.dry_run
+            else CommandValues(
+                cwd=recipe.directory,
+                environment=self.environment,
+                grace=recipe.grace,
+                on_secret=self.masker.add,
+                mask=self.masker.text,
+            )
+        )
         self.state = StateStore(recipe.path)
         self.run_dir: str | None = None
         self.failure: str | None = None
@@ -95,13 +107,17 @@ class Run:
             environ=self.environ,
             task=task,
             run_dir=self.run_dir,
+            commands=self.commands,
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:
         env = dict(self.environment)
         for values in (self.recipe.env, task.env):
             for key, value in values.items():
-                env[key] = render_plain(parse_template(str(value)), scope.lookup)
+                try:
+                    env[key] = render_plain(parse_template(str(value)), scope.lookup)
+                except (KeyError, ValueError) as error:  # e.g. a `sh:` variable failed
+                    raise TaskFailure(f"cannot resolve env {key}: {error}", 1) from None
         return env
 
     def path(self, text: str, env: Mapping[str, str]) -> Path:

@@ -14,6 +14,7 @@ MASK = "***"
 
 class Masker:
     def __init__(self, secrets: Iterable[str]) -> None:
+        secrets = self.secrets = [secret for secret in secrets if secret]
         forms = {form for secret in secrets if secret for form in quoted_forms(secret)}
         ordered = sorted(
             (f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True
@@ -23,6 +24,12 @@ class Masker:
         self._bytes = re.compile(b"|".join(re.escape(f) for f in ordered)) if ordered else None
         texts = sorted(forms, key=len, reverse=True)
         self._text = re.compile("|".join(re.escape(f) for f in texts)) if texts else None
+
+    def add(self, secret: str) -> None:
+        """Mask one more value from now on, wherever this masker is used (a secret
+        variable computed during the run)."""
+        if secret and secret not in self.secrets:
+            self.__dict__.update(Masker([*self.secrets, secret]).__dict__)
 
     @property
     def active(self) -> bool:

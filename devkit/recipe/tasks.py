@@ -15,6 +15,7 @@ from devkit.recipe.execute import Phase, run_steps
 from devkit.recipe.locks import task_lock
 from devkit.recipe.model import Task
 from devkit.recipe.report import StepRecord, TaskRecord
+from devkit.recipe.vartypes import ValueShapeError
 
 
 def run_task(run: Run, task: Task, tasks: Tasks, fds: tuple[int, ...] = ()) -> TaskRecord:
@@ -25,12 +26,14 @@ def run_task(run: Run, task: Task, tasks: Tasks, fds: tuple[int, ...] = ()) -> T
     if record is None:
         run.out.task_started(task.name)
         scope = run.scope(task)
-        frame = TaskFrame(run, task, scope, run.task_env(task, scope), tasks, fds)
         try:
+            frame = TaskFrame(run, task, scope, run.task_env(task, scope), tasks, fds)
             with task_lock(frame) as lock_fds:
                 record = _run_body(replace(frame, fds=fds + lock_fds), started)
         except TaskFailure as failure:
             record = _failed(run, task, failure, time.monotonic() - started)
+        except ValueShapeError as error:  # a value needed before the steps (a lock path)
+            record = _failed(run, task, TaskFailure(str(error), 1), time.monotonic() - started)
     run.out.task_finished(record)
     return record
 

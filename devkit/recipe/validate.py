@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
@@ -30,7 +30,17 @@ from devkit.recipe.vars import (
     loop_items,
     whole_value,
 )
-from devkit.recipe.vartypes import FromEnv, MissingValue, ValueShapeError, not_a_loop, not_text
+from devkit.recipe.vartypes import (
+    FromCommand,
+    FromEnv,
+    MissingValue,
+    ValueShapeError,
+    not_a_loop,
+    not_text,
+)
+
+if TYPE_CHECKING:
+    from devkit.recipe.computed import CommandValues
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
@@ -55,9 +65,11 @@ def recipe_scope(
     environ: Mapping[str, str],
     task: Task | None = None,
     run_dir: str | None = None,
+    commands: CommandValues | None = None,
 ) -> Scope:
     """The variables a task (or, with task=None, the recipe) sees, by precedence."""
     return Scope(
+        commands=commands,
         cli=cli_vars,
         task=task.vars if task else {},
         recipe=recipe.vars,
@@ -342,6 +354,8 @@ class _Builder:
             for text in value_texts(value):
                 self._check_text(text, recipe_scope, allow_item=False)
         self.using = None
+        for text in command_texts(recipe.vars):
+            self._check_shell(text)
         for value in recipe.env.values():
             self._check_text(value, recipe_scope, allow_item=False)
         for task in recipe.tasks.values():
@@ -495,12 +509,21 @@ def _all_steps(task: Task) -> Iterator[Step]:
     yield from task.finally_
 
 
+def command_texts(variables: Mapping[str, Any]) -> Iterator[Text]:
+    """The shell text of `sh:` variables."""
+    for value in variables.values():
+        if isinstance(value, FromCommand):
+            yield value.command
+
+
 def value_texts(value: Any) -> Iterator[Text]:
     """The texts in a variable's value (a list's items, a mapping's values)."""
     if isinstance(value, Text):
         yield value
     elif isinstance(value, FromEnv):
         yield from value_texts(value.default)
+    elif isinstance(value, FromCommand):
+        yield value.command
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from value_texts(item)
@@ -528,7 +551,8 @@ def _empty_text(pos: Position) -> Text:
 
 
 def _shell_texts(task: Task) -> Iterator[Text]:
-    """The texts bash runs: `requires:` checks, `if:` and `run:` shell text."""
+    """The texts bash runs: `sh:` variables, `requires:` checks, `if:` and `run:`."""
+    yield from command_texts(task.vars)
     for require in task.requires:
         yield require.check
     for step in _all_steps(task):

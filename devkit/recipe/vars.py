@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.fields import Checker
 from devkit.recipe.loader import PosDict, PosList, Text, load_yaml
-from devkit.recipe.template import Placeholder, Template, parse_template, render_plain
+from devkit.recipe.template import (
+    Placeholder,
+    Template,
+    parse_template,
+    render_plain,
+    render_shell,
+)
 from devkit.recipe.vartypes import (
+    FromCommand,
     FromEnv,
     MissingValue,
     ValueShapeError,
@@ -24,6 +31,9 @@ from devkit.recipe.vartypes import (
     not_text,
     walk,
 )
+
+if TYPE_CHECKING:
+    from devkit.recipe.computed import CommandValues
 
 # In a step with `for:`: the item, its file name, and its file name without the
 # archive or file extension (`data/2024.tar.gz` -> `2024.tar.gz`, `2024`).
@@ -75,6 +85,7 @@ class Scope:
         environ: Mapping[str, str],
         builtins: Mapping[str, str],
         item: Any = None,
+        commands: CommandValues | None = None,
     ) -> None:
         self.layers: list[tuple[Mapping[str, str], bool]] = [
             (cli, False),
@@ -88,7 +99,9 @@ class Scope:
         # `{env: NAME}` variables read the process environment first, then dotenv.
         self.environment_first = {**dotenv, **environ}
         self.item = item
-        self._cache: dict[str, str] = {}
+        # Runs `sh:` variables (None: checking or a dry run, where no command runs).
+        self.commands = commands
+        self._cache: dict[str, Any] = {}
         self._resolving: list[str] = []
 
     def with_item(self, item: Any) -> Scope:
@@ -96,6 +109,7 @@ class Scope:
         clone.layers = self.layers
         clone.environment = self.environment
         clone.environment_first = self.environment_first
+        clone.commands = self.commands
         clone.item = item
         clone._cache = self._cache
         clone._resolving = []
@@ -165,6 +179,11 @@ class Scope:
             if raw.default is None:
                 raise MissingValue(name, raw.variable)
             return self._render(name, raw.default)
+        if isinstance(raw, FromCommand):
+            script = render_shell(parse_template(str(raw.command)), self.lookup)
+            if self.commands is None:
+                return f"$({script.display})"
+            return self.commands.value(name, raw, script)
         if isinstance(raw, Mapping):
             return {key: self._render(name, item) for key, item in raw.items()}
         if isinstance(raw, (list, tuple)):

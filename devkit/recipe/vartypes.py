@@ -1,7 +1,8 @@
 """What a variable's value may be (`vars:` of the recipe and of a task): text, a list
 or a mapping of values (data), nothing (null: the value must come from `--var`), or a
 definition: `{env: NAME, default: ...}` reads an environment variable (the process
-environment, then dotenv files), falling back to the default.
+environment, then dotenv files), falling back to the default; `{sh: COMMAND}` is the
+output of a command, run only when the value is first needed (see computed.py).
 
 Data is reached with a path (`{{ db.host }}`, `{{ hosts.0 }}`) and a list is iterated
 with `for: "{{ hosts }}"`; wherever text is needed, a list or a mapping is an error
@@ -17,7 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit.recipe.errors import Position
-from devkit.recipe.fields import INVALID, Checker, Field, Obj, Str, Type, did_you_mean
+from devkit.recipe.fields import (
+    INVALID,
+    Bool,
+    Checker,
+    Duration,
+    Field,
+    Obj,
+    Str,
+    Type,
+    did_you_mean,
+)
 from devkit.recipe.loader import PosDict, PosList, Text
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -65,6 +76,16 @@ class FromEnv:
 
     variable: str
     default: Any
+    position: Position
+
+
+@dataclass(frozen=True)
+class FromCommand:
+    """`{sh: COMMAND}`: the command's standard output, trailing newlines stripped."""
+
+    command: Text
+    secret: bool
+    timeout: float | None
     position: Position
 
 
@@ -130,6 +151,8 @@ def unresolved(raw: Any) -> Any:
         return None
     if isinstance(raw, FromEnv):
         return f"${raw.variable} (not set)"
+    if isinstance(raw, FromCommand):
+        return f"$({raw.command})"
     return map_text(raw, str)
 
 
@@ -195,14 +218,25 @@ class VarValue(Type):
         return result if ok else INVALID
 
     def _definition(self, value: PosDict, chk: Checker) -> Any:
-        """A mapping with `env:` defines where the value comes from (it is not data)."""
+        """A mapping with `env:` or `sh:` defines where the value comes from (it is
+        not data)."""
+        if "env" in value and "sh" in value:
+            chk.error(value.pos, "a variable comes from 'env' or from 'sh', not both")
+            return INVALID
+        if "sh" in value:
+            checked = SH_FORM.check(value, chk)
+            if "sh" not in checked:
+                return INVALID
+            return FromCommand(
+                checked["sh"], checked.get("secret", False), checked.get("timeout"), value.pos
+            )
         checked = ENV_FORM.check(value, chk)
         if "env" not in checked:
             return INVALID
         return FromEnv(str(checked["env"]), checked.get("default"), value.pos)
 
     def json_schema(self) -> dict[str, Any]:
-        definitions = [ENV_FORM.json_schema()] if self.top else []
+        definitions = [ENV_FORM.json_schema(), SH_FORM.json_schema()] if self.top else []
         return {
             "anyOf": [
                 *definitions,
@@ -220,7 +254,7 @@ class VarValue(Type):
 _TEXT = Str(template=True)
 _DATA = VarValue(top=False)
 # A mapping with one of these keys is a definition, not data.
-DEFINITION_KEYS = frozenset({"env"})
+DEFINITION_KEYS = frozenset({"env", "sh"})
 ENV_FORM = Obj(
     {
         "env": Field(
@@ -234,9 +268,24 @@ ENV_FORM = Obj(
     description="Read from the environment (then dotenv files), else the default;"
     " --var still wins.",
 )
+SH_FORM = Obj(
+    {
+        "sh": Field(
+            Str(template=True),
+            "Shell text (bash, in the recipe's folder) whose output is the value.",
+            required=True,
+        ),
+        "secret": Field(Bool(), "Mask the value as *** everywhere, like a secret."),
+        "timeout": Field(Duration(), "Stop the command after this long (default 1m)."),
+    },
+    what="a variable computed by a command",
+    description="The command's output, trailing newlines stripped; run at most once per"
+    " run, only when the value is used.",
+)
 
 
 __all__ = [
+    "FromCommand",
     "FromEnv",
     "MissingValue",
     "ValueShapeError",
