@@ -20,6 +20,7 @@ from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.output import Output
 from devkit.recipe.report import TaskRecord
 from devkit.recipe.state import StateStore
+from devkit.recipe.stepoutputs import StepOutputs
 from devkit.recipe.template import parse_template, render_plain
 from devkit.recipe.validate import recipe_scope
 from devkit.recipe.vars import Scope
@@ -76,6 +77,7 @@ class Run:
         self.environment = {**self.environ, **recipe.dotenv_values}
         self.masker = Masker(_secret_values(recipe, self.environment))
         self.out = Output(observer, self.masker, options.log)
+        self.outputs = StepOutputs(dry_run=options.dry_run)
         self.commands = (
             None
             if options.dry_run
@@ -108,6 +110,7 @@ class Run:
             task=task,
             run_dir=self.run_dir,
             commands=self.commands,
+            outputs=self.outputs,
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:

@@ -41,6 +41,7 @@ class Step:
     loop: tuple[Text, ...] | Text | None = None  # a list of items or a glob
     platforms: tuple[str, ...] = ()
     stdin: bool = False
+    id: str | None = None  # its stdout is {{ steps.ID.stdout }} (see stepoutputs.py)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,10 @@ COMMON_STEP_FIELDS: dict[str, Field] = {
     ),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
     "stdin": Field(Bool(), "Let the step read the terminal (stdin is closed by default)."),
+    "id": Field(
+        Str(pattern=NAME),
+        "Keep the step's stdout for later steps as {{ steps.ID.stdout }} (unique in the recipe).",
+    ),
 }
 
 

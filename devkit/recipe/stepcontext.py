@@ -70,12 +70,17 @@ class StepRunContext:
         """Run argv as the step's process; `values` (a shell script's) join its env."""
         out, task_name = self.frame.run.out, self.task.name
         lines = out.lines(lambda line: out.output(task_name, line))
+        on_output, errors = lines.feed, None
+        if step.id is not None:  # stdout is kept for later steps; stderr only shown
+            on_output = self.frame.run.outputs.capture(step.id, lines.feed).feed
+            errors = out.lines(lambda line: out.output(task_name, line))
         try:
             result = process.run_streaming(
                 argv,
                 cwd=self.cwd,
                 env={**self.env(), **(values or {})},
-                on_output=lines.feed,
+                on_output=on_output,
+                on_stderr=errors.feed if errors is not None else None,
                 timeout=self.timeout(),
                 grace=self.grace(),
                 stdin=step.stdin,
@@ -86,6 +91,8 @@ class StepRunContext:
             return StepOutcome(127, message=f"cannot start {argv[0]!r}: {error.strerror or error}")
         finally:
             lines.close()
+            if errors is not None:
+                errors.close()
         return StepOutcome(
             result.exit_code,
             timed_out=result.timed_out,

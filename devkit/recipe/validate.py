@@ -24,6 +24,8 @@ from devkit.recipe.template import (
 )
 from devkit.recipe.vars import (
     LOOP_NAMES,
+    STEP_FIELDS,
+    STEPS_ROOT,
     Scope,
     UndefinedVariable,
     VariableCycle,
@@ -41,6 +43,7 @@ from devkit.recipe.vartypes import (
 
 if TYPE_CHECKING:
     from devkit.recipe.computed import CommandValues
+    from devkit.recipe.stepoutputs import StepOutputs
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
@@ -66,10 +69,12 @@ def recipe_scope(
     task: Task | None = None,
     run_dir: str | None = None,
     commands: CommandValues | None = None,
+    outputs: StepOutputs | None = None,
 ) -> Scope:
     """The variables a task (or, with task=None, the recipe) sees, by precedence."""
     return Scope(
         commands=commands,
+        outputs=outputs,
         cli=cli_vars,
         task=task.vars if task else {},
         recipe=recipe.vars,
@@ -143,6 +148,10 @@ class _Builder:
         self.cycles_reported: set[frozenset[str]] = set()
         self.unset: dict[str | None, dict[str, Diagnostic]] = {}
         self.using: str | None = None  # the task whose texts are being checked
+        # Step ids: where each is, and those that ran before the text being checked
+        # (None: not a step's text, so no step output exists yet).
+        self.step_ids: dict[str, tuple[str, Position]] = {}
+        self.available: set[str] | None = None
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -289,6 +298,7 @@ class _Builder:
             loop=loop,
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             stdin=bool(raw.get("stdin", False)),
+            id=raw.get("id"),
         )
 
     # -- cross checks -----------------------------------------------------------------
@@ -344,7 +354,35 @@ class _Builder:
             if name not in state:
                 visit(name, [])
 
+    def _check_step_ids(self, recipe: Recipe) -> None:
+        for task in recipe.tasks.values():
+            for step in _all_steps(task):
+                if step.id is None:
+                    continue
+                pos = getattr(step.id, "pos", step.position)
+                if step.loop is not None:
+                    self.error(pos, "a step with 'for' runs several times: it cannot have an 'id'")
+                elif step.id in self.step_ids:
+                    first = self.step_ids[step.id][1]
+                    self.error(
+                        pos, f"duplicate step id {step.id!r} (first used at line {first.line})"
+                    )
+                else:
+                    self.step_ids[step.id] = (task.name, pos)
+
+    def _needed(self, recipe: Recipe, name: str) -> set[str]:
+        """The tasks that run before this one's steps: its needs, theirs, and so on."""
+        seen: set[str] = set()
+        pending = [str(need) for need in recipe.tasks[name].needs]
+        while pending:
+            need = pending.pop()
+            if need not in seen and need in recipe.tasks:
+                seen.add(need)
+                pending.extend(str(n) for n in recipe.tasks[need].needs)
+        return seen
+
     def _check_placeholders(self, recipe: Recipe) -> None:
+        self._check_step_ids(recipe)
         builtins = builtin_vars(recipe.path)
         recipe_scope = self._scope(recipe, {}, builtins)
         # A variable without a value is a problem only for the tasks that use it: the
@@ -363,8 +401,13 @@ class _Builder:
             scope = self._scope(recipe, task.vars, builtins)
             for text in _task_texts(task):
                 self._check_text(text, scope, allow_item=False)
+            needed = self._needed(recipe, task.name)
+            self.available = {i for i, (owner, _) in self.step_ids.items() if owner in needed}
             for step in _all_steps(task):
                 self._check_step(step, scope)
+                if step.id is not None:
+                    self.available.add(step.id)
+            self.available = None
             for text in _shell_texts(task):
                 self._check_shell(text)
 
@@ -448,6 +491,9 @@ class _Builder:
                     if self._check_value(placeholder, pos, scope.with_item(item), list_ok=False):
                         break  # one message per placeholder, not one per item
                 continue
+            if placeholder.name == STEPS_ROOT and not scope.knows(STEPS_ROOT):
+                self._check_step_reference(placeholder, pos)
+                continue
             if not scope.knows(placeholder.name):
                 self.error(
                     pos,
@@ -456,6 +502,30 @@ class _Builder:
                 )
                 continue
             self._check_value(placeholder, pos, scope, list_ok=list_ok)
+
+    def _check_step_reference(self, placeholder: Placeholder, pos: Position) -> None:
+        """`{{ steps.ID.stdout }}` names a step that runs before the text is used."""
+        path, label = placeholder.path, placeholder.label
+        if len(path) != 2 or path[1] not in STEP_FIELDS:
+            self.error(pos, f"{{{{ {label} }}}}: write {{{{ steps.ID.stdout }}}}")
+            return
+        step_id = path[0]
+        if step_id not in self.step_ids:
+            self.error(
+                pos, f"unknown step id {step_id!r}" + did_you_mean(step_id, list(self.step_ids))
+            )
+            return
+        if self.available is None:
+            self.error(pos, f"{{{{ {label} }}}} has a value only in steps, after step {step_id!r}")
+            return
+        if step_id not in self.available:
+            owner = self.step_ids[step_id][0]
+            where = (
+                "it is this step or a later one of this task"
+                if owner == self.using
+                else f"it is in task {owner!r}, which is not among the needs of task {self.using!r}"
+            )
+            self.error(pos, f"step {step_id!r} does not run before this: {where}")
 
     def _check_value(
         self, placeholder: Placeholder, pos: Position, scope: Scope, *, list_ok: bool

@@ -34,6 +34,10 @@ from devkit.recipe.vartypes import (
 
 if TYPE_CHECKING:
     from devkit.recipe.computed import CommandValues
+    from devkit.recipe.stepoutputs import StepOutputs
+
+STEPS_ROOT = "steps"  # {{ steps.ID.stdout }}
+STEP_FIELDS = ("stdout",)
 
 # In a step with `for:`: the item, its file name, and its file name without the
 # archive or file extension (`data/2024.tar.gz` -> `2024.tar.gz`, `2024`).
@@ -86,6 +90,7 @@ class Scope:
         builtins: Mapping[str, str],
         item: Any = None,
         commands: CommandValues | None = None,
+        outputs: StepOutputs | None = None,
     ) -> None:
         self.layers: list[tuple[Mapping[str, str], bool]] = [
             (cli, False),
@@ -101,6 +106,8 @@ class Scope:
         self.item = item
         # Runs `sh:` variables (None: checking or a dry run, where no command runs).
         self.commands = commands
+        # The stdout of steps with an `id` (None: checking, where a stand-in is used).
+        self.outputs = outputs
         self._cache: dict[str, Any] = {}
         self._resolving: list[str] = []
 
@@ -110,6 +117,7 @@ class Scope:
         clone.environment = self.environment
         clone.environment_first = self.environment_first
         clone.commands = self.commands
+        clone.outputs = self.outputs
         clone.item = item
         clone._cache = self._cache
         clone._resolving = []
@@ -138,11 +146,21 @@ class Scope:
             if name not in self.environment:
                 raise UndefinedVariable(placeholder.label)
             return self.environment[name]
+        if name == STEPS_ROOT and not self.knows(name):
+            return self._step_output(placeholder)
         if name in LOOP_NAMES and self.item is not None:
             value = loop_value(name, self.item)
         else:
             value = self.value(name)
         return walk(value, placeholder.path, placeholder.label)
+
+    def _step_output(self, placeholder: Placeholder) -> str:
+        path, label = placeholder.path, placeholder.label
+        if len(path) != 2 or path[1] not in STEP_FIELDS:
+            raise ValueShapeError(label, f"{{{{ {label} }}}}: write {{{{ steps.ID.stdout }}}}")
+        if self.outputs is None:
+            return f"<stdout of step {path[0]!r}>"
+        return self.outputs.stdout(path[0], label)
 
     def value(self, name: str) -> Any:
         cached = self._cache.get(name)
