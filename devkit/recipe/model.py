@@ -77,6 +77,7 @@ class Task:
     finally_: tuple[Step, ...] = ()
     platforms: tuple[str, ...] = ()
     timeout: float | None = None
+    condition: Text | None = None  # `if:`: run the task only when this exits 0
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,11 @@ TASK_FIELDS: dict[str, Field] = {
     "finally": Field(STEPS, "Steps run at the end whatever happened."),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
     "timeout": Field(Duration(), "Default timeout of this task's steps."),
+    "if": Field(
+        _TEXT,
+        "Shell command run after the needs: the task runs only when it exits 0; otherwise"
+        " it is skipped, successfully (nothing to do), and tasks that need it still run.",
+    ),
 }
 TASK = OneOf(
     mapping=Obj(TASK_FIELDS, what="task"),

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from devkit import process
 from devkit.recipe import signals
-from devkit.recipe.checks import check_requirements, inputs, up_to_date
+from devkit.recipe.checks import check_requirements, condition_exit, inputs, up_to_date
 from devkit.recipe.context import Run, TaskFailure, TaskFrame, Tasks, platform_name
 from devkit.recipe.execute import Phase, run_steps
 from devkit.recipe.locks import task_lock
@@ -66,6 +66,10 @@ def _failed(run: Run, task: Task, failure: TaskFailure, duration: float) -> Task
 
 def _run_body(frame: TaskFrame, started: float) -> TaskRecord:
     run, task = frame.run, frame.task
+    code = _condition(frame)
+    if code != 0:
+        message = f"nothing to do ('if' exited {code})"
+        return TaskRecord(task.name, "skipped", 0, time.monotonic() - started, message)
     sources, outputs = inputs(frame)
     if up_to_date(frame, sources, outputs):
         return TaskRecord(
@@ -107,6 +111,27 @@ def _run_phases(frame: TaskFrame, records: list[StepRecord]) -> StepRecord | Non
         cleanup = run_steps(Phase(frame, "finally", records), task.finally_)
         failed = failed or cleanup
     return failed
+
+
+def _condition(frame: TaskFrame) -> int:
+    """The exit code of the task's `if:` (0 when it has none, and in a dry run)."""
+    task = frame.task
+    if task.condition is None or frame.run.options.dry_run:
+        return 0
+    try:
+        code = condition_exit(
+            frame,
+            str(task.condition),
+            frame.scope,
+            env=frame.env,
+            cwd=frame.run.recipe.directory,
+            timeout=None,
+        )
+    except (KeyError, ValueError) as error:
+        raise TaskFailure(f"cannot resolve the task's 'if': {error}", 1) from None
+    if signals.interrupted():
+        raise TaskFailure("interrupted", signals.exit_code(), interrupted=True)
+    return code
 
 
 def _confirm(frame: TaskFrame) -> None:

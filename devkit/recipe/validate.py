@@ -245,6 +245,7 @@ class _Builder:
             finally_=self._steps(raw.get("finally", ())),
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             timeout=raw.get("timeout"),
+            condition=raw.get("if"),
         )
 
     def _lock(self, raw: Any) -> Lock:
@@ -403,6 +404,8 @@ class _Builder:
                 self._check_text(text, scope, allow_item=False)
             needed = self._needed(recipe, task.name)
             self.available = {i for i, (owner, _) in self.step_ids.items() if owner in needed}
+            if task.condition is not None:  # runs after the needs: their outputs exist
+                self._check_text(task.condition, scope, allow_item=False)
             for step in _all_steps(task):
                 self._check_step(step, scope)
                 if step.id is not None:
@@ -623,6 +626,8 @@ def _empty_text(pos: Position) -> Text:
 def _shell_texts(task: Task) -> Iterator[Text]:
     """The texts bash runs: `sh:` variables, `requires:` checks, `if:` and `run:`."""
     yield from command_texts(task.vars)
+    if task.condition is not None:
+        yield task.condition
     for require in task.requires:
         yield require.check
     for step in _all_steps(task):
