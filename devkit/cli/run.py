@@ -148,6 +148,7 @@ def _show_diagnostics(console: Console, error: Exception) -> None:
 def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[str, Any]:
     import os
 
+    from devkit.recipe.arguments import usage
     from devkit.recipe.mask import Masker
     from devkit.recipe.validate import recipe_scope
     from devkit.recipe.vartypes import display, map_text, unresolved
@@ -167,10 +168,11 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
                 "needs": list(map(str, task.needs)),
                 "default": task.name == default,
                 "vars": sorted(task.vars),
+                "args": [{"name": a.name, "default": a.default} for a in task.args],
             }
         )
         mark = " (default)" if task.name == default else ""
-        rows.append([task.name + mark, task.desc, needs])
+        rows.append([usage(task) + mark, task.desc, needs])
     variables: dict[str, Any] = {}
     for name in recipe.vars:
         try:
@@ -201,8 +203,9 @@ def register(app: typer.Typer) -> None:
         arguments: Annotated[
             list[str] | None,
             typer.Argument(
-                metavar="[RECIPE] [TASK]...",
-                help="Recipe file (default devkit.yaml), then tasks (default: its default task).",
+                metavar="[RECIPE] [TASK [ARG]...]...",
+                help="Recipe file (default devkit.yaml), then tasks (default: its default task),"
+                " each followed by its arguments if it declares 'args'.",
                 show_default=False,
             ),
         ] = None,
@@ -283,10 +286,17 @@ def register(app: typer.Typer) -> None:
                 )
                 data = {"recipe": recipe.name, "valid": True, "tasks": len(recipe.tasks)}
                 return CommandResult("run", {**data, "steps": steps})
-            return _execute(console, recipe, tasks, cli_vars)
+            from devkit.recipe.arguments import bind_arguments
+
+            named, args = bind_arguments(recipe, tasks)
+            return _execute(console, recipe, named, cli_vars, args)
 
         def _execute(
-            console: Console, recipe: Recipe, tasks: tuple[str, ...], cli_vars: dict[str, str]
+            console: Console,
+            recipe: Recipe,
+            tasks: tuple[str, ...],
+            cli_vars: dict[str, str],
+            args: dict[str, dict[str, str]],
         ) -> CommandResult:
             from devkit.recipe.runner import RunOptions, run_recipe
 
@@ -313,6 +323,7 @@ def register(app: typer.Typer) -> None:
                     can_confirm=bool(sys.stdin and sys.stdin.isatty()),
                     jobs=jobs,
                     log=log_stream,
+                    args=args,
                 )
                 report = run_recipe(recipe, options, observer)
             return _finish(console, report)

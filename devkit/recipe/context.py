@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from devkit.errors import InvalidInput
+from devkit.recipe.arguments import task_arguments
 from devkit.recipe.computed import CommandValues
 from devkit.recipe.mask import Masker
 from devkit.recipe.model import Recipe, Task
@@ -111,6 +112,7 @@ class Run:
             run_dir=self.run_dir,
             commands=self.commands,
             outputs=self.outputs,
+            args=task_arguments(task, self.options.args) if task else None,
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:

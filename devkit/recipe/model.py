@@ -59,6 +59,15 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class Arg:
+    """A positional argument of a task (see arguments.py); no default: required."""
+
+    name: str
+    default: str | None
+    position: Position
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     position: Position
@@ -78,6 +87,7 @@ class Task:
     platforms: tuple[str, ...] = ()
     timeout: float | None = None
     condition: Text | None = None  # `if:`: run the task only when this exits 0
+    args: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from devkit.errors import DevkitError, InvalidInput
 from devkit.recipe import signals
+from devkit.recipe.arguments import task_arguments
 from devkit.recipe.context import Run
 from devkit.recipe.fields import did_you_mean
 from devkit.recipe.model import Recipe
@@ -44,6 +45,8 @@ def run_recipe(
     run = Run(recipe, options, observer, environ)
     names = requested_tasks(recipe, options)
     planned = plan(recipe, names)
+    for name in names:  # a required argument missing: refused before anything runs
+        task_arguments(recipe.tasks[name], options.args)
     _check_values(recipe, planned)
     _check_confirmation(recipe, options, planned)
     started = time.monotonic()

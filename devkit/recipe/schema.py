@@ -186,6 +186,25 @@ TASK_FIELDS: dict[str, Field] = {
     "finally": Field(STEPS, "Steps run at the end whatever happened."),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
     "timeout": Field(Duration(), "Default timeout of this task's steps."),
+    "args": Field(
+        ListOf(
+            OneOf(
+                scalar=Str(pattern=NAME, label="an argument name"),
+                mapping=Obj(
+                    {
+                        "name": Field(
+                            Str(pattern=NAME, label="an argument name"), "", required=True
+                        ),
+                        "default": Field(Str(), "The value when the argument is not given."),
+                    },
+                    what="argument",
+                ),
+                label="an argument",
+            ),
+            single=True,
+        ),
+        "Positional arguments: `devkit run TASK ARG...` binds them as variables of this task.",
+    ),
     "if": Field(
         _TEXT,
         "Shell command run after the needs: the task runs only when it exits 0; otherwise"

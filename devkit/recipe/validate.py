@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
-from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
+from devkit.recipe.model import Arg, Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.template import (
     Placeholder,
@@ -70,9 +70,11 @@ def recipe_scope(
     run_dir: str | None = None,
     commands: CommandValues | None = None,
     outputs: StepOutputs | None = None,
+    args: Mapping[str, str] | None = None,
 ) -> Scope:
     """The variables a task (or, with task=None, the recipe) sees, by precedence."""
     return Scope(
+        args=args,
         commands=commands,
         outputs=outputs,
         cli=cli_vars,
@@ -246,7 +248,24 @@ class _Builder:
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             timeout=raw.get("timeout"),
             condition=raw.get("if"),
+            args=self._args(raw.get("args", ())),
         )
+
+    def _args(self, raw: Any) -> tuple[Arg, ...]:
+        args: list[Arg] = []
+        for item in raw:
+            spec = item if isinstance(item, PosDict) else {"name": item}
+            if "name" not in spec:
+                continue  # reported by the schema
+            name = spec["name"]
+            default = str(spec["default"]) if "default" in spec else None
+            if any(arg.name == name for arg in args):
+                self.error(name.pos, f"duplicate argument {str(name)!r}")
+                continue
+            if default is None and args and args[-1].default is not None:
+                self.error(name.pos, "an argument without a default cannot follow one with")
+            args.append(Arg(str(name), default, name.pos))
+        return tuple(args)
 
     def _lock(self, raw: Any) -> Lock:
         if isinstance(raw, PosDict):
@@ -314,12 +333,25 @@ class _Builder:
                     pos, f"unknown task {str(name)!r} in {where}" + did_you_mean(str(name), known)
                 )
 
+        def takes_no_required(name: Any) -> None:
+            target = recipe.tasks.get(str(name))
+            required = [a.name for a in target.args if a.default is None] if target else []
+            if required:
+                pos = name.pos if isinstance(name, Text) else tree.pos
+                self.error(
+                    pos,
+                    f"task {str(name)!r} needs the argument {required[0].upper()}, which only"
+                    " the command line can give (give it a default to run it from here)",
+                )
+
         for task in recipe.tasks.values():
             for need in task.needs:
                 check(need, f"'needs' of task '{task.name}'")
+                takes_no_required(need)
             for step in _all_steps(task):
                 if step.kind == "task":
                     check(step.value, f"a task step of task '{task.name}'")
+                    takes_no_required(step.value)
         if "default" in tree:
             check(tree["default"], "'default'")
         if not raw_tasks and "tasks" in tree:
@@ -399,7 +431,7 @@ class _Builder:
             self._check_text(value, recipe_scope, allow_item=False)
         for task in recipe.tasks.values():
             self.using = task.name
-            scope = self._scope(recipe, task.vars, builtins)
+            scope = self._scope(recipe, task.vars, builtins, task.args)
             for text in _task_texts(task):
                 self._check_text(text, scope, allow_item=False)
             needed = self._needed(recipe, task.name)
@@ -449,9 +481,15 @@ class _Builder:
             self.error(offset_position(text, offset), message)
 
     def _scope(
-        self, recipe: Recipe, task_vars: Mapping[str, str], builtins: Mapping[str, str]
+        self,
+        recipe: Recipe,
+        task_vars: Mapping[str, str],
+        builtins: Mapping[str, str],
+        args: tuple[Arg, ...] = (),
     ) -> Scope:
         return Scope(
+            # A required argument's value is known only when a run starts.
+            args={arg.name: arg.default or f"<{arg.name.upper()}>" for arg in args},
             cli=self.cli_vars,
             task=task_vars,
             recipe=recipe.vars,

@@ -91,8 +91,10 @@ class Scope:
         item: Any = None,
         commands: CommandValues | None = None,
         outputs: StepOutputs | None = None,
+        args: Mapping[str, str] | None = None,
     ) -> None:
         self.layers: list[tuple[Mapping[str, str], bool]] = [
+            (args or {}, False),  # the task's positional arguments
             (cli, False),
             (task, True),
             (recipe, True),
@@ -128,7 +130,7 @@ class Scope:
 
     def names(self) -> list[str]:
         seen: dict[str, None] = {}
-        for layer, _ in self.layers[:4]:
+        for layer, _ in self.layers[:5]:
             seen.update(dict.fromkeys(layer))
         return list(seen)
 
@@ -166,12 +168,12 @@ class Scope:
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        for index, (layer, templated) in enumerate(self.layers):
+        for index, (layer, templated) in enumerate(self.layers):  # 1: --var
             if name not in layer:
                 continue
             raw = layer[name]
             if not templated:
-                return self._given(name, raw) if index == 0 else str(raw)
+                return self._given(name, raw) if index == 1 else str(raw)
             if name in self._resolving:
                 chain = [*self._resolving[self._resolving.index(name) :], name]
                 raise VariableCycle(chain)

@@ -94,3 +94,105 @@ def test_a_task_if_keeps_values_as_values_and_is_checked(
     assert not (tmp_path / "CANARY").exists()
     skipped = devkit(["run", "--var", "marker=skip", "--json"], cwd=tmp_path)
     assert statuses(skipped.stdout)["guarded"][0] == "skipped"
+
+
+ARGS_RECIPE = """\
+tasks:
+  build:
+    - run: echo built
+  deploy:
+    args: [version, {name: env, default: staging}]
+    steps:
+      - run: printf 'deploy %s to %s\\n' {{ version }} {{ env }}
+  notify:
+    args: [{name: channel, default: ops}]
+    steps:
+      - run: printf 'notify %s\\n' {{ channel }}
+"""
+
+
+def shown(stdout: str, task: str) -> list[str]:
+    marker = f"[{task}] "
+    return [
+        line.split(marker, 1)[1]
+        for line in stdout.splitlines()
+        if marker in line and line.split(marker, 1)[1][:1] not in "•✓"
+    ]
+
+
+def test_positional_arguments_bind_to_the_task_before_them(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(ARGS_RECIPE)
+    result = devkit(["run", "deploy", "v1.2"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert shown(result.stdout, "deploy") == ["deploy v1.2 to staging"]
+
+    result = devkit(["run", "build", "deploy", "v2", "prod", "notify", "dev"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert shown(result.stdout, "deploy") == ["deploy v2 to prod"]
+    assert shown(result.stdout, "notify") == ["notify dev"]
+
+    # Greedy, as in just: a word where an argument may go is an argument.
+    result = devkit(["run", "deploy", "v3", "notify"], cwd=tmp_path)
+    assert shown(result.stdout, "deploy") == ["deploy v3 to notify"]
+    assert shown(result.stdout, "notify") == []
+
+    hostile = "v4 $(touch CANARY); `touch CANARY`"
+    result = devkit(["run", "deploy", hostile], cwd=tmp_path)
+    assert shown(result.stdout, "deploy") == [f"deploy {hostile} to staging"]
+    assert not (tmp_path / "CANARY").exists()
+
+
+def test_missing_or_extra_arguments_exit_2_with_the_usage(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(ARGS_RECIPE)
+    missing = devkit(["run", "build", "deploy", "--json"], cwd=tmp_path)
+    assert missing.returncode == 2
+    [error] = json.loads(missing.stdout)["errors"]
+    assert error["message"] == "task 'deploy' needs the argument VERSION"
+    assert error["hint"] == "devkit run [RECIPE] deploy VERSION [ENV=staging]"
+    assert "[build] built" not in missing.stderr  # nothing ran
+
+    extra = devkit(["run", "deploy", "v1", "prod", "eu"], cwd=tmp_path)
+    assert extra.returncode == 2
+    assert "unknown task 'eu'" in extra.stderr
+    assert "task 'deploy' takes at most 2 argument(s): deploy VERSION [ENV=staging]" in (
+        extra.stderr
+    )
+    listed = devkit(["run", "--list"], cwd=tmp_path)
+    assert "deploy VERSION [ENV=staging]" in listed.stdout
+
+
+def test_arguments_are_checked_in_the_recipe(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+    recipe(
+        """\
+        tasks:
+          deploy:
+            args: [version, {name: env, default: x}, region, version]
+            steps:
+              - run: echo {{ version }} {{ env }} {{ reigon }}
+          all:
+            needs: [deploy]
+            steps:
+              - task: deploy
+        """
+    )
+    result = devkit(["run", "--check", "--json"], cwd=tmp_path)
+    assert result.returncode == 2
+    found = {
+        (d["line"], d["col"], d["message"])
+        for d in json.loads(result.stdout)["data"]["diagnostics"]
+    }
+    only_cli = (
+        "task 'deploy' needs the argument VERSION, which only the command line can give"
+        " (give it a default to run it from here)"
+    )
+    assert found == {
+        (3, 46, "an argument without a default cannot follow one with"),
+        (3, 54, "duplicate argument 'version'"),
+        (5, 43, "undefined variable 'reigon'; did you mean 'region'?"),
+        (7, 13, only_cli),
+        (9, 15, only_cli),
+    }
