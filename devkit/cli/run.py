@@ -298,21 +298,26 @@ def register(app: typer.Typer) -> None:
             cli_vars: dict[str, str],
             args: dict[str, dict[str, str]],
         ) -> CommandResult:
-            from devkit.recipe.runner import RunOptions, run_recipe
+            import os
+
+            from devkit.recipe.runner import RunOptions, recipe_log_path, run_recipe
 
             parallel = any(t.parallel for t in recipe.tasks.values())
             with contextlib.ExitStack() as stack:
                 status = stack.enter_context(console.live_status())
                 observer = ConsoleObserver(console, parallel=parallel, status=status)
                 log_stream = None
-                if log is not None:
+                log_file = log if log is not None else recipe_log_path(recipe, cli_vars, os.environ)
+                if log_file is not None:
                     try:
-                        log_stream = stack.enter_context(log.open("a", encoding="utf-8"))
+                        if log is None:  # the recipe's own log: its folder may be new
+                            log_file.parent.mkdir(parents=True, exist_ok=True)
+                        log_stream = stack.enter_context(log_file.open("a", encoding="utf-8"))
                     except OSError as error:
                         raise InvalidInput(
-                            f"cannot open log file {log}: {error.strerror}",
+                            f"cannot open log file {log_file}: {error.strerror}",
                             code="usage",
-                            hint="pass a writable path to --log",
+                            hint="pass a writable path to --log (or fix the recipe's 'log:')",
                         ) from None
                 options = RunOptions(
                     tasks=tasks,

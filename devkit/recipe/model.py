@@ -114,6 +114,7 @@ class Recipe:
     # Variables without a value (null) that a task uses, by task (None: every task);
     # a run of such a task needs them from --var (see runner.py).
     unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    log: Text | None = None  # the log file (--log overrides it)
 
     @property
     def directory(self) -> Path:

@@ -19,16 +19,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from devkit.errors import DevkitError, InvalidInput
 from devkit.recipe import signals
 from devkit.recipe.arguments import task_arguments
-from devkit.recipe.context import Run
+from devkit.recipe.context import Run, expand_home
 from devkit.recipe.fields import did_you_mean
 from devkit.recipe.model import Recipe
 from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.report import RunReport
 from devkit.recipe.schedule import Scheduler
+from devkit.recipe.template import parse_template, render_plain
+from devkit.recipe.validate import recipe_scope
 from devkit.recipe.vartypes import map_text
 
 
@@ -58,6 +61,23 @@ def run_recipe(
             if not record.ok or signals.interrupted():
                 break
         return _report(run, scheduler, names, time.monotonic() - started)
+
+
+def recipe_log_path(
+    recipe: Recipe, cli_vars: Mapping[str, str], environ: Mapping[str, str]
+) -> Path | None:
+    """The recipe's `log:` file, rendered, relative to its folder (None: it has none)."""
+    if recipe.log is None:
+        return None
+    scope = recipe_scope(recipe, cli_vars=cli_vars, environ=environ)
+    try:
+        text = render_plain(parse_template(str(recipe.log)), scope.lookup)
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(
+            f"{recipe.log.pos}: cannot resolve 'log': {error}", code="usage", hint=None
+        ) from None
+    path = Path(expand_home(text, environ))
+    return path if path.is_absolute() else recipe.directory / path
 
 
 def requested_tasks(recipe: Recipe, options: RunOptions) -> tuple[str, ...]:

@@ -237,6 +237,11 @@ RECIPE_FIELDS: dict[str, Field] = {
     "default": Field(Str(), "The task run when none is named."),
     "grace": Field(Duration(), "Default wait between SIGINT, SIGTERM and SIGKILL (5s)."),
     "timeout": Field(Duration(), "Default timeout of every step."),
+    "log": Field(
+        _TEXT,
+        "Append the full log (timestamps, secrets masked) to this file, relative to the"
+        " recipe's folder; --log overrides it.",
+    ),
 }
 RECIPE = Obj(RECIPE_FIELDS, what="the recipe")
 

@@ -190,6 +190,7 @@ class _Builder:
             default=str(tree["default"]) if "default" in tree else None,
             grace=float(tree.get("grace", DEFAULT_GRACE)),
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
+            log=tree.get("log"),
         )
         self._check_references(recipe, raw_tasks, tree)
         self._check_cycles(recipe)
@@ -429,6 +430,8 @@ class _Builder:
             self._check_shell(text)
         for value in recipe.env.values():
             self._check_text(value, recipe_scope, allow_item=False)
+        if recipe.log is not None:
+            self._check_text(recipe.log, recipe_scope, allow_item=False)
         for task in recipe.tasks.values():
             self.using = task.name
             scope = self._scope(recipe, task.vars, builtins, task.args)

@@ -196,3 +196,34 @@ def test_arguments_are_checked_in_the_recipe(recipe: Callable[[str], Path], tmp_
         (7, 13, only_cli),
         (9, 15, only_cli),
     }
+
+
+def test_the_recipe_names_its_log_file_and_log_overrides_it(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """\
+        secrets: [TOKEN]
+        vars:
+          name: deploy
+        log: logs/{{ name }}.log
+        tasks:
+          a:
+            - run: echo "hello $TOKEN"
+        """
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"TOKEN": "s3cr3t"}
+    result = devkit(["run", str(tmp_path / "devkit.yaml")], cwd=elsewhere, env=env)
+    assert result.returncode == 0, result.stderr
+    logged = (tmp_path / "logs" / "deploy.log").read_text()
+    assert "[a] | hello ***" in logged and "s3cr3t" not in logged
+
+    override = tmp_path / "other.log"
+    args = ["run", str(tmp_path / "devkit.yaml"), "--log", str(override), "--var", "name=x"]
+    result = devkit(args, cwd=elsewhere, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "[a] | hello ***" in override.read_text()
+    assert not (tmp_path / "logs" / "x.log").exists()
+    assert (tmp_path / "logs" / "deploy.log").read_text() == logged
