@@ -45,20 +45,24 @@ class CommandValues:
         self.grace = grace
         self.on_secret = on_secret
         self.mask = mask
-        self._values: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._values: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
         # One command at a time: a second task needing the same value waits for it
         # instead of running the command again.
         self._lock = threading.Lock()
 
-    def value(self, name: str, definition: FromCommand, script: ShellScript) -> str:
-        key = (script.text, tuple(sorted(script.values.items())))
+    def value(
+        self, name: str, definition: FromCommand, script: ShellScript, cwd: Path | None = None
+    ) -> str:
+        """The command's output; `cwd`: the folder of an included file, if any."""
+        folder = cwd or self.cwd
+        key = (str(folder), script.text, tuple(sorted(script.values.items())))
         with self._lock:
             value = self._values.get(key)
             if value is None:
-                value = self._values[key] = self._compute(name, definition, script)
+                value = self._values[key] = self._compute(name, definition, script, folder)
         return value
 
-    def _compute(self, name: str, definition: FromCommand, script: ShellScript) -> str:
+    def _compute(self, name: str, definition: FromCommand, script: ShellScript, cwd: Path) -> str:
         from devkit.recipe.steps import bash_prefix
 
         timeout = definition.timeout or DEFAULT_TIMEOUT
@@ -66,7 +70,7 @@ class CommandValues:
         try:
             result = process.run_captured(
                 [*bash_prefix(), script.text],
-                cwd=self.cwd,
+                cwd=cwd,
                 env={**self.environment, **script.values},
                 timeout=timeout,
                 grace=self.grace,

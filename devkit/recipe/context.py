@@ -113,6 +113,7 @@ class Run:
             commands=self.commands,
             outputs=self.outputs,
             args=task_arguments(task, self.options.args) if task else None,
+            task_scope=(task.namespace, task.directory) if task else ("", None),
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:
@@ -125,10 +126,11 @@ class Run:
                     raise TaskFailure(f"cannot resolve env {key}: {error}", 1) from None
         return env
 
-    def path(self, text: str, env: Mapping[str, str]) -> Path:
-        """A path as written in the recipe: relative to the recipe's folder."""
+    def path(self, text: str, env: Mapping[str, str], base: Path | None = None) -> Path:
+        """A path as written in the recipe: relative to the recipe's folder (`base`:
+        the folder of an included file)."""
         path = Path(expand_home(text, env))
-        return path if path.is_absolute() else self.recipe.directory / path
+        return path if path.is_absolute() else (base or self.recipe.directory) / path
 
 
 def _secret_values(recipe: Recipe, environment: Mapping[str, str]) -> list[str]:
@@ -171,7 +173,12 @@ class TaskFrame:
         return render_plain(parse_template(str(text)), self.scope.lookup)
 
     def path(self, text: str) -> Path:
-        return self.run.path(text, self.env)
+        return self.run.path(text, self.env, self.task.directory)
+
+    @property
+    def directory(self) -> Path:
+        """The folder of the file the task is written in."""
+        return self.task.directory or self.run.recipe.directory
 
     @property
     def name(self) -> str:

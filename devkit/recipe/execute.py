@@ -90,7 +90,7 @@ def run_step(phase: Phase, step: Step) -> StepRecord | None:
         )
         return phase.finish(skipped)
     try:
-        cwd = frame.path(frame.render(step.cwd)) if step.cwd else frame.run.recipe.directory
+        cwd = frame.path(frame.render(step.cwd)) if step.cwd else frame.directory
         items = _items(frame, step, cwd)
     except (KeyError, ValueError) as error:
         return phase.broken(step, f"cannot resolve the step: {error}")

@@ -88,6 +88,10 @@ class Task:
     timeout: float | None = None
     condition: Text | None = None  # `if:`: run the task only when this exits 0
     args: tuple[Arg, ...] = ()
+    # A task from an included file (see includes.py): its folder, and the prefix of
+    # its name and step ids ("db:").
+    directory: Path | None = None
+    namespace: str = ""
 
 
 @dataclass(frozen=True)

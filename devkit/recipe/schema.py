@@ -237,6 +237,11 @@ RECIPE_FIELDS: dict[str, Field] = {
     "default": Field(Str(), "The task run when none is named."),
     "grace": Field(Duration(), "Default wait between SIGINT, SIGTERM and SIGKILL (5s)."),
     "timeout": Field(Duration(), "Default timeout of every step."),
+    "includes": Field(
+        MapOf(Str(), key_pattern=r"[A-Za-z0-9_][A-Za-z0-9_-]*", key_label="a namespace"),
+        "Other recipe files, relative to this one: includes: {db: db.yaml} adds its"
+        " tasks as db:TASK.",
+    ),
     "log": Field(
         _TEXT,
         "Append the full log (timestamps, secrets masked) to this file, relative to the"

@@ -37,7 +37,7 @@ class StepRunContext:
 
     @property
     def base_dir(self) -> Path:
-        return self.frame.run.recipe.directory
+        return self.frame.directory
 
     def render(self, text: str) -> str:
         return render_plain(parse_template(str(text)), self.scope.lookup)
@@ -46,7 +46,7 @@ class StepRunContext:
         return render_shell(parse_template(str(text)), self.scope.lookup)
 
     def path(self, text: str) -> Path:
-        return self.frame.run.path(text, self.env())
+        return self.frame.run.path(text, self.env(), self.task.directory)
 
     def env(self) -> dict[str, str]:
         env = dict(self.frame.env)
@@ -72,7 +72,8 @@ class StepRunContext:
         lines = out.lines(lambda line: out.output(task_name, line))
         on_output, errors = lines.feed, None
         if step.id is not None:  # stdout is kept for later steps; stderr only shown
-            on_output = self.frame.run.outputs.capture(step.id, lines.feed).feed
+            key = self.task.namespace + step.id
+            on_output = self.frame.run.outputs.capture(key, lines.feed).feed
             errors = out.lines(lambda line: out.output(task_name, line))
         try:
             result = process.run_streaming(

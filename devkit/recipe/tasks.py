@@ -124,7 +124,7 @@ def _condition(frame: TaskFrame) -> int:
             str(task.condition),
             frame.scope,
             env=frame.env,
-            cwd=frame.run.recipe.directory,
+            cwd=frame.directory,
             timeout=None,
         )
     except (KeyError, ValueError) as error:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
+from devkit.recipe.includes import load_includes
 from devkit.recipe.loader import PosDict, PosList, SourceFile, Text, load_yaml, read_recipe_text
 from devkit.recipe.model import Arg, Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
@@ -71,10 +72,14 @@ def recipe_scope(
     commands: CommandValues | None = None,
     outputs: StepOutputs | None = None,
     args: Mapping[str, str] | None = None,
+    task_scope: tuple[str, Path | None] = ("", None),
 ) -> Scope:
-    """The variables a task (or, with task=None, the recipe) sees, by precedence."""
+    """The variables a task (or, with task=None, the recipe) sees, by precedence;
+    `task_scope`: the namespace and folder of a task from an included file."""
     return Scope(
         args=args,
+        namespace=task_scope[0],
+        directory=task_scope[1],
         commands=commands,
         outputs=outputs,
         cli=cli_vars,
@@ -141,8 +146,11 @@ class _Builder:
         chk: Checker,
         cli_vars: dict[str, str],
         environ: Mapping[str, str] | None,
+        including: tuple[Path, ...] = (),
     ) -> None:
         self.path = path
+        self.including = including  # the files that include this one (cycle check)
+        self.own_tasks: set[str] = set()  # the tasks of this file, not of its includes
         self.name = name
         self.chk = chk
         self.cli_vars = cli_vars
@@ -176,6 +184,10 @@ class _Builder:
                 continue
             key_pos = raw_tasks.key_pos[task_name]  # type: ignore[attr-defined]
             tasks[task_name] = self._task(task_name, raw, key_pos)
+        self.own_tasks = set(tasks)
+        included = load_includes(self, tree.get("includes", {}))
+        for name in included.tasks.keys() & tasks.keys():
+            self.error(tasks[name].position, f"task {name!r} is also a task of an include")
         recipe_timeout = tree.get("timeout")
         recipe = Recipe(
             path=self.path,
@@ -184,9 +196,11 @@ class _Builder:
             vars=dict(tree.get("vars", {})),
             env=dict(tree.get("env", {})),
             dotenv=dotenv,
-            dotenv_values=dotenv_values,
-            secrets=tuple(str(s) for s in tree.get("secrets", ())),
-            tasks=tasks,
+            dotenv_values={**included.dotenv_values, **dotenv_values},
+            secrets=tuple(
+                dict.fromkeys([*(str(s) for s in tree.get("secrets", ())), *included.secrets])
+            ),
+            tasks={**tasks, **included.tasks},
             default=str(tree["default"]) if "default" in tree else None,
             grace=float(tree.get("grace", DEFAULT_GRACE)),
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
@@ -196,6 +210,7 @@ class _Builder:
         self._check_cycles(recipe)
         self._check_placeholders(recipe)
         unset = {task: tuple(uses.values()) for task, uses in self.unset.items()}
+        unset.update(included.unset)
         return dataclasses.replace(recipe, unset=unset) if unset else recipe
 
     def _dotenv_ref(self, item: Text) -> Dotenv:
@@ -325,10 +340,10 @@ class _Builder:
     # -- cross checks -----------------------------------------------------------------
 
     def _check_references(self, recipe: Recipe, raw_tasks: Mapping[str, Any], tree: Any) -> None:
-        known = list(raw_tasks)
+        known = list(recipe.tasks)
 
         def check(name: Any, where: str) -> None:
-            if str(name) not in raw_tasks:
+            if str(name) not in recipe.tasks:
                 pos = name.pos if isinstance(name, Text) else tree.pos
                 self.error(
                     pos, f"unknown task {str(name)!r} in {where}" + did_you_mean(str(name), known)
@@ -345,7 +360,7 @@ class _Builder:
                     " the command line can give (give it a default to run it from here)",
                 )
 
-        for task in recipe.tasks.values():
+        for task in self._own(recipe):
             for need in task.needs:
                 check(need, f"'needs' of task '{task.name}'")
                 takes_no_required(need)
@@ -358,9 +373,13 @@ class _Builder:
         if not raw_tasks and "tasks" in tree:
             self.error(tree["tasks"].pos, "the recipe has no tasks")
 
+    def _own(self, recipe: Recipe) -> list[Task]:
+        """This file's tasks (an included file's were checked when it was loaded)."""
+        return [task for task in recipe.tasks.values() if task.name in self.own_tasks]
+
     def _check_cycles(self, recipe: Recipe) -> None:
         edges: dict[str, list[str]] = {}
-        for task in recipe.tasks.values():
+        for task in self._own(recipe):
             called = [str(s.value) for s in _all_steps(task) if s.kind == "task"]
             edges[task.name] = [n for n in [*map(str, task.needs), *called] if n in recipe.tasks]
         state: dict[str, int] = {}
@@ -389,7 +408,7 @@ class _Builder:
                 visit(name, [])
 
     def _check_step_ids(self, recipe: Recipe) -> None:
-        for task in recipe.tasks.values():
+        for task in self._own(recipe):
             for step in _all_steps(task):
                 if step.id is None:
                     continue
@@ -432,7 +451,7 @@ class _Builder:
             self._check_text(value, recipe_scope, allow_item=False)
         if recipe.log is not None:
             self._check_text(recipe.log, recipe_scope, allow_item=False)
-        for task in recipe.tasks.values():
+        for task in self._own(recipe):
             self.using = task.name
             scope = self._scope(recipe, task.vars, builtins, task.args)
             for text in _task_texts(task):
@@ -701,3 +720,6 @@ def _texts(value: Any) -> Iterator[Text]:
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _texts(item)
+
+
+RecipeBuilder = _Builder  # for includes.py: an included file is built the same way

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.fields import Checker
@@ -92,6 +93,8 @@ class Scope:
         commands: CommandValues | None = None,
         outputs: StepOutputs | None = None,
         args: Mapping[str, str] | None = None,
+        namespace: str = "",
+        directory: Path | None = None,
     ) -> None:
         self.layers: list[tuple[Mapping[str, str], bool]] = [
             (args or {}, False),  # the task's positional arguments
@@ -110,6 +113,9 @@ class Scope:
         self.commands = commands
         # The stdout of steps with an `id` (None: checking, where a stand-in is used).
         self.outputs = outputs
+        # A task from an included file: its step ids' prefix, its folder (`sh:` runs there).
+        self.namespace = namespace
+        self.directory = directory
         self._cache: dict[str, Any] = {}
         self._resolving: list[str] = []
 
@@ -120,6 +126,8 @@ class Scope:
         clone.environment_first = self.environment_first
         clone.commands = self.commands
         clone.outputs = self.outputs
+        clone.namespace = self.namespace
+        clone.directory = self.directory
         clone.item = item
         clone._cache = self._cache
         clone._resolving = []
@@ -162,7 +170,7 @@ class Scope:
             raise ValueShapeError(label, f"{{{{ {label} }}}}: write {{{{ steps.ID.stdout }}}}")
         if self.outputs is None:
             return f"<stdout of step {path[0]!r}>"
-        return self.outputs.stdout(path[0], label)
+        return self.outputs.stdout(self.namespace + path[0], label)
 
     def value(self, name: str) -> Any:
         cached = self._cache.get(name)
@@ -203,7 +211,7 @@ class Scope:
             script = render_shell(parse_template(str(raw.command)), self.lookup)
             if self.commands is None:
                 return f"$({script.display})"
-            return self.commands.value(name, raw, script)
+            return self.commands.value(name, raw, script, self.directory)
         if isinstance(raw, Mapping):
             return {key: self._render(name, item) for key, item in raw.items()}
         if isinstance(raw, (list, tuple)):
