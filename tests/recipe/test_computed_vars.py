@@ -10,10 +10,11 @@ from pathlib import Path
 from tests.recipe.conftest import devkit
 
 RECIPE = """\
+dotenv: [.env?]
 vars:
   tag: {sh: "echo computed >> sh-ran.log; printf 'v1.2\\\\n\\\\n'"}
   lines: {sh: "printf 'a\\\\nb\\\\n'"}
-  folder: {sh: pwd}
+  folder: {sh: 'printf "%s+%s" "$PWD" "${FROM_DOTENV-}"'}
   unused: {sh: "touch unused-ran"}
   named: {sh: "printf %s {{ name }}"}
   name: plain
@@ -34,6 +35,7 @@ def test_a_command_runs_once_when_first_needed_in_the_recipe_folder(
     recipe: Callable[[str], Path], tmp_path: Path
 ) -> None:
     recipe(RECIPE)
+    (tmp_path / ".env").write_text("FROM_DOTENV=dotenv-value\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = devkit(["run", str(tmp_path / "devkit.yaml"), "second"], cwd=elsewhere)
@@ -42,7 +44,7 @@ def test_a_command_runs_once_when_first_needed_in_the_recipe_folder(
     assert "second v1.2" in result.stdout
     assert (tmp_path / "sh-ran.log").read_text() == "computed\n"  # once for both tasks
     assert (tmp_path / "lines.out").read_text() == "a\nb"  # inner newlines kept
-    assert f"folder={tmp_path}" in result.stdout
+    assert f"folder={tmp_path}+dotenv-value" in result.stdout  # the run's environment
     assert not (tmp_path / "unused-ran").exists()  # never used: never run
 
 
@@ -54,7 +56,7 @@ def test_checking_listing_and_dry_runs_run_no_command(
         result = devkit(["run", *args], cwd=tmp_path)
         assert result.returncode == 0, (args, result.stderr)
     listed = json.loads(devkit(["run", "--list", "--json"], cwd=tmp_path).stdout)
-    assert listed["data"]["vars"]["folder"] == "$(pwd)"
+    assert listed["data"]["vars"]["folder"] == """$(printf "%s+%s" "$PWD" "${FROM_DOTENV-}")"""
     assert not (tmp_path / "sh-ran.log").exists()
     assert not (tmp_path / "unused-ran").exists()
 

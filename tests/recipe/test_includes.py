@@ -43,6 +43,7 @@ def test_included_tasks_run_namespaced_in_their_own_folder(tmp_path: Path) -> No
         tmp_path / "ops" / "db.yaml",
         """\
         secrets: [DB_PASSWORD]
+        dotenv: [db.env]
         vars:
           dest: "{{ recipe_dir }}/dumps"
           here: {sh: pwd}
@@ -59,13 +60,14 @@ def test_included_tasks_run_namespaced_in_their_own_folder(tmp_path: Path) -> No
             needs: [dump, nested:hello]
             steps:
               - run: >-
-                  printf 'dest=%s cwd=%s sh=%s db=%s size=%s label=%s pw=%s\\n'
-                  {{ dest }} "$PWD" {{ here }} "$DB_NAME" {{ steps.size.stdout }}
+                  printf 'dest=%s cwd=%s sh=%s db=%s@%s size=%s label=%s pw=%s\\n'
+                  {{ dest }} "$PWD" {{ here }} "$DB_NAME" "$DB_HOST" {{ steps.size.stdout }}
                   {{ label }} "$DB_PASSWORD"
               - task: dump
         """,
     )
     write(tmp_path / "ops" / "nested" / "more.yaml", "tasks:\n  hello: [pwd]\n")
+    write(tmp_path / "ops" / "db.env", "DB_HOST=dbhost\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {"DB_PASSWORD": "hunter2"}
@@ -73,7 +75,7 @@ def test_included_tasks_run_namespaced_in_their_own_folder(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     ops = tmp_path / "ops"
     assert shown(result.stdout, "db:backup") == [
-        f"dest={ops}/dumps cwd={ops} sh={ops} db=app size=42 label=nightly pw=***"
+        f"dest={ops}/dumps cwd={ops} sh={ops} db=app@dbhost size=42 label=nightly pw=***"
     ]
     assert shown(result.stdout, "db:nested:hello") == [str(ops / "nested")]
     assert shown(result.stdout, "all") == ["all root-dest"]
@@ -136,3 +138,11 @@ def test_problems_in_included_files_name_those_files(tmp_path: Path) -> None:
         ("devkit.yaml", 9, 19, "unknown step id 'size'"),  # step ids stay in their file
         ("web.yaml", 2, 19, "unknown key 'bogus' in a run step"),
     }
+
+
+def test_an_included_files_timeout_applies_to_its_tasks(tmp_path: Path) -> None:
+    write(tmp_path / "devkit.yaml", "includes:\n  slow: slow.yaml\ntasks:\n  a: [echo]\n")
+    write(tmp_path / "slow.yaml", "timeout: 300ms\ntasks:\n  wait: [sleep 20]\n")
+    result = devkit(["run", "slow:wait", "--json"], cwd=tmp_path, timeout=30)
+    assert result.returncode != 0
+    assert json.loads(result.stdout)["errors"][0]["details"]["timed_out"] is True

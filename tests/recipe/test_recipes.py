@@ -79,8 +79,11 @@ def test_backup_dumps_first_and_a_failed_dump_loses_nothing(tmp_path: Path) -> N
     source = tmp_path / "data"
     source.mkdir()
     dest = tmp_path / "backups"
-    recipe = str(RECIPES / "backup.yaml")
-    env = {"BACKUP_SOURCE": str(source), "BACKUP_DEST": str(dest), "BACKUP_KEEP": "1"}
+    # A copy, so that a .env file can sit next to it, as on a server.
+    recipe = str(tmp_path / "backup.yaml")
+    Path(recipe).write_text((RECIPES / "backup.yaml").read_text())
+    (tmp_path / ".env").write_text("BACKUP_KEEP=1\n")
+    env = {"BACKUP_SOURCE": str(source), "BACKUP_DEST": str(dest)}
     dump = f"--var=dump=echo 'dumped rows' > {source}/db.dump"
     first = devkit(["run", recipe, dump], cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -17,6 +17,8 @@ tasks:
   deploy:
     needs: [fetch]
     if: test {{ steps.behind.stdout }} -gt 0 && touch if-ran
+    requires:
+      - run: touch requires-ran
     steps:
       - run: touch restarted
   notify:
@@ -44,6 +46,7 @@ def test_a_task_if_skips_the_task_successfully_and_dependents_still_run(
         "notify": ("ok", None),
     }
     assert not (tmp_path / "restarted").exists()
+    assert not (tmp_path / "requires-ran").exists()  # nothing to do: no requires either
     assert (tmp_path / "notified").exists()
 
     (tmp_path / "behind.txt").write_text("2\n")
@@ -124,9 +127,9 @@ def test_positional_arguments_bind_to_the_task_before_them(
     recipe: Callable[[str], Path], tmp_path: Path
 ) -> None:
     recipe(ARGS_RECIPE)
-    result = devkit(["run", "deploy", "v1.2"], cwd=tmp_path)
+    result = devkit(["run", "deploy", "v1.2", "--var", "version=from-var"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert shown(result.stdout, "deploy") == ["deploy v1.2 to staging"]
+    assert shown(result.stdout, "deploy") == ["deploy v1.2 to staging"]  # above --var
 
     result = devkit(["run", "build", "deploy", "v2", "prod", "notify", "dev"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
