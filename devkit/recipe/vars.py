@@ -1,4 +1,5 @@
-"""Variable scopes: `--var` > task vars > recipe vars > dotenv > the process environment.
+"""Variable scopes: a task's arguments > `--var` > task vars > recipe vars > dotenv >
+the process environment.
 
 Recipe and task variable values may use other variables (`{{ base }}/app`); they are
 resolved on first use, with cycles reported. A value is text, a list or a mapping
@@ -7,6 +8,7 @@ resolved on first use, with cycles reported. A value is text, a list or a mappin
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -120,16 +122,8 @@ class Scope:
         self._resolving: list[str] = []
 
     def with_item(self, item: Any) -> Scope:
-        clone = Scope.__new__(Scope)
-        clone.layers = self.layers
-        clone.environment = self.environment
-        clone.environment_first = self.environment_first
-        clone.commands = self.commands
-        clone.outputs = self.outputs
-        clone.namespace = self.namespace
-        clone.directory = self.directory
+        clone = copy.copy(self)  # the same layers and cache
         clone.item = item
-        clone._cache = self._cache
         clone._resolving = []
         return clone
 

@@ -4,10 +4,13 @@ in the recipe's folder, failures naming the variable, secret values masked."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.recipe.conftest import devkit
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 RECIPE = """\
 dotenv: [.env?]
@@ -124,12 +127,14 @@ def test_a_secret_computed_value_is_masked_everywhere(
     assert "token=***" in result.stderr and "env=***" in result.stderr
 
 
-def test_a_definition_is_either_env_or_sh(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_a_definition_is_either_env_or_sh(
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
+) -> None:
     recipe(
         'vars:\n  a: {env: A, sh: "echo"}\n  b: {sh: "echo", secrett: true}\n'
         "  c: {sh: \"cat <<'EOF'\\n{{ a }}\\nEOF\"}\ntasks:\n  t: [echo]\n"
     )
-    result = devkit(["run", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert "devkit.yaml:2:6: a variable comes from 'env' or from 'sh', not both" in result.stderr
     assert "devkit.yaml:3:19: unknown key 'secrett'" in result.stderr

@@ -4,12 +4,15 @@ or null (it must then come from --var); never an internal error (exit 3)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.recipe.conftest import devkit
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 DATA_RECIPE = """\
 vars:
@@ -58,10 +61,10 @@ def test_a_list_var_given_on_the_command_line_in_flow_style(
 
 
 def test_a_plain_var_for_a_list_variable_is_refused_with_the_flow_form(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe(DATA_RECIPE)
-    result = devkit(["run", "hosts", "--var", "hosts=web9"], cwd=tmp_path)
+    result = devkit_here(["run", "hosts", "--var", "hosts=web9"], cwd=tmp_path)
     assert result.returncode == 2
     assert "--var 'hosts=[web1, web2]'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -78,10 +81,10 @@ def test_a_plain_var_for_a_list_variable_is_refused_with_the_flow_form(
     ],
 )
 def test_data_used_where_text_is_needed_is_refused_at_its_position(
-    recipe: Callable[[str], Path], tmp_path: Path, use: str, message: str
+    recipe: Callable[[str], Path], tmp_path: Path, use: str, message: str, devkit_here: Runner
 ) -> None:
     recipe(DATA_RECIPE + f"  bad:\n    - run: echo {use}\n")
-    result = devkit(["run", "bad", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "bad", "--json"], cwd=tmp_path)
     assert result.returncode == 2
     [diagnostic] = json.loads(result.stdout)["data"]["diagnostics"]
     assert (diagnostic["line"], diagnostic["col"]) == (18, 17)
@@ -89,33 +92,33 @@ def test_data_used_where_text_is_needed_is_refused_at_its_position(
 
 
 def test_item_keys_are_checked_against_every_item(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe(DATA_RECIPE + '  bad:\n    - for: "{{ servers }}"\n      run: echo {{ item.addr }}\n')
-    result = devkit(["run", "bad", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "bad", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert "devkit.yaml:19:17: {{ item.addr }}: item has no key 'addr'" in result.stderr
 
 
 def test_for_over_a_mapping_or_a_list_inside_a_glob_is_refused(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe(
         DATA_RECIPE
         + '  bad:\n    - for: "{{ db }}"\n      run: echo {{ item }}\n'
         + '    - for: "{{ hosts }}/*.txt"\n      run: echo {{ item }}\n'
     )
-    result = devkit(["run", "bad", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "bad", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert "devkit.yaml:18:13: for: {{ db }} is a mapping; 'for' takes a list" in result.stderr
     assert "devkit.yaml:20:13: {{ hosts }} is a list, not text" in result.stderr
 
 
 def test_null_inside_data_and_odd_keys_are_refused(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe("vars:\n  hosts: [a, ~]\n  db: {web-1: x}\ntasks:\n  a: [echo]\n")
-    result = devkit(["run", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert "devkit.yaml:2:14: expected a value, got nothing (null)" in result.stderr
     assert "devkit.yaml:3:8: invalid key 'web-1'" in result.stderr
@@ -157,9 +160,11 @@ def test_a_null_variable_must_be_given_by_the_tasks_that_use_it(
     assert "/srv/out" in given.stdout
 
 
-def test_list_shows_data_and_null_variables(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_list_shows_data_and_null_variables(
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
+) -> None:
     recipe(DATA_RECIPE.replace("vars:\n", "vars:\n  dest:\n"))
-    result = devkit(["run", "--list", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--list", "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     variables = json.loads(result.stdout)["data"]["vars"]
     assert variables["dest"] is None
@@ -252,10 +257,10 @@ def test_an_env_variable_for_a_list_is_read_in_flow_style(
 
 
 def test_an_env_definition_is_checked_like_every_other_mapping(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe("vars:\n  b: {env: BRANCH, defualt: main}\n  c: {env: 1x}\ntasks:\n  a: [echo]\n")
-    result = devkit(["run", "--check"], cwd=tmp_path)
+    result = devkit_here(["run", "--check"], cwd=tmp_path)
     assert result.returncode == 2
     assert "devkit.yaml:2:20: unknown key 'defualt'" in result.stderr
     assert "did you mean 'default'?" in result.stderr

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.recipe.conftest import devkit
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def write(path: Path, text: str) -> Path:
@@ -92,7 +96,7 @@ def test_included_tasks_run_namespaced_in_their_own_folder(tmp_path: Path) -> No
     assert names == ["all", "db:dump", "db:backup", "db:nested:hello"]
 
 
-def test_problems_in_included_files_name_those_files(tmp_path: Path) -> None:
+def test_problems_in_included_files_name_those_files(tmp_path: Path, devkit_here: Runner) -> None:
     write(
         tmp_path / "devkit.yaml",
         """\
@@ -119,7 +123,7 @@ def test_problems_in_included_files_name_those_files(tmp_path: Path) -> None:
         """,
     )
     write(tmp_path / "web.yaml", "tasks:\n  a: [{run: echo, bogus: 1}]\n")
-    result = devkit(["run", "--check", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--check", "--json"], cwd=tmp_path)
     assert result.returncode == 2
     found = {
         (d["file"], d["line"], d["col"], d["message"])

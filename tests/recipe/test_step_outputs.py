@@ -4,10 +4,13 @@ to name a step that runs before, capped in size, and still a value, never code."
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.recipe.conftest import devkit
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 RECIPE = """\
 tasks:
@@ -73,7 +76,7 @@ def test_output_over_the_cap_is_an_error_where_it_is_used(
 
 
 def test_references_are_checked_before_anything_runs(
-    recipe: Callable[[str], Path], tmp_path: Path
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
 ) -> None:
     recipe(
         """\
@@ -96,7 +99,7 @@ def test_references_are_checked_before_anything_runs(
               git: sync
         """
     )
-    result = devkit(["run", "--check", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--check", "--json"], cwd=tmp_path)
     assert result.returncode == 2
     found = {
         (d["line"], d["col"], d["message"])

@@ -4,10 +4,13 @@ log file named in the recipe."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.recipe.conftest import devkit
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 IF_RECIPE = """\
 tasks:
@@ -168,7 +171,9 @@ def test_missing_or_extra_arguments_exit_2_with_the_usage(
     assert "deploy VERSION [ENV=staging]" in listed.stdout
 
 
-def test_arguments_are_checked_in_the_recipe(recipe: Callable[[str], Path], tmp_path: Path) -> None:
+def test_arguments_are_checked_in_the_recipe(
+    recipe: Callable[[str], Path], tmp_path: Path, devkit_here: Runner
+) -> None:
     recipe(
         """\
         tasks:
@@ -182,7 +187,7 @@ def test_arguments_are_checked_in_the_recipe(recipe: Callable[[str], Path], tmp_
               - task: deploy
         """
     )
-    result = devkit(["run", "--check", "--json"], cwd=tmp_path)
+    result = devkit_here(["run", "--check", "--json"], cwd=tmp_path)
     assert result.returncode == 2
     found = {
         (d["line"], d["col"], d["message"])
