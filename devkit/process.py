@@ -805,9 +805,11 @@ def run_streaming(
     stdin: bool = False,
     on_idle: Callable[[], None] | None = None,
     pass_fds: Sequence[int] = (),
+    on_stderr: Callable[[bytes], None] | None = None,
 ) -> StreamOutcome:
     """Run argv, handing its output (stdout and stderr merged) to `on_output` as it
-    comes; never raises for an interruption: the outcome says so.
+    comes; never raises for an interruption: the outcome says so. With `on_stderr`,
+    stderr goes there instead and `on_output` gets stdout only.
 
     A child that may read the terminal (`stdin` and stdin is a terminal) becomes the
     terminal's foreground group, so it can read and Ctrl-C goes to it directly; every
@@ -819,13 +821,15 @@ def run_streaming(
         env=env,
         stdin=None if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if on_stderr is None else subprocess.PIPE,
         terminal=stdin,
         grace=grace,
         pass_fds=pass_fds,
     ) as child:
         assert child.proc.stdout is not None
         readers = {child.proc.stdout.fileno(): on_output}
+        if on_stderr is not None and child.proc.stderr is not None:
+            readers[child.proc.stderr.fileno()] = on_stderr
         _pump(child, readers=readers, deadline=deadline, on_idle=on_idle)
         child.proc.wait()
     code = _status(child.proc.returncode)

@@ -253,9 +253,11 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
     import os
 
     from devkit import redaction
+    from devkit.recipe.arguments import usage
     from devkit.recipe.mask import Masker
     from devkit.recipe.secrets import task_secrets
     from devkit.recipe.validate import recipe_scope
+    from devkit.recipe.vartypes import display, map_text, unresolved
 
     environment = {**os.environ, **recipe.dotenv_values}
     declared = {*recipe.secrets, *task_secrets(recipe)}
@@ -274,22 +276,26 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
                 "needs": list(map(str, task.needs)),
                 "default": task.name == default,
                 "vars": sorted(task.vars),
+                "args": [{"name": a.name, "default": a.default} for a in task.args],
             }
         )
         mark = " (default)" if task.name == default else ""
-        rows.append([task.name + mark, task.desc, needs])
-    variables = {}
+        rows.append([usage(task) + mark, task.desc, needs])
+    variables: dict[str, Any] = {}
     for name in recipe.vars:
         try:
-            variables[name] = masker.text(scope.value(name))
+            variables[name] = map_text(scope.value(name), masker.text)
         except (KeyError, ValueError):  # e.g. an unset environment variable: show the text
-            variables[name] = str(recipe.vars[name])
+            variables[name] = unresolved(recipe.vars[name])
     if recipe.description:
         console.line(printable(recipe.description))
     console.table(["task", "description", "needs"], rows)
     if variables:
         console.line()
-        console.table(["variable", "value"], [[k, v] for k, v in variables.items()])
+        console.table(
+            ["variable", "value"],
+            [[k, "(none: pass --var)" if v is None else display(v)] for k, v in variables.items()],
+        )
     return {
         "recipe": recipe.name,
         "description": recipe.description,
@@ -305,9 +311,10 @@ def register(app: typer.Typer) -> None:
         arguments: Annotated[
             list[str] | None,
             typer.Argument(
-                metavar="[RECIPE] [TASK]...",
+                metavar="[RECIPE] [TASK [ARG]...]...",
                 help="Recipe file (default: devkit.yaml here or in a parent folder), then"
-                " tasks (default: its default task).",
+                " tasks (default: its default task), each followed by its arguments if it"
+                " declares 'args'.",
                 show_default=False,
                 autocompletion=complete_arguments,
             ),
@@ -379,14 +386,7 @@ def register(app: typer.Typer) -> None:
             if init:
                 return CommandResult("run", write_starter(console, Path.cwd()))
             if schema:
-                import json
-
-                from devkit.recipe.schema import json_schema
-
-                document = json_schema()
-                if not console.json_mode:
-                    console.line(json.dumps(document, indent=2, sort_keys=True))
-                return CommandResult("run", {"schema": document})
+                return _print_schema(console)
             from devkit.recipe.errors import RecipeInvalid
             from devkit.recipe.validate import load_recipe
 
@@ -400,22 +400,22 @@ def register(app: typer.Typer) -> None:
             if list_tasks:
                 return CommandResult("run", _list(console, recipe, cli_vars))
             if check:
-                steps = sum(
-                    len(t.steps) + len(t.on_failure) + len(t.finally_)
-                    for t in recipe.tasks.values()
-                )
-                console.outcome(
-                    True,
-                    f"{printable(recipe.name)} is valid: {len(recipe.tasks)} tasks, {steps} steps",
-                )
-                data = {"recipe": recipe.name, "valid": True, "tasks": len(recipe.tasks)}
-                return CommandResult("run", {**data, "steps": steps})
-            return _execute(console, recipe, tasks, cli_vars)
+                return _valid(console, recipe)
+            from devkit.recipe.arguments import bind_arguments
+
+            named, args = bind_arguments(recipe, tasks)
+            return _execute(console, recipe, named, cli_vars, args)
 
         def _execute(
-            console: Console, recipe: Recipe, tasks: tuple[str, ...], cli_vars: dict[str, str]
+            console: Console,
+            recipe: Recipe,
+            tasks: tuple[str, ...],
+            cli_vars: dict[str, str],
+            args: dict[str, dict[str, str]],
         ) -> CommandResult:
-            from devkit.recipe.runner import RunOptions, run_recipe
+            import os
+
+            from devkit.recipe.runner import RunOptions, recipe_log_path, run_recipe
 
             parallel = any(t.parallel for t in recipe.tasks.values())
             with contextlib.ExitStack() as stack:
@@ -427,14 +427,17 @@ def register(app: typer.Typer) -> None:
                     console, parallel=parallel, status=status, timestamps=stamped
                 )
                 log_stream = None
-                if log is not None:
+                log_file = log if log is not None else recipe_log_path(recipe, cli_vars, os.environ)
+                if log_file is not None:
                     try:
-                        log_stream = stack.enter_context(log.open("a", encoding="utf-8"))
+                        if log is None:  # the recipe's own log: its folder may be new
+                            log_file.parent.mkdir(parents=True, exist_ok=True)
+                        log_stream = stack.enter_context(log_file.open("a", encoding="utf-8"))
                     except OSError as error:
                         raise InvalidInput(
-                            f"cannot open log file {log}: {error.strerror}",
+                            f"cannot open log file {log_file}: {error.strerror}",
                             code="usage",
-                            hint="pass a writable path to --log",
+                            hint="pass a writable path to --log (or fix the recipe's 'log:')",
                         ) from None
                 options = RunOptions(
                     tasks=tasks,
@@ -445,11 +448,33 @@ def register(app: typer.Typer) -> None:
                     can_confirm=bool(sys.stdin and sys.stdin.isatty()),
                     jobs=jobs,
                     log=log_stream,
+                    args=args,
                 )
                 report = run_recipe(recipe, options, observer)
             return _finish(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
+
+
+def _print_schema(console: Console) -> CommandResult:
+    import json
+
+    from devkit.recipe.schema import json_schema
+
+    document = json_schema()
+    if not console.json_mode:
+        console.line(json.dumps(document, indent=2, sort_keys=True))
+    return CommandResult("run", {"schema": document})
+
+
+def _valid(console: Console, recipe: Recipe) -> CommandResult:
+    """`--check`: the recipe passed every check."""
+    steps = sum(len(t.steps) + len(t.on_failure) + len(t.finally_) for t in recipe.tasks.values())
+    console.outcome(
+        True, f"{printable(recipe.name)} is valid: {len(recipe.tasks)} tasks, {steps} steps"
+    )
+    data = {"recipe": recipe.name, "valid": True, "tasks": len(recipe.tasks)}
+    return CommandResult("run", {**data, "steps": steps})
 
 
 def write_starter(console: Console, folder: Path) -> dict[str, Any]:

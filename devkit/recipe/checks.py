@@ -42,7 +42,7 @@ def run_check(
     try:
         result = process.run_streaming(
             [*bash_prefix(), command.text],
-            cwd=cwd or run.recipe.directory,
+            cwd=cwd or frame.directory,
             env={**env, **command.values},
             on_output=lines.feed,
             grace=run.recipe.grace,

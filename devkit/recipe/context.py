@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from devkit import redaction
+from devkit.recipe.arguments import task_arguments
+from devkit.recipe.computed import CommandValues
 from devkit.recipe.mask import Masker
 from devkit.recipe.model import Recipe, Task
 from devkit.recipe.options import RunObserver, RunOptions
@@ -20,6 +22,7 @@ from devkit.recipe.output import Output
 from devkit.recipe.report import TaskRecord
 from devkit.recipe.secrets import hidden_from, run_secrets, without
 from devkit.recipe.state import StateStore
+from devkit.recipe.stepoutputs import StepOutputs
 from devkit.recipe.template import parse_template, render_plain
 from devkit.recipe.validate import recipe_scope
 from devkit.recipe.vars import Scope
@@ -98,6 +101,18 @@ class Run:
         self.out = Output(observer, self.masker, options.log)
         for name in secrets.placeholders:
             self.out.note(None, f"secret {name} is not set: --dry-run shows a placeholder")
+        self.outputs = StepOutputs(dry_run=options.dry_run)
+        self.commands = (
+            None
+            if options.dry_run
+            else CommandValues(
+                cwd=recipe.directory,
+                environment=self.environment,
+                grace=recipe.grace,
+                on_secret=self.masker.add,
+                mask=self.masker.text,
+            )
+        )
         self.state = StateStore(recipe.path, environ=self.environ)
         self.run_dir: str | None = None
         self.failure: str | None = None
@@ -126,19 +141,27 @@ class Run:
             environ=without(self.environ, hidden),
             task=task,
             run_dir=self.run_dir,
+            commands=self.commands,
+            outputs=self.outputs,
+            args=task_arguments(task, self.options.args) if task else None,
+            task_scope=(task.namespace, task.directory) if task else ("", None),
         )
 
     def task_env(self, task: Task, scope: Scope) -> dict[str, str]:
         env = without(self.environment, hidden_from(self.recipe, task))
         for values in (self.recipe.env, task.env):
             for key, value in values.items():
-                env[key] = render_plain(parse_template(str(value)), scope.lookup)
+                try:
+                    env[key] = render_plain(parse_template(str(value)), scope.lookup)
+                except (KeyError, ValueError) as error:  # e.g. a `sh:` variable failed
+                    raise TaskFailure(f"cannot resolve env {key}: {error}", 1) from None
         return env
 
-    def path(self, text: str, env: Mapping[str, str]) -> Path:
-        """A path as written in the recipe: relative to the recipe's folder."""
+    def path(self, text: str, env: Mapping[str, str], base: Path | None = None) -> Path:
+        """A path as written in the recipe: relative to the recipe's folder (`base`:
+        the folder of an included file)."""
         path = Path(expand_home(text, env))
-        return path if path.is_absolute() else self.recipe.directory / path
+        return path if path.is_absolute() else (base or self.recipe.directory) / path
 
 
 class Tasks(Protocol):
@@ -170,7 +193,12 @@ class TaskFrame:
         return render_plain(parse_template(str(text)), self.scope.lookup)
 
     def path(self, text: str) -> Path:
-        return self.run.path(text, self.env)
+        return self.run.path(text, self.env, self.task.directory)
+
+    @property
+    def directory(self) -> Path:
+        """The folder of the file the task is written in."""
+        return self.task.directory or self.run.recipe.directory
 
     @property
     def name(self) -> str:

@@ -19,6 +19,9 @@ from devkit.recipe.model import Step
 from devkit.recipe.report import StepRecord
 from devkit.recipe.stepcontext import StepRunContext
 from devkit.recipe.steps import REGISTRY
+from devkit.recipe.template import parse_template
+from devkit.recipe.vars import loop_items
+from devkit.recipe.vartypes import display
 
 
 @dataclass
@@ -87,7 +90,7 @@ def run_step(phase: Phase, step: Step) -> StepRecord | None:
         )
         return phase.finish(skipped)
     try:
-        cwd = frame.path(frame.render(step.cwd)) if step.cwd else frame.run.recipe.directory
+        cwd = frame.path(frame.render(step.cwd)) if step.cwd else frame.directory
         items = _items(frame, step, cwd)
     except (KeyError, ValueError) as error:
         return phase.broken(step, f"cannot resolve the step: {error}")
@@ -103,11 +106,10 @@ def run_step(phase: Phase, step: Step) -> StepRecord | None:
     return None
 
 
-def _run_item(
-    phase: Phase, ctx: StepRunContext, name: str | None, item: str | None
-) -> StepRecord | None:
+def _run_item(phase: Phase, ctx: StepRunContext, name: str | None, value: Any) -> StepRecord | None:
     """One item of a step (the step itself without `for:`)."""
     step = ctx.step
+    item = None if value is None else display(value)
     masker = phase.frame.run.masker
     try:
         command = masker.text(REGISTRY[step.kind].describe(step, ctx))
@@ -169,11 +171,14 @@ def _name(frame: TaskFrame, step: Step) -> str | None:
         return None
 
 
-def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[str | None]:
+def _items(frame: TaskFrame, step: Step, cwd: Path) -> list[Any]:
     if step.loop is None:
         return [None]
     if isinstance(step.loop, tuple):
         return [frame.render(t) for t in step.loop]
+    listed = loop_items(parse_template(str(step.loop)), frame.scope)
+    if listed is not None:  # `for: "{{ hosts }}"` with a list variable
+        return listed
     pattern = frame.render(step.loop)
     full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
     matches = sorted(glob.glob(full, recursive=True))

@@ -37,7 +37,8 @@ def secret_forms(secret: str) -> set[str]:
 
 class Masker:
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms = {form for secret in secrets if secret for form in secret_forms(secret)}
+        secrets = self.secrets = [secret for secret in secrets if secret]
+        forms = {form for secret in secrets for form in secret_forms(secret)}
         texts = sorted(forms, key=len, reverse=True)
         # Longest first: where forms overlap, the regex takes the longest one.
         self.forms = [f.encode("utf-8", "surrogateescape") for f in texts]
@@ -49,6 +50,12 @@ class Masker:
         self._text_probes = _innermost(texts)
         self._bytes = re.compile(b"|".join(re.escape(f) for f in self.forms)) if texts else None
         self._text = re.compile("|".join(re.escape(f) for f in texts)) if texts else None
+
+    def add(self, secret: str) -> None:
+        """Mask one more value from now on, wherever this masker is used (a secret
+        variable computed during the run)."""
+        if secret and secret not in self.secrets:
+            self.__dict__.update(Masker([*self.secrets, secret]).__dict__)
 
     @property
     def active(self) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devkit.recipe.errors import Position
+from devkit.recipe.errors import Diagnostic, Position
 from devkit.recipe.loader import Text
 
 
@@ -41,6 +41,7 @@ class Step:
     loop: tuple[Text, ...] | Text | None = None  # a list of items or a glob
     platforms: tuple[str, ...] = ()
     stdin: bool = False
+    id: str | None = None  # its stdout is {{ steps.ID.stdout }} (see stepoutputs.py)
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,20 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class Arg:
+    """A positional argument of a task (see arguments.py); no default: required."""
+
+    name: str
+    default: str | None
+    position: Position
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     position: Position
     desc: str = ""
-    vars: Mapping[str, Text] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)  # see vartypes.py
     env: Mapping[str, Text] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
     parallel: bool = False
@@ -77,6 +87,12 @@ class Task:
     platforms: tuple[str, ...] = ()
     timeout: float | None = None
     secrets: tuple[str, ...] = ()  # only this task needs and sees them (secrets.py)
+    condition: Text | None = None  # `if:`: run the task only when this exits 0
+    args: tuple[Arg, ...] = ()
+    # A task from an included file (see includes.py): its folder, and the prefix of
+    # its name and step ids ("db:").
+    directory: Path | None = None
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class Recipe:
     path: Path
     name: str  # as written on the command line, used in diagnostics
     description: str
-    vars: Mapping[str, Text]
+    vars: Mapping[str, Any]  # text, lists, mappings (see vartypes.py)
     env: Mapping[str, Text]
     dotenv: tuple[Dotenv, ...]
     dotenv_values: Mapping[str, str]
@@ -100,6 +116,10 @@ class Recipe:
     default: str | None
     grace: float
     timeout: float | None
+    # Variables without a value (null) that a task uses, by task (None: every task);
+    # a run of such a task needs them from --var (see runner.py).
+    unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    log: Text | None = None  # the log file (--log overrides it)
 
     @property
     def directory(self) -> Path:

@@ -41,6 +41,8 @@ class RunOptions:
     can_confirm: bool = False
     jobs: int | None = None
     log: TextIO | None = None
+    # Positional arguments given on the command line, by task (see arguments.py).
+    args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 __all__ = ["RunObserver", "RunOptions"]

@@ -19,16 +19,20 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from devkit.errors import DevkitError, InvalidInput
 from devkit.recipe import signals
-from devkit.recipe.context import Run
+from devkit.recipe.arguments import task_arguments
+from devkit.recipe.context import Run, expand_home
 from devkit.recipe.fields import did_you_mean
 from devkit.recipe.model import Recipe
 from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.report import RunReport
 from devkit.recipe.schedule import Scheduler
-from devkit.recipe.validate import task_edges
+from devkit.recipe.template import parse_template, render_plain
+from devkit.recipe.validate import recipe_scope, task_edges
+from devkit.recipe.vartypes import map_text
 
 
 def run_recipe(
@@ -43,6 +47,9 @@ def run_recipe(
     task, a missing secret or a confirmation that cannot be asked."""
     names = requested_tasks(recipe, options)
     planned = plan(recipe, names)
+    for name in names:  # a required argument missing: refused before anything runs
+        task_arguments(recipe.tasks[name], options.args)
+    _check_values(recipe, planned)
     run = Run(recipe, options, observer, environ, planned)
     _check_confirmation(recipe, options, planned)
     started = time.monotonic()
@@ -54,6 +61,23 @@ def run_recipe(
             if not record.ok or signals.interrupted():
                 break
         return _report(run, scheduler, names, time.monotonic() - started)
+
+
+def recipe_log_path(
+    recipe: Recipe, cli_vars: Mapping[str, str], environ: Mapping[str, str]
+) -> Path | None:
+    """The recipe's `log:` file, rendered, relative to its folder (None: it has none)."""
+    if recipe.log is None:
+        return None
+    scope = recipe_scope(recipe, cli_vars=cli_vars, environ=environ)
+    try:
+        text = render_plain(parse_template(str(recipe.log)), scope.lookup)
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(
+            f"{recipe.log.pos}: cannot resolve 'log': {error}", code="usage", hint=None
+        ) from None
+    path = Path(expand_home(text, environ))
+    return path if path.is_absolute() else recipe.directory / path
 
 
 def requested_tasks(recipe: Recipe, options: RunOptions) -> tuple[str, ...]:
@@ -97,6 +121,19 @@ def plan(recipe: Recipe, names: Sequence[str]) -> list[str]:
     return list(seen)
 
 
+def _check_values(recipe: Recipe, planned: list[str]) -> None:
+    """Variables written as null must be given (--var) for the tasks that use them."""
+    problems = [
+        diagnostic for task in (None, *planned) for diagnostic in recipe.unset.get(task, ())
+    ]
+    if problems:
+        raise InvalidInput(
+            "; ".join(dict.fromkeys(f"{d.position}: {d.message}" for d in problems)),
+            code="missing_value",
+            hint="give each with --var NAME=VALUE ('devkit run RECIPE --list' shows them)",
+        )
+
+
 def _check_confirmation(recipe: Recipe, options: RunOptions, planned: list[str]) -> None:
     if options.dry_run or options.assume_yes or options.can_confirm:
         return
@@ -121,7 +158,7 @@ def _report(run: Run, scheduler: Scheduler, names: tuple[str, ...], duration: fl
     if run.options.dry_run:
         with contextlib.suppress(DevkitError, KeyError, ValueError):
             resolved = run.scope(None).resolved()
-            variables = {key: run.masker.text(value) for key, value in resolved.items()}
+            variables = {key: map_text(value, run.masker.text) for key, value in resolved.items()}
     return RunReport(
         recipe=run.recipe.name,
         requested=names,

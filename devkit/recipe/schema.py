@@ -28,6 +28,7 @@ from devkit.recipe.fields import (
 )
 from devkit.recipe.loader import PosDict, Text
 from devkit.recipe.steps import REGISTRY
+from devkit.recipe.vartypes import VarValue
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 TASK_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.:-]*"
@@ -36,7 +37,7 @@ PLATFORMS = ("linux", "darwin", "freebsd", "openbsd", "netbsd", "windows")
 
 _TEXT = Str(template=True)
 _TEXTS = ListOf(Str(template=True), single=True)
-_VARS = MapOf(_TEXT, key_pattern=NAME)
+_VARS = MapOf(VarValue(), key_pattern=NAME)
 _ENV = MapOf(_TEXT, key_pattern=ENV_NAME, key_label="an environment variable name")
 # A timeout of 0 used to mean "no timeout" without a word: refused, with the fix.
 _TIMEOUT = Duration(zero_refused="leave 'timeout' out for no timeout, or give one above zero")
@@ -66,6 +67,10 @@ COMMON_STEP_FIELDS: dict[str, Field] = {
     ),
     "platforms": Field(ListOf(Str(choices=PLATFORMS), single=True), "Run only on these."),
     "stdin": Field(Bool(), "Let the step read the terminal (stdin is closed by default)."),
+    "id": Field(
+        Str(pattern=NAME),
+        "Keep the step's stdout for later steps as {{ steps.ID.stdout }} (unique in the recipe).",
+    ),
 }
 
 
@@ -169,7 +174,7 @@ LOCK = OneOf(
 
 TASK_FIELDS: dict[str, Field] = {
     "desc": Field(Str(), "What the task does (shown by --list)."),
-    "vars": Field(_VARS, "Variables for this task (override the recipe's)."),
+    "vars": Field(_VARS, "Variables for this task (override the recipe's): text, lists, mappings."),
     "env": Field(_ENV, "Environment variables for this task's steps."),
     "needs": Field(ListOf(Str(), single=True), "Tasks that run first, in order."),
     "parallel": Field(Bool(), "Run the needed tasks concurrently (capped by -j)."),
@@ -187,6 +192,30 @@ TASK_FIELDS: dict[str, Field] = {
         ListOf(Str(pattern=ENV_NAME), single=True),
         "Environment variables only this task needs and sees, masked as *** everywhere.",
     ),
+    "args": Field(
+        ListOf(
+            OneOf(
+                scalar=Str(pattern=NAME, label="an argument name"),
+                mapping=Obj(
+                    {
+                        "name": Field(
+                            Str(pattern=NAME, label="an argument name"), "", required=True
+                        ),
+                        "default": Field(Str(), "The value when the argument is not given."),
+                    },
+                    what="argument",
+                ),
+                label="an argument",
+            ),
+            single=True,
+        ),
+        "Positional arguments: `devkit run TASK ARG...` binds them as variables of this task.",
+    ),
+    "if": Field(
+        _TEXT,
+        "Shell command run after the needs: the task runs only when it exits 0; otherwise"
+        " it is skipped, successfully (nothing to do), and tasks that need it still run.",
+    ),
 }
 TASK = OneOf(
     mapping=Obj(TASK_FIELDS, what="task", extensions=True),
@@ -197,7 +226,9 @@ TASK = OneOf(
 RECIPE_FIELDS: dict[str, Field] = {
     "version": Field(Int(minimum=1), "Recipe format version: 1."),
     "description": Field(Str(), "What the recipe is for."),
-    "vars": Field(_VARS, "Variables: {{ name }} in the recipe's text."),
+    "vars": Field(
+        _VARS, "Variables: {{ name }} in the recipe's text; a value may be a list or a mapping."
+    ),
     "env": Field(_ENV, "Environment variables for every step."),
     "dotenv": Field(ListOf(Str(), single=True), "KEY=VALUE files to read; 'file?' is optional."),
     "secrets": Field(
@@ -212,6 +243,16 @@ RECIPE_FIELDS: dict[str, Field] = {
     "default": Field(Str(), "The task run when none is named."),
     "grace": Field(Duration(), "Default wait between SIGINT, SIGTERM and SIGKILL (5s)."),
     "timeout": Field(_TIMEOUT, "Default timeout of every step."),
+    "includes": Field(
+        MapOf(Str(), key_pattern=r"[A-Za-z0-9_][A-Za-z0-9_-]*", key_label="a namespace"),
+        "Other recipe files, relative to this one: includes: {db: db.yaml} adds its"
+        " tasks as db:TASK.",
+    ),
+    "log": Field(
+        _TEXT,
+        "Append the full log (timestamps, secrets masked) to this file, relative to the"
+        " recipe's folder; --log overrides it.",
+    ),
 }
 RECIPE = Obj(RECIPE_FIELDS, what="the recipe", extensions=True)
 

@@ -42,7 +42,7 @@ class StepRunContext:
 
     @property
     def base_dir(self) -> Path:
-        return self.frame.run.recipe.directory
+        return self.frame.directory
 
     def render(self, text: str) -> str:
         return render_plain(parse_template(str(text)), self.scope.lookup)
@@ -51,7 +51,7 @@ class StepRunContext:
         return render_shell(parse_template(str(text)), self.scope.lookup)
 
     def path(self, text: str) -> Path:
-        return self.frame.run.path(text, self.env())
+        return self.frame.run.path(text, self.env(), self.task.directory)
 
     def env(self) -> dict[str, str]:
         env = dict(self.frame.env)
@@ -73,13 +73,20 @@ class StepRunContext:
         self, argv: Sequence[str], *, step: Step, values: Mapping[str, str] | None = None
     ) -> StepOutcome:
         """Run argv as the step's process; `values` (a shell script's) join its env."""
-        lines = self.frame.run.out.lines(self.task.name)
+        out, task_name = self.frame.run.out, self.task.name
+        lines = out.lines(task_name)
+        on_output, errors = lines.feed, None
+        if step.id is not None:  # stdout is kept for later steps; stderr only shown
+            key = self.task.namespace + step.id
+            on_output = self.frame.run.outputs.capture(key, lines.feed).feed
+            errors = out.lines(task_name)
         try:
             result = process.run_streaming(
                 argv,
                 cwd=self.cwd,
                 env={**self.env(), **(values or {})},
-                on_output=lines.feed,
+                on_output=on_output,
+                on_stderr=errors.feed if errors is not None else None,
                 timeout=self.timeout(),
                 grace=self.grace(),
                 stdin=step.stdin,
@@ -90,6 +97,8 @@ class StepRunContext:
             return StepOutcome(127, message=f"cannot start {argv[0]!r}: {error.strerror or error}")
         finally:
             lines.close()
+            if errors is not None:
+                errors.close()
         return StepOutcome(
             TIMED_OUT_EXIT if result.timed_out else result.exit_code,
             timed_out=result.timed_out,

@@ -449,6 +449,7 @@ _ALL_COMMON = frozenset(
         "for",
         "platforms",
         "stdin",
+        "id",
     }
 )
 _BUILTIN_COMMON = frozenset({"name", "env", "retry", "continue_on_error", "if", "for", "platforms"})

@@ -9,12 +9,19 @@ from dataclasses import replace
 
 from devkit import process
 from devkit.recipe import signals
-from devkit.recipe.checks import check_requirements, inputs, task_definition, up_to_date
+from devkit.recipe.checks import (
+    check_requirements,
+    condition_exit,
+    inputs,
+    task_definition,
+    up_to_date,
+)
 from devkit.recipe.context import Run, TaskFailure, TaskFrame, Tasks, platform_name
 from devkit.recipe.execute import Phase, run_steps
 from devkit.recipe.locks import task_lock
 from devkit.recipe.model import Task
 from devkit.recipe.report import StepRecord, TaskRecord
+from devkit.recipe.vartypes import ValueShapeError
 
 
 def run_task(run: Run, task: Task, tasks: Tasks, fds: tuple[int, ...] = ()) -> TaskRecord:
@@ -25,12 +32,14 @@ def run_task(run: Run, task: Task, tasks: Tasks, fds: tuple[int, ...] = ()) -> T
     if record is None:
         run.out.task_started(task.name)
         scope = run.scope(task)
-        frame = TaskFrame(run, task, scope, run.task_env(task, scope), tasks, fds)
         try:
+            frame = TaskFrame(run, task, scope, run.task_env(task, scope), tasks, fds)
             with task_lock(frame) as lock_fds:
                 record = _run_body(replace(frame, fds=fds + lock_fds), started)
         except TaskFailure as failure:
             record = _failed(run, task, failure, time.monotonic() - started)
+        except ValueShapeError as error:  # a value needed before the steps (a lock path)
+            record = _failed(run, task, TaskFailure(str(error), 1), time.monotonic() - started)
     run.out.task_finished(record)
     return record
 
@@ -67,6 +76,10 @@ def _failed(run: Run, task: Task, failure: TaskFailure, duration: float) -> Task
 
 def _run_body(frame: TaskFrame, started: float) -> TaskRecord:
     run, task = frame.run, frame.task
+    code = _condition(frame)
+    if code != 0:
+        message = f"nothing to do ('if' exited {code})"
+        return TaskRecord(task.name, "skipped", 0, time.monotonic() - started, message)
     sources, outputs = inputs(frame)
     definition = task_definition(frame) if sources else ""
     if up_to_date(frame, sources, outputs, definition):
@@ -111,6 +124,27 @@ def _run_phases(frame: TaskFrame, records: list[StepRecord]) -> StepRecord | Non
         cleanup = run_steps(Phase(frame, "finally", records), task.finally_)
         failed = failed or cleanup
     return failed
+
+
+def _condition(frame: TaskFrame) -> int:
+    """The exit code of the task's `if:` (0 when it has none, and in a dry run)."""
+    task = frame.task
+    if task.condition is None or frame.run.options.dry_run:
+        return 0
+    try:
+        code = condition_exit(
+            frame,
+            str(task.condition),
+            frame.scope,
+            env=frame.env,
+            cwd=frame.directory,
+            timeout=None,
+        )
+    except (KeyError, ValueError) as error:
+        raise TaskFailure(f"cannot resolve the task's 'if': {error}", 1) from None
+    if signals.interrupted():
+        raise TaskFailure("interrupted", signals.exit_code(), interrupted=True)
+    return code
 
 
 def _confirm(frame: TaskFrame) -> None:

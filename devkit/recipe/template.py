@@ -7,7 +7,8 @@ quotes, `$(...)`, `;` or newlines reaches the program intact and runs nothing.
 `\\{{` writes a literal `{{`.
 
 There is no expression language: a placeholder is a variable name, `env.NAME` or
-`item`, optionally followed by `| raw`.
+`item`, optionally followed by `| raw`. A name may be followed by a path into a list
+or mapping value (`{{ db.host }}`, `{{ hosts.0 }}`, `{{ item.name }}`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functools import lru_cache
 
 _PLACEHOLDER = re.compile(r"\\\{\{|\{\{(.*?)\}\}", re.DOTALL)
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_INNER = re.compile(rf"^\s*(?:(env)\.)?({_NAME})\s*(?:\|\s*(raw)\s*)?$")
+_INNER = re.compile(rf"^\s*(?:(env)\.)?({_NAME})((?:\.(?:{_NAME}|[0-9]+))*)\s*(?:\|\s*(raw)\s*)?$")
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,12 @@ class Placeholder:
     env: bool
     raw: bool
     offset: int  # where `{{` starts in the text
+    path: tuple[str, ...] = ()  # keys and indexes into a list or mapping value
 
     @property
     def label(self) -> str:
-        return f"env.{self.name}" if self.env else self.name
+        dotted = ".".join((self.name, *self.path))
+        return f"env.{dotted}" if self.env else dotted
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def parse_template(text: str) -> Template:
             literal.append("{{")
             continue
         inner = _INNER.match(match.group(1))
-        if inner is None:
+        if inner is None or (inner.group(1) and inner.group(3)):
             raise TemplateSyntaxError(
                 f"invalid placeholder {match.group(0)!r}: write {{{{ name }}}}, "
                 "{{ env.NAME }} or {{ name | raw }} (\\{{ for a literal '{{')",
@@ -80,8 +83,11 @@ def parse_template(text: str) -> Template:
             )
         parts.append("".join(literal))
         literal = []
+        path = tuple(inner.group(3).split(".")[1:])
         parts.append(
-            Placeholder(inner.group(2), bool(inner.group(1)), bool(inner.group(3)), match.start())
+            Placeholder(
+                inner.group(2), bool(inner.group(1)), bool(inner.group(4)), match.start(), path
+            )
         )
     rest = text[cursor:]
     # Only the text after the last match can hold an unclosed `{{`: the `{{` an escape

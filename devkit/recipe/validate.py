@@ -4,14 +4,16 @@ problem is collected; RecipeInvalid carries them all, each at its `file:line:col
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
+from devkit.recipe.includes import load_includes
 from devkit.recipe.loader import (
     NUL_MESSAGE,
     PosDict,
@@ -21,12 +23,38 @@ from devkit.recipe.loader import (
     load_yaml,
     read_recipe_text,
 )
-from devkit.recipe.model import Dotenv, Lock, Recipe, Require, Retry, Step, Task
+from devkit.recipe.model import Arg, Dotenv, Lock, Recipe, Require, Retry, Step, Task
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.secrets import hidden_from, task_secrets, without
 from devkit.recipe.secrets import placeholder as secret_placeholder
-from devkit.recipe.template import TemplateSyntaxError, parse_template, shell_problems
-from devkit.recipe.vars import LOOP_NAMES, Scope, UndefinedVariable, VariableCycle
+from devkit.recipe.template import (
+    Placeholder,
+    TemplateSyntaxError,
+    parse_template,
+    shell_problems,
+)
+from devkit.recipe.vars import (
+    LOOP_NAMES,
+    STEP_FIELDS,
+    STEPS_ROOT,
+    Scope,
+    UndefinedVariable,
+    VariableCycle,
+    loop_items,
+    whole_value,
+)
+from devkit.recipe.vartypes import (
+    FromCommand,
+    FromEnv,
+    MissingValue,
+    ValueShapeError,
+    not_a_loop,
+    not_text,
+)
+
+if TYPE_CHECKING:
+    from devkit.recipe.computed import CommandValues
+    from devkit.recipe.stepoutputs import StepOutputs
 
 DEFAULT_GRACE = 5.0
 SUPPORTED_VERSION = 1
@@ -54,9 +82,19 @@ def recipe_scope(
     environ: Mapping[str, str],
     task: Task | None = None,
     run_dir: str | None = None,
+    commands: CommandValues | None = None,
+    outputs: StepOutputs | None = None,
+    args: Mapping[str, str] | None = None,
+    task_scope: tuple[str, Path | None] = ("", None),
 ) -> Scope:
-    """The variables a task (or, with task=None, the recipe) sees, by precedence."""
+    """The variables a task (or, with task=None, the recipe) sees, by precedence;
+    `task_scope`: the namespace and folder of a task from an included file."""
     return Scope(
+        args=args,
+        namespace=task_scope[0],
+        directory=task_scope[1],
+        commands=commands,
+        outputs=outputs,
         cli=cli_vars,
         task=task.vars if task else {},
         recipe=recipe.vars,
@@ -148,8 +186,11 @@ class _Builder:
         chk: Checker,
         cli_vars: dict[str, str],
         environ: Mapping[str, str] | None,
+        including: tuple[Path, ...] = (),
     ) -> None:
         self.path = path
+        self.including = including  # the files that include this one (cycle check)
+        self.own_tasks: set[str] = set()  # the tasks of this file, not of its includes
         self.name = name
         self.chk = chk
         self.cli_vars = cli_vars
@@ -157,6 +198,12 @@ class _Builder:
         self.cycles_reported: set[frozenset[str]] = set()
         self.task_secrets: set[str] = set()
         self.referenced: set[str] = set()  # every variable a placeholder names
+        self.unset: dict[str | None, dict[str, Diagnostic]] = {}
+        self.using: str | None = None  # the task whose texts are being checked
+        # Step ids: where each is, and those that ran before the text being checked
+        # (None: not a step's text, so no step output exists yet).
+        self.step_ids: dict[str, tuple[str, Position]] = {}
+        self.available: set[str] | None = None
 
     def error(self, pos: Position, message: str) -> None:
         self.chk.error(pos, message)
@@ -179,6 +226,10 @@ class _Builder:
                 continue
             key_pos = raw_tasks.key_pos[task_name]  # type: ignore[attr-defined]
             tasks[task_name] = self._task(task_name, raw, key_pos)
+        self.own_tasks = set(tasks)
+        included = load_includes(self, tree.get("includes", {}))
+        for name in included.tasks.keys() & tasks.keys():
+            self.error(tasks[name].position, f"task {name!r} is also a task of an include")
         recipe_timeout = tree.get("timeout")
         recipe = Recipe(
             path=self.path,
@@ -187,12 +238,15 @@ class _Builder:
             vars=dict(tree.get("vars", {})),
             env=dict(tree.get("env", {})),
             dotenv=dotenv,
-            dotenv_values=dotenv_values,
-            secrets=tuple(str(s) for s in tree.get("secrets", ())),
-            tasks=tasks,
+            dotenv_values={**included.dotenv_values, **dotenv_values},
+            secrets=tuple(
+                dict.fromkeys([*(str(s) for s in tree.get("secrets", ())), *included.secrets])
+            ),
+            tasks={**tasks, **included.tasks},
             default=str(tree["default"]) if "default" in tree else None,
             grace=float(tree.get("grace", DEFAULT_GRACE)),
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
+            log=tree.get("log"),
         )
         self._check_references(recipe, raw_tasks, tree)
         before = len(self.chk.diagnostics)
@@ -201,7 +255,9 @@ class _Builder:
             self._check_nesting(recipe)
         self._check_placeholders(recipe)
         self._check_shell_syntax(recipe)
-        return recipe
+        unset = {task: tuple(uses.values()) for task, uses in self.unset.items()}
+        unset.update(included.unset)
+        return dataclasses.replace(recipe, unset=unset) if unset else recipe
 
     def _check_shell_syntax(self, recipe: Recipe) -> None:
         """Every shell text through one `bash -n`: a syntax error in a later step is
@@ -264,7 +320,25 @@ class _Builder:
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             timeout=raw.get("timeout"),
             secrets=tuple(str(s) for s in raw.get("secrets", ())),
+            condition=raw.get("if"),
+            args=self._args(raw.get("args", ())),
         )
+
+    def _args(self, raw: Any) -> tuple[Arg, ...]:
+        args: list[Arg] = []
+        for item in raw:
+            spec = item if isinstance(item, PosDict) else {"name": item}
+            if "name" not in spec:
+                continue  # reported by the schema
+            name = spec["name"]
+            default = str(spec["default"]) if "default" in spec else None
+            if any(arg.name == name for arg in args):
+                self.error(name.pos, f"duplicate argument {str(name)!r}")
+                continue
+            if default is None and args and args[-1].default is not None:
+                self.error(name.pos, "an argument without a default cannot follow one with")
+            args.append(Arg(str(name), default, name.pos))
+        return tuple(args)
 
     def _lock(self, raw: Any) -> Lock:
         if isinstance(raw, PosDict):
@@ -319,35 +393,55 @@ class _Builder:
             loop=loop,
             platforms=tuple(str(p) for p in raw.get("platforms", ())),
             stdin=bool(raw.get("stdin", False)),
+            id=raw.get("id"),
         )
 
     # -- cross checks -----------------------------------------------------------------
 
     def _check_references(self, recipe: Recipe, raw_tasks: Mapping[str, Any], tree: Any) -> None:
-        known = list(raw_tasks)
+        known = list(recipe.tasks)
 
         def check(name: Any, where: str) -> None:
-            if str(name) not in raw_tasks:
+            if str(name) not in recipe.tasks:
                 pos = name.pos if isinstance(name, Text) else tree.pos
                 self.error(
                     pos, f"unknown task {str(name)!r} in {where}" + did_you_mean(str(name), known)
                 )
 
-        for task in recipe.tasks.values():
+        def takes_no_required(name: Any) -> None:
+            target = recipe.tasks.get(str(name))
+            required = [a.name for a in target.args if a.default is None] if target else []
+            if required:
+                pos = name.pos if isinstance(name, Text) else tree.pos
+                self.error(
+                    pos,
+                    f"task {str(name)!r} needs the argument {required[0].upper()}, which only"
+                    " the command line can give (give it a default to run it from here)",
+                )
+
+        for task in self._own(recipe):
             for need in task.needs:
                 check(need, f"'needs' of task '{task.name}'")
+                takes_no_required(need)
             for step in _all_steps(task):
                 if step.kind == "task":
                     check(step.value, f"a task step of task '{task.name}'")
+                    takes_no_required(step.value)
         if "default" in tree:
             check(tree["default"], "'default'")
         if not raw_tasks and "tasks" in tree:
             self.error(tree["tasks"].pos, "the recipe has no tasks")
 
+    def _own(self, recipe: Recipe) -> list[Task]:
+        """This file's tasks (an included file's were checked when it was loaded)."""
+        return [task for task in recipe.tasks.values() if task.name in self.own_tasks]
+
     def _check_cycles(self, recipe: Recipe) -> None:
-        """Report each dependency cycle (needs and task steps) once. Depth-first without
+        """Report each dependency cycle (needs and task steps) once, for this file's
+        tasks (an included file's were checked when it was loaded). Depth-first without
         recursion: a chain of thousands of tasks must not exhaust Python's stack."""
-        edges = task_edges(recipe)
+        edges = {name: targets for name, targets in task_edges(recipe).items()
+                 if name in self.own_tasks}  # fmt: skip
         state: dict[str, int] = {}  # 1: on the current path, 2: done
         reported: set[frozenset[str]] = set()
         for root in edges:
@@ -371,7 +465,7 @@ class _Builder:
                 elif target not in state:
                     state[target] = 1
                     path.append(target)
-                    stack.append(iter(edges[target]))
+                    stack.append(iter(edges.get(target, ())))
 
     def _check_nesting(self, recipe: Recipe) -> None:
         """Refuse `task:` steps nested deeper than MAX_TASK_NESTING. Each level runs
@@ -394,23 +488,90 @@ class _Builder:
                 f" allows {MAX_TASK_NESTING} (use 'needs:' for a chain: it has no limit)",
             )
 
+    def _check_step_ids(self, recipe: Recipe) -> None:
+        for task in self._own(recipe):
+            for step in _all_steps(task):
+                if step.id is None:
+                    continue
+                pos = getattr(step.id, "pos", step.position)
+                if step.loop is not None:
+                    self.error(pos, "a step with 'for' runs several times: it cannot have an 'id'")
+                elif step.id in self.step_ids:
+                    first = self.step_ids[step.id][1]
+                    self.error(
+                        pos, f"duplicate step id {step.id!r} (first used at line {first.line})"
+                    )
+                else:
+                    self.step_ids[step.id] = (task.name, pos)
+
+    def _needed(self, recipe: Recipe, name: str) -> set[str]:
+        """The tasks that run before this one's steps: its needs, theirs, and so on."""
+        seen: set[str] = set()
+        pending = [str(need) for need in recipe.tasks[name].needs]
+        while pending:
+            need = pending.pop()
+            if need not in seen and need in recipe.tasks:
+                seen.add(need)
+                pending.extend(str(n) for n in recipe.tasks[need].needs)
+        return seen
+
     def _check_placeholders(self, recipe: Recipe) -> None:
         self.task_secrets = task_secrets(recipe)
+        self._check_step_ids(recipe)
         builtins = builtin_vars(recipe.path)
         recipe_scope = self._scope(recipe, {}, builtins)
+        # A variable without a value is a problem only for the tasks that use it: the
+        # uses are recorded per task (None: every task) and checked when a run starts.
+        self.using = ""
         for value in recipe.vars.values():
-            self._check_text(value, recipe_scope, allow_item=False)
+            for text in value_texts(value):
+                self._check_text(text, recipe_scope, allow_item=False)
+        self.using = None
+        for text in command_texts(recipe.vars):
+            self._check_shell(text)
         for value in recipe.env.values():
             self._check_text(value, recipe_scope, allow_item=False)
-        for task in recipe.tasks.values():
+        if recipe.log is not None:
+            self._check_text(recipe.log, recipe_scope, allow_item=False)
+        for task in self._own(recipe):
+            self.using = task.name
             scope = self._scope(recipe, task.vars, builtins, task)
             for text in _task_texts(task):
                 self._check_text(text, scope, allow_item=False)
+            needed = self._needed(recipe, task.name)
+            self.available = {i for i, (owner, _) in self.step_ids.items() if owner in needed}
+            if task.condition is not None:  # runs after the needs: their outputs exist
+                self._check_text(task.condition, scope, allow_item=False)
             for step in _all_steps(task):
-                for text in _step_texts(step):
-                    self._check_text(text, scope, allow_item=step.loop is not None)
+                self._check_step(step, scope)
+                if step.id is not None:
+                    self.available.add(step.id)
+            self.available = None
             for text in _shell_texts(task):
                 self._check_shell(text)
+
+    def _check_step(self, step: Step, scope: Scope) -> None:
+        items = None
+        if isinstance(step.loop, Text):
+            try:
+                list_ok = whole_value(parse_template(str(step.loop))) is not None
+            except TemplateSyntaxError:
+                return  # reported by the schema
+            self._check_text(step.loop, scope, allow_item=False, list_ok=list_ok)
+            items = self._static_items(step.loop, scope)
+        elif step.loop is not None:
+            items = list(step.loop)
+        for text in _step_texts(step):
+            self._check_text(text, scope, allow_item=step.loop is not None, items=items)
+
+    def _static_items(self, loop: Text, scope: Scope) -> list[Any] | None:
+        """The items of a `for:` as far as validation knows them: the list of a list
+        variable, or one text standing for every file a glob may match."""
+        try:
+            listed = loop_items(parse_template(str(loop)), scope)
+        except (KeyError, ValueError, TemplateSyntaxError):
+            return None  # reported where the 'for' text itself is checked
+        return [str(loop)] if listed is None else listed
 
     def _check_shell(self, text: Text) -> None:
         """Placeholders in shell text where no value can go (a quoted heredoc, a comment)."""
@@ -435,6 +596,11 @@ class _Builder:
         hidden = hidden_from(recipe, task)
         declared = (*recipe.secrets, *(task.secrets if task else ()))
         return Scope(
+            # A required argument's value is known only when a run starts.
+            args={
+                arg.name: arg.default or f"<{arg.name.upper()}>"
+                for arg in (task.args if task else ())
+            },
             cli=self.cli_vars,
             task=task_vars,
             recipe=recipe.vars,
@@ -458,7 +624,15 @@ class _Builder:
         else:
             self.error(pos, f"environment variable {name!r} is not set (for {{{{ env.{name} }}}})")
 
-    def _check_text(self, text: Text, scope: Scope, *, allow_item: bool) -> None:
+    def _check_text(
+        self,
+        text: Text,
+        scope: Scope,
+        *,
+        allow_item: bool,
+        list_ok: bool = False,
+        items: list[Any] | None = None,
+    ) -> None:
         if not isinstance(text, Text) or "{{" not in text:
             return  # a value that failed its check is already reported
         try:
@@ -476,6 +650,12 @@ class _Builder:
                     self.error(
                         pos, f"{{{{ {placeholder.name} }}}} is only defined in a step with 'for:'"
                     )
+                for item in items or ():
+                    if self._check_value(placeholder, pos, scope.with_item(item), list_ok=False):
+                        break  # one message per placeholder, not one per item
+                continue
+            if placeholder.name == STEPS_ROOT and not scope.knows(STEPS_ROOT):
+                self._check_step_reference(placeholder, pos)
                 continue
             if not scope.knows(placeholder.name):
                 self.error(
@@ -484,15 +664,61 @@ class _Builder:
                     + did_you_mean(placeholder.name, scope.names()),
                 )
                 continue
-            try:
-                scope.value(placeholder.name)
-            except VariableCycle as cycle:
-                key = frozenset(cycle.chain)
-                if key not in self.cycles_reported:
-                    self.cycles_reported.add(key)
-                    self.error(pos, f"variables refer to each other in a cycle: {cycle}")
-            except UndefinedVariable:
-                pass  # reported where that variable's own value is checked
+            self._check_value(placeholder, pos, scope, list_ok=list_ok)
+
+    def _check_step_reference(self, placeholder: Placeholder, pos: Position) -> None:
+        """`{{ steps.ID.stdout }}` names a step that runs before the text is used."""
+        path, label = placeholder.path, placeholder.label
+        if len(path) != 2 or path[1] not in STEP_FIELDS:
+            self.error(pos, f"{{{{ {label} }}}}: write {{{{ steps.ID.stdout }}}}")
+            return
+        step_id = path[0]
+        if step_id not in self.step_ids:
+            self.error(
+                pos, f"unknown step id {step_id!r}" + did_you_mean(step_id, list(self.step_ids))
+            )
+            return
+        if self.available is None:
+            self.error(pos, f"{{{{ {label} }}}} has a value only in steps, after step {step_id!r}")
+            return
+        if step_id not in self.available:
+            owner = self.step_ids[step_id][0]
+            where = (
+                "it is this step or a later one of this task"
+                if owner == self.using
+                else f"it is in task {owner!r}, which is not among the needs of task {self.using!r}"
+            )
+            self.error(pos, f"step {step_id!r} does not run before this: {where}")
+
+    def _check_value(
+        self, placeholder: Placeholder, pos: Position, scope: Scope, *, list_ok: bool
+    ) -> bool:
+        """Resolve a placeholder as a run would; True when a problem was reported."""
+        try:
+            value = scope.resolve(placeholder)
+            if list_ok and isinstance(value, Mapping):
+                raise not_a_loop(placeholder.label)
+            if not isinstance(value, str) and not (list_ok and isinstance(value, (list, tuple))):
+                raise not_text(placeholder.label, value)
+        except VariableCycle as cycle:
+            key = frozenset(cycle.chain)
+            if key not in self.cycles_reported:
+                self.cycles_reported.add(key)
+                self.error(pos, f"variables refer to each other in a cycle: {cycle}")
+            return True
+        except UndefinedVariable:
+            return False  # reported where that variable's own value is checked
+        except MissingValue as missing:
+            if self.using != "":  # "": a recipe variable's own value (checked where used)
+                uses = self.unset.setdefault(self.using, {})
+                uses.setdefault(missing.label, self.chk.source.diagnostic(pos, str(missing)))
+            return False
+        except ValueShapeError as error:
+            # A problem inside another variable's value is reported there, once.
+            if error.label in (placeholder.label, placeholder.name) or error.label in LOOP_NAMES:
+                self.error(pos, str(error))
+                return True
+        return False
 
 
 _STEP_KEYS = frozenset(COMMON_STEP_FIELDS)
@@ -545,8 +771,32 @@ def _all_steps(task: Task) -> Iterator[Step]:
     yield from task.finally_
 
 
+def command_texts(variables: Mapping[str, Any]) -> Iterator[Text]:
+    """The shell text of `sh:` variables."""
+    for value in variables.values():
+        if isinstance(value, FromCommand):
+            yield value.command
+
+
+def value_texts(value: Any) -> Iterator[Text]:
+    """The texts in a variable's value (a list's items, a mapping's values)."""
+    if isinstance(value, Text):
+        yield value
+    elif isinstance(value, FromEnv):
+        yield from value_texts(value.default)
+    elif isinstance(value, FromCommand):
+        yield value.command
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from value_texts(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from value_texts(item)
+
+
 def _task_texts(task: Task) -> Iterator[Text]:
-    yield from task.vars.values()
+    for value in task.vars.values():
+        yield from value_texts(value)
     yield from task.env.values()
     yield from task.sources
     yield from task.outputs
@@ -563,7 +813,10 @@ def _empty_text(pos: Position) -> Text:
 
 
 def _shell_texts(task: Task) -> Iterator[Text]:
-    """The texts bash runs: `requires:` checks, `if:` and `run:` shell text."""
+    """The texts bash runs: `sh:` variables, `requires:` checks, `if:` and `run:`."""
+    yield from command_texts(task.vars)
+    if task.condition is not None:
+        yield task.condition
     for require in task.requires:
         yield require.check
     for step in _all_steps(task):
@@ -583,7 +836,7 @@ def _step_texts(step: Step) -> Iterator[Text]:
     yield from step.env.values()
     if step.condition is not None:
         yield step.condition
-    if step.loop is not None:
+    if isinstance(step.loop, tuple):
         yield from _texts(step.loop)
 
 
@@ -596,3 +849,6 @@ def _texts(value: Any) -> Iterator[Text]:
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _texts(item)
+
+
+RecipeBuilder = _Builder  # for includes.py: an included file is built the same way

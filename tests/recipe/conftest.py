@@ -109,3 +109,15 @@ def devkit_here(
         return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def task_output(text: str, task: str) -> list[str]:
+    """The output lines of `task`'s steps in a plain (piped) run: they follow the task's
+    `▶ task` line, indented by four spaces (a task tag appears only in parallel runs)."""
+    found, current = [], None
+    for line in text.splitlines():
+        if line.startswith("▶ "):
+            current = line[2:]
+        elif current == task and line.startswith("    "):
+            found.append(line[4:])
+    return found

@@ -75,6 +75,33 @@ def test_backup_keeps_the_newest_n(tmp_path: Path) -> None:
     assert not list(dest.glob(".*.partial"))
 
 
+def test_backup_dumps_first_and_a_failed_dump_loses_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "data"
+    source.mkdir()
+    dest = tmp_path / "backups"
+    # A copy, so that a .env file can sit next to it, as on a server.
+    recipe = str(tmp_path / "backup.yaml")
+    Path(recipe).write_text((RECIPES / "backup.yaml").read_text())
+    (tmp_path / ".env").write_text("BACKUP_KEEP=1\n")
+    env = {"BACKUP_SOURCE": str(source), "BACKUP_DEST": str(dest)}
+    dump = f"--var=dump=echo 'dumped rows' > {source}/db.dump"
+    first = devkit(["run", recipe, dump], cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    [archive] = dest.glob("backup-*.tar.gz")
+    with tarfile.open(archive) as opened:
+        member = opened.extractfile("./db.dump")
+        assert member is not None and member.read() == b"dumped rows\n"
+    assert "wrote backup-" in (dest / "backup.log").read_text()  # the recipe's log: file
+
+    failed = devkit(
+        ["run", recipe, "--var", "dump=echo dump failed >&2; exit 5"], cwd=tmp_path, env=env
+    )
+    assert failed.returncode == 5
+    assert "step 'dump' in task 'backup' failed" in failed.stderr
+    assert list(dest.glob("backup-*.tar.gz")) == [archive]  # BACKUP_KEEP=1: still kept
+    assert not list(dest.glob(".*.partial"))
+
+
 def test_backup_refuses_a_missing_folder(tmp_path: Path) -> None:
     result = devkit(
         [
@@ -215,10 +242,49 @@ def test_failed_deploy_shows_the_logs_and_stops(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 7
-    assert "step 'migrate' in task 'deploy' failed: exit 7 after 1 attempt" in result.stderr
+    assert "step 'migrate' in task 'release' failed: exit 7 after 1 attempt" in result.stderr
     assert "service-log-tail" in result.stdout  # on_failure ran
     assert not (tmp_path / "restarted").exists()
     assert (app / "app.txt").read_text() == "v2\n"  # the pull itself went through
+
+
+def test_deploy_rolls_back_when_unhealthy_and_skips_without_new_commits(tmp_path: Path) -> None:
+    server, _, app = _server_and_checkout(tmp_path)
+    v1 = git("rev-parse", "HEAD", cwd=app)
+    restarts = tmp_path / "restarts.log"
+    args = [
+        "run",
+        str(RECIPES / "deploy.yaml"),
+        "--var",
+        f"app_dir={app}",
+        "--var",
+        f"restart=cat {app}/app.txt >> {restarts}",
+        "--var",
+        "logs=echo service-log-tail",
+        "--json",
+    ]
+    # v2 is unhealthy: the deploy fails with the health check's exit code, and the
+    # checkout is back at v1 and restarted again.
+    unhealthy = devkit([*args, "--var", f"health=grep -q v1 {app}/app.txt"], cwd=tmp_path)
+    assert unhealthy.returncode == 1
+    assert "rolled back to" in unhealthy.stderr and "service-log-tail" in unhealthy.stderr
+    assert git("rev-parse", "HEAD", cwd=app) == v1
+    assert (app / "app.txt").read_text() == "v1\n"
+    assert restarts.read_text() == "v2\nv1\n"
+
+    # Healthy: v2 goes live; a second deploy with no new commit has nothing to do.
+    restarts.unlink()
+    healthy = devkit([*args, "--var", f"health=grep -q v2 {app}/app.txt"], cwd=tmp_path)
+    assert healthy.returncode == 0, healthy.stderr
+    assert git("rev-parse", "HEAD", cwd=app) == git("rev-parse", "main", cwd=server)
+    again = devkit([*args, "--var", "health=false"], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    statuses = {t["name"]: t["status"] for t in json.loads(again.stdout)["data"]["tasks"]}
+    assert statuses["release"] == statuses["deploy"] == "skipped"
+    assert restarts.read_text() == "v2\n"  # restarted once, by the deploy of v2
+    forced = devkit([*args, "--var", "health=true", "--var", "redeploy=true"], cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert restarts.read_text() == "v2\nv2\n"
 
 
 def test_demo_runs_on_a_fresh_machine(tmp_path: Path) -> None:
