@@ -31,7 +31,7 @@ from devkit.recipe.options import RunObserver, RunOptions
 from devkit.recipe.report import RunReport
 from devkit.recipe.schedule import Scheduler
 from devkit.recipe.template import parse_template, render_plain
-from devkit.recipe.validate import recipe_scope, task_edges
+from devkit.recipe.validate import post_order, recipe_scope, task_edges
 from devkit.recipe.vartypes import map_text
 
 
@@ -102,23 +102,8 @@ def requested_tasks(recipe: Recipe, options: RunOptions) -> tuple[str, ...]:
 
 
 def plan(recipe: Recipe, names: Sequence[str]) -> list[str]:
-    """Every task the run may reach (needs and task steps), dependencies first. Without
-    recursion: a chain of thousands of needs must not exhaust Python's stack."""
-    edges = task_edges(recipe)
-    seen: dict[str, None] = {}
-    for root in names:
-        entered = {root}
-        stack = [(root, iter(edges[root]))]
-        while stack:
-            name, targets = stack[-1]
-            target = next(targets, None)
-            if target is None:
-                stack.pop()
-                seen[name] = None
-            elif target not in seen and target not in entered:
-                entered.add(target)
-                stack.append((target, iter(edges[target])))
-    return list(seen)
+    """Every task the run may reach (needs and task steps), dependencies first."""
+    return post_order(task_edges(recipe), names)
 
 
 def _check_values(recipe: Recipe, planned: list[str]) -> None:

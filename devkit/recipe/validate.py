@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -472,7 +472,7 @@ class _Builder:
         inside the step that called it, so it costs stack; needs cost none (they run
         before their task, one by one or in worker threads), so they count zero."""
         depth: dict[str, int] = {}
-        for name in _post_order(task_edges(recipe)):
+        for name in post_order(task_edges(recipe)):
             task = recipe.tasks[name]
             called = {str(s.value) for s in _all_steps(task) if s.kind == "task"}
             depth[name] = max(
@@ -736,10 +736,12 @@ class _Forward(Checker):
         self.diagnostics.append(Diagnostic(pos, message))
 
 
-def _post_order(edges: Mapping[str, list[str]]) -> list[str]:
-    """Every task after the tasks it leads to (the graph has no cycles), iteratively."""
+def post_order(edges: Mapping[str, list[str]], roots: Iterable[str] | None = None) -> list[str]:
+    """Every task reachable from `roots` (all of them by default), each after the tasks
+    it leads to (the graph has no cycles). Without recursion: a chain of thousands of
+    tasks must not exhaust Python's stack."""
     done: dict[str, None] = {}
-    for root in edges:
+    for root in edges if roots is None else roots:
         if root in done:
             continue
         entered = {root}
