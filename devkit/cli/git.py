@@ -87,6 +87,10 @@ def init(
     no_commit: Annotated[
         bool, typer.Option("--no-commit", help="Do not make a first commit.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check everything and say what would be done; do nothing."),
+    ] = False,
     chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
@@ -101,16 +105,28 @@ def init(
 
         names = [n for n in (gitignore or "").split(",") if n.strip()]
         result = init_repository(
-            _in(chdir, path), remote=remote, branch=branch, gitignore=names, commit=not no_commit
+            _in(chdir, path),
+            remote=remote,
+            branch=branch,
+            gitignore=names,
+            commit=not no_commit,
+            dry_run=dry_run,
         )
-        verb = "created" if result.created else "adopted"
-        console.outcome(True, f"{verb} repository {result.path} on branch {result.branch}")
+        would = "would " if result.dry_run else ""
+        verb = (
+            ("create" if result.created else "adopt")
+            if would
+            else ("created" if result.created else "adopted")
+        )
+        console.outcome(True, f"{would}{verb} repository {result.path} on branch {result.branch}")
         if result.gitignore_written:
-            console.line(f".gitignore: added {', '.join(result.gitignore_written)}")
+            console.line(f".gitignore: {would}add {', '.join(result.gitignore_written)}")
         if result.remote:
             console.line(f"remote origin: {result.remote}")
         if result.commit:
             console.line(f"first commit {result.commit}")
+        if result.dry_run:
+            console.summary("nothing was done (--dry-run)")
         return CommandResult("init", result.to_json())
 
     return run_command("init", json_mode=json_output, body=body)

@@ -67,12 +67,14 @@ def init_repository(
     branch: str = "main",
     gitignore: Sequence[str] = (),
     commit: bool = True,
+    dry_run: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> InitResult:
     """Create a repository (or adopt an existing one without touching its history).
 
     `env`: the environment of every git child, and where the identity is read from
-    (os.environ when None)."""
+    (os.environ when None). `dry_run`: the same checks, then what would be created,
+    written and set, and nothing done."""
     names = _checked_init_arguments(remote=remote, branch=branch, gitignore=gitignore)
     base = environment(env)
     check_git_version(base)
@@ -80,6 +82,8 @@ def init_repository(
     if path.exists() and not path.is_dir():
         raise InvalidInput(f"{path} exists and is not a directory", code="not_a_directory")
     created = not (path / ".git").exists()
+    if dry_run:
+        return _planned_init(path, created, branch, remote, names, base)
     if created:
         path.mkdir(parents=True, exist_ok=True)
         made = run_git(
@@ -104,6 +108,26 @@ def init_repository(
         gitignore_written=tuple(written),
         commit=_first_commit(g) if commit and status.oid is None else None,
     )
+
+
+def _planned_init(
+    path: Path,
+    created: bool,
+    branch: str,
+    remote: str | None,
+    names: list[str],
+    env: Mapping[str, str],
+) -> InitResult:
+    """What init_repository would do, found without writing anything."""
+    current_branch = branch
+    if not created:
+        g = open_repo(path, env=env, search_parents=False)
+        oid, head = g.status().oid, g.status().head
+        current_branch = branch if oid is None else (head or "HEAD")
+        if remote is not None:
+            _check_remote(g, remote)
+    templates = _missing_templates(path / ".gitignore", names)
+    return InitResult(str(path), created, current_branch, remote, tuple(templates), None, True)
 
 
 def _checked_init_arguments(
@@ -164,29 +188,40 @@ def _valid_branch(name: str) -> bool:
     )
 
 
-def _write_gitignore(target: Path, names: list[str]) -> list[str]:
+def _missing_templates(target: Path, names: list[str]) -> list[str]:
+    """The templates `target` does not have yet (devkit marks each it writes)."""
     existing = target.read_text() if target.exists() else ""
-    missing = [n for n in dict.fromkeys(names) if f"# devkit: {n}\n" not in existing]
+    return [n for n in dict.fromkeys(names) if f"# devkit: {n}\n" not in existing]
+
+
+def _write_gitignore(target: Path, names: list[str]) -> list[str]:
+    missing = _missing_templates(target, names)
     if not missing:
         return []
+    existing = target.read_text() if target.exists() else ""
     prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
     separator = "\n" if prefix else ""
     target.write_text(prefix + separator + render_templates(missing))
     return missing
 
 
+def _check_remote(g: GitRepo, url: str) -> bool:
+    """Whether 'origin' is already `url`; a different 'origin' is refused."""
+    if "origin" not in g.text(["remote"]).split():
+        return False
+    current = g.remote_url("origin")
+    if current == url:
+        return True
+    raise OperationFailed(
+        f"remote 'origin' already exists with URL {current!r}",
+        code="remote_exists",
+        hint=f"change it with git remote set-url origin {url}",
+    )
+
+
 def _add_remote(g: GitRepo, url: str) -> None:
-    remotes = g.text(["remote"]).split()
-    if "origin" in remotes:
-        current = g.remote_url("origin")
-        if current == url:
-            return
-        raise OperationFailed(
-            f"remote 'origin' already exists with URL {current!r}",
-            code="remote_exists",
-            hint=f"change it with git remote set-url origin {url}",
-        )
-    g.run(["remote", "add", "--", "origin", url])
+    if not _check_remote(g, url):
+        g.run(["remote", "add", "--", "origin", url])
 
 
 # -- stage ----------------------------------------------------------------------------

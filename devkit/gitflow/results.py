@@ -17,6 +17,7 @@ class InitResult:
     remote: str | None
     gitignore_written: tuple[str, ...]  # template names added to .gitignore
     commit: str | None  # short SHA of the first commit, if one was made
+    dry_run: bool = False  # then: what would be created, written and set, none of it done
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -26,6 +27,7 @@ class InitResult:
             "remote": self.remote,
             "gitignore_templates": list(self.gitignore_written),
             "commit": self.commit,
+            "dry_run": self.dry_run,
         }
 
 

@@ -373,3 +373,24 @@ def test_commit_dry_run_checks_and_lists_but_commits_nothing(repo: Path) -> None
     git(repo, "reset", "-q")
     empty = run_devkit(["commit", "-m", "x", "--dry-run"], cwd=repo)
     assert empty.returncode == 1 and "nothing is staged" in empty.stderr
+
+
+def test_init_dry_run_checks_and_says_what_it_would_do(tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    result = run_devkit(
+        ["init", str(target), "--gitignore", "python", "--remote", "git@host:app.git",
+         "--dry-run", "--json"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert data["dry_run"] is True and data["created"] is True
+    assert data["gitignore_templates"] == ["python"] and data["commit"] is None
+    assert not target.exists()
+    existing = tmp_path / "old"
+    git(tmp_path, "init", "-q", str(existing))
+    git(existing, "remote", "add", "origin", "elsewhere")
+    refused = run_devkit(["init", str(existing), "--remote", "git@host:app.git", "--dry-run"])
+    assert refused.returncode == 1 and "remote 'origin' already exists" in refused.stderr
+    assert not (existing / ".gitignore").exists()
+    bad = run_devkit(["init", str(tmp_path / "x"), "--gitignore", "cobol", "--dry-run"])
+    assert bad.returncode == 2 and not (tmp_path / "x").exists()
