@@ -409,6 +409,10 @@ def undo(
         Path | None,
         typer.Argument(metavar="[REPO]", help="Repository (default: the current one)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check everything and list what would be restored."),
+    ] = False,
     chdir: RepoDirOption = None,
     json_output: JsonOption = False,
 ) -> CommandResult:
@@ -421,12 +425,22 @@ def undo(
     def body(console: Console) -> CommandResult:
         from devkit.gitflow import undo_last_sync
 
-        result = undo_last_sync(_in(chdir, repo))
-        console.outcome(
-            True,
-            f"{result.branch} restored to {result.restored_head[:7]} "
-            f"(was {result.previous_head[:7]}); backup in {result.backup}",
-        )
+        result = undo_last_sync(_in(chdir, repo), dry_run=dry_run)
+        if result.dry_run:
+            for path in result.changes:
+                console.line(f"  {printable(path)}")
+            console.outcome(
+                True,
+                f"would restore {result.branch} to {result.restored_head[:7]} "
+                f"(now {result.previous_head[:7]}) and {len(result.changes)} file(s);"
+                " nothing was changed",
+            )
+        else:
+            console.outcome(
+                True,
+                f"{result.branch} restored to {result.restored_head[:7]} "
+                f"(was {result.previous_head[:7]}); backup in {result.backup}",
+            )
         return CommandResult("undo", result.to_json())
 
     return run_command("undo", json_mode=json_output, body=body)

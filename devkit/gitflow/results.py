@@ -309,6 +309,8 @@ class UndoResult:
     previous_head: str
     snapshot: str
     backup: str  # a snapshot of the state just before the undo, so the undo is undoable
+    dry_run: bool = False  # then nothing was restored, and `changes` says what would be
+    changes: tuple[str, ...] = ()  # a dry run's paths that would be written or deleted
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -318,4 +320,6 @@ class UndoResult:
             "previous_head": self.previous_head,
             "snapshot": self.snapshot,
             "backup": self.backup,
+            "dry_run": self.dry_run,
+            "changes": list(self.changes),
         }

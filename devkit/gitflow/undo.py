@@ -40,23 +40,27 @@ from devkit.gitflow.snapshot import (
 )
 
 
-def undo_last_sync(repo: Path, *, env: Mapping[str, str] | None = None) -> UndoResult:
+def undo_last_sync(
+    repo: Path, *, dry_run: bool = False, env: Mapping[str, str] | None = None
+) -> UndoResult:
     """Restore the last sync snapshot of the current branch, if the branch, index and
     tracked files are still as that sync left them, or finish an incomplete sync or
     undo. The state just before the undo is kept as a backup.
 
-    `env`: the environment of every git child (os.environ when None)."""
+    `env`: the environment of every git child (os.environ when None). `dry_run`: every
+    check, then what would be restored; nothing is changed (no leftovers tidied)."""
     g = open_repo(repo, env=env)
     with repository_lock(g.common_dir, wait=lock_wait_seconds(g.env)):
-        tidy_leftovers(g)
+        if not dry_run:
+            tidy_leftovers(g)
         journal = read_journal(g)
         if journal is not None:
-            return _undo_incomplete(g, journal)
+            return _undo_incomplete(g, journal, dry_run=dry_run)
         refuse_index_lock(g)
-        return _undo_completed_sync(g)
+        return _undo_completed_sync(g, dry_run=dry_run)
 
 
-def _undo_completed_sync(g: GitRepo) -> UndoResult:
+def _undo_completed_sync(g: GitRepo, *, dry_run: bool) -> UndoResult:
     status = g.status()
     if status.head is None or status.oid is None:
         raise OperationFailed(
@@ -97,10 +101,12 @@ def _undo_completed_sync(g: GitRepo) -> UndoResult:
     plan = plan_restore(g, snap)
     if plan.overwrites_untracked:
         raise _changed_since_sync(list(plan.overwrites_untracked))
+    if dry_run:
+        return _planned(g, snap, plan, now=status.oid)
     return _restore(g, snap, plan, now=status.oid, reason="before undo")
 
 
-def _undo_incomplete(g: GitRepo, journal: Journal) -> UndoResult:
+def _undo_incomplete(g: GitRepo, journal: Journal, *, dry_run: bool) -> UndoResult:
     """Put back the state from before a sync (or undo) that was stopped while it moved
     files, index and branch (SIGKILL, a power cut, a failed rollback): whatever it had
     done, the snapshot named in the journal is restored exactly. The half-moved state
@@ -124,11 +130,28 @@ def _undo_incomplete(g: GitRepo, journal: Journal) -> UndoResult:
             f"`git checkout {journal.snapshot_commit} -- PATH`, then delete "
             f"{journal_location(g)}",
         )
+    snap = read_snapshot(g, journal.snapshot_ref, commit=journal.snapshot_commit)
+    if dry_run:
+        return _planned(g, snap, plan_restore(g, snap), now=now)
     remove_index_lock_left_by(g, journal_path(g))
     refuse_index_lock(g)
-    snap = read_snapshot(g, journal.snapshot_ref, commit=journal.snapshot_commit)
     plan = plan_restore(g, snap)
     return _restore(g, snap, plan, now=now, reason=f"before undo of an incomplete {what}")
+
+
+def _planned(g: GitRepo, snap: Snapshot, plan: RestorePlan, *, now: str) -> UndoResult:
+    """A dry run's answer: what the restore would write and delete."""
+    changes = sorted({*plan.delete, *(path for path, _, _ in plan.write)})
+    return UndoResult(
+        repo=str(g.worktree),
+        branch=snap.branch,
+        restored_head=snap.head,
+        previous_head=now,
+        snapshot=snap.ref,
+        backup="",
+        dry_run=True,
+        changes=tuple(changes),
+    )
 
 
 def _restore(g: GitRepo, snap: Snapshot, plan: RestorePlan, *, now: str, reason: str) -> UndoResult:

@@ -394,3 +394,22 @@ def test_init_dry_run_checks_and_says_what_it_would_do(tmp_path: Path) -> None:
     assert not (existing / ".gitignore").exists()
     bad = run_devkit(["init", str(tmp_path / "x"), "--gitignore", "cobol", "--dry-run"])
     assert bad.returncode == 2 and not (tmp_path / "x").exists()
+
+
+def test_undo_dry_run_lists_what_it_would_restore_and_changes_nothing(remote: Remote) -> None:
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    before_sync = fingerprint(clone)
+    sync_repositories([clone], mode="ff-only")
+    after_sync = fingerprint(clone)
+    refs = git(clone, "for-each-ref", "refs/devkit")
+    result = run_devkit(["undo", "--dry-run", "--json"], cwd=clone)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert data["dry_run"] is True and data["changes"] == ["theirs.txt"]
+    assert data["restored_head"] == before_sync["head"] and data["backup"] == ""
+    assert_unchanged(after_sync, clone)
+    assert git(clone, "for-each-ref", "refs/devkit") == refs  # no backup taken
+    commit(clone, "later work", {"later.txt": "l\n"})
+    moved = run_devkit(["undo", "--dry-run"], cwd=clone)
+    assert moved.returncode == 1 and "has moved since devkit synced it" in moved.stderr
