@@ -63,8 +63,11 @@ def _check_archive_path(archive: Path) -> None:
         )
 
 
-def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem: str) -> None:
-    """Validate the whole member list before the first byte is written."""
+def _precheck(
+    entries: list[Entry], *, run: _Extraction, archive_size: int, stem: str
+) -> TreeWriter:
+    """Validate the whole member list before the first byte is written; the dry writer
+    that did it knows the tree the members make."""
     options, budget = run.options, run.budget
     dry = TreeWriter(
         "",
@@ -99,6 +102,7 @@ def _precheck(entries: list[Entry], *, run: _Extraction, archive_size: int, stem
             hint="raise the cap with --max-ratio N or --ratio-after SIZE",
             details={"cap": "max_ratio", "limit": options.max_ratio, "after": options.ratio_after},
         )
+    return dry
 
 
 def _numbered(name: str, number: int, is_file: bool) -> str:
@@ -436,6 +440,63 @@ def extract_archive(
         raise
 
 
+def plan_extraction(
+    archive: Path,
+    *,
+    dest: Path,
+    options: ExtractOptions = ExtractOptions(),  # noqa: B008 - frozen, so safe as a default
+    env: Mapping[str, str] | None = None,
+) -> ExtractResult:
+    """`--dry-run`: every check that needs no decoding (names, links, caps on what the
+    archive declares, encryption) and where the tree would land; nothing is written,
+    DEST is not even created. Damaged data, which only decoding finds, is not caught."""
+    archive, dest = Path(archive), Path(dest)
+    started = time.monotonic()
+    _check_archive_path(archive)
+    if dest.exists() and not dest.is_dir():
+        raise InvalidInput(f"{dest} exists and is not a folder", code="dest_not_a_folder")
+    signals = process.signal_count()
+    run = _Extraction(
+        options=options,
+        budget=Budget(options.max_bytes, options.max_entries),
+        decoders=Decoders(os.environ if env is None else env, signals_at_start=signals),
+        signals_at_start=signals,
+    )
+    fmt, stem = detect(archive), archive_stem(archive)
+    try:
+        reader = open_reader(fmt, archive, password=options.password, decoders=run.decoders)
+        try:
+            size, entries = reader.packed_size(), reader.members()
+        finally:
+            reader.close()
+    except KeyboardInterrupt as caught:
+        raise Interrupted.from_signal(caught) from None
+    dry = _precheck(entries, run=run, archive_size=size, stem=stem)
+    single = fmt.format in _SINGLE_FORMATS
+    layout = _layout(dry, fmt=fmt.format, archive=archive, stem=stem)
+    target, number = dest / layout.name, 0
+    while not options.overwrite and os.path.lexists(target):
+        number += 1
+        target = dest / _numbered(layout.name, number, single)
+    kinds = list(dry.kinds.values())
+    return ExtractResult(
+        archive=str(archive),
+        path=str(target),
+        format=fmt.format,
+        files=kinds.count("file"),
+        dirs=kinds.count("dir"),
+        links=kinds.count("symlink"),
+        bytes=sum(entry.size or 0 for entry in entries if entry.kind == "file"),
+        seconds=time.monotonic() - started,
+        wrapped=layout.wrapped,
+        renamed=number > 0,
+        replaced=options.overwrite and os.path.lexists(target),
+        skipped=tuple(dry.skipped),
+        notes=tuple(dry.notes),
+        dry_run=True,
+    )
+
+
 def _write_failed(error: OSError, dest: Path) -> OperationFailed:
     where = error.filename or dest
     return OperationFailed(
@@ -480,4 +541,11 @@ def list_archive(
     )
 
 
-__all__ = ["TEMP_PREFIX", "Skipped", "current_umask", "extract_archive", "list_archive"]
+__all__ = [
+    "TEMP_PREFIX",
+    "Skipped",
+    "current_umask",
+    "extract_archive",
+    "list_archive",
+    "plan_extraction",
+]

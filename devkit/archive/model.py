@@ -92,6 +92,7 @@ class ExtractResult:
     nested: tuple[ExtractResult, ...] = field(default=())
     # What devkit changed on the way, for the user to know (a leading "/" removed).
     notes: tuple[str, ...] = ()
+    dry_run: bool = False  # then `path` and the counts are where and what it would be
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,7 @@ class ExtractResult:
             "skipped": [s.to_json() for s in self.skipped],
             "nested": [n.to_json() for n in self.nested],
             "notes": list(self.notes),
+            "dry_run": self.dry_run,
         }
 
 

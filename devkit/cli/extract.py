@@ -52,11 +52,13 @@ def _report(console: Console, result: ExtractResult, prefix: str = "") -> None:
     from devkit.archive.writer import human_size
 
     where = os.path.relpath(result.path) if not os.path.isabs(result.archive) else result.path
+    took = "nothing written (--dry-run)" if result.dry_run else f"{result.seconds:.2f} s"
+    would = "would extract " if result.dry_run else ""
     console.outcome(
         True,
         printable(
-            f"{prefix}{result.archive} -> {where} ({result.format}, {result.files} files,"
-            f" {human_size(result.bytes)}, {result.seconds:.2f} s)"
+            f"{prefix}{would}{result.archive} -> {where} ({result.format}, {result.files} files,"
+            f" {human_size(result.bytes)}, {took})"
         ),
     )
     from devkit.archive.detect import format_from_name
@@ -101,11 +103,14 @@ def _list(console: Console, listing: ArchiveListing) -> None:
 
 
 def _extract_with_progress(
-    console: Console, archive: Path, dest: Path, options: ExtractOptions
+    console: Console, archive: Path, dest: Path, options: ExtractOptions, *, dry_run: bool
 ) -> ExtractResult:
     from devkit.archive.errors import UnsafeArchive
+    from devkit.archive.extract import plan_extraction
 
     try:
+        if dry_run:
+            return plan_extraction(archive, dest=dest, options=options)
         return _extract(console, archive, dest, options)
     except UnsafeArchive as refusal:
         for item in refusal.unsafe:
@@ -211,6 +216,14 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--skip-unsafe", help="Extract the safe members; list what was skipped."),
         ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Check names, links and declared sizes and say where it would go;"
+                " write nothing (damaged data is found only by extracting).",
+            ),
+        ] = False,
         keep_absolute_links: Annotated[
             bool,
             typer.Option(
@@ -267,7 +280,7 @@ def register(app: typer.Typer) -> None:
             )
 
             def extract_one(archive: Path) -> dict[str, Any]:
-                result = _extract_with_progress(console, archive, dest, options)
+                result = _extract_with_progress(console, archive, dest, options, dry_run=dry_run)
                 _report(console, result)
                 return result.to_json()
 
