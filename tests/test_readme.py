@@ -31,7 +31,8 @@ def blocks(language: str) -> list[str]:
 
 def command_lines() -> list[str]:
     """Every `devkit ...` the README shows: lines of shell blocks (a synopsis may
-    continue on indented lines) and inline code."""
+    continue on indented lines) and inline code, cut at `&&`, pipes and redirections
+    outside quotes."""
     lines = [m.group(1) for m in INLINE.finditer(README)]
     for language in ("sh", "bash", "console", ""):
         for body in blocks(language):
@@ -39,19 +40,24 @@ def command_lines() -> list[str]:
             lines += text.splitlines()
     found = []
     for line in lines:
-        for part in re.split(r"&&|(?<!\[)\|(?![^\[]*\])|>", line):  # not `[-y|--yes]`
-            part = re.sub(r"^(?:\S*/)?\.venv/bin/", "", part.strip())
-            if part.startswith("devkit "):
-                found.append(part)
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            words = line.split()
+        command: list[str] = []
+        for word in [*words, "&&"]:
+            if word in ("&&", "|", ">", ">>", ";"):
+                if command and re.sub(r"^(?:\S*/)?\.venv/bin/", "", command[0]) == "devkit":
+                    found.append(shlex.join(["devkit", *command[1:]]))
+                command = []
+            else:
+                command.append(word)
     return found
 
 
 def option_words(command: str) -> tuple[str | None, list[str]]:
     """(subcommand, the option names it uses) of one README command or synopsis."""
-    try:
-        words = shlex.split(command, comments=True)
-    except ValueError:
-        words = command.split()
+    words = shlex.split(command)
     words = [piece for word in words for piece in re.split(r"[\[\]|{}]", word) if piece]
     sub = next((w for w in words[1:] if not w.startswith("-")), None)
     options = [w.split("=", 1)[0] for w in words[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", w)]
