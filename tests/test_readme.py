@@ -91,6 +91,9 @@ def test_yaml_examples_are_valid_recipes(body: str, tmp_path: Path) -> None:
     env = {name.strip(): "example-secret-value" for s in secrets for name in s.split(",")}
     result = run_devkit(["run", "--check"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+    # And planned as a run would be: every value rendered, every step described.
+    planned = run_devkit(["run", "--dry-run", "--json"], cwd=tmp_path, env=env)
+    assert planned.returncode == 0, planned.stderr
 
 
 @pytest.mark.parametrize("body", blocks("json"), ids=lambda b: b.splitlines()[1][:40])
