@@ -30,6 +30,13 @@ from typing import Protocol
 from devkit.archive.decoders import Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
+from devkit.archive.formats.stream import (
+    DecodedStream,
+    MemberSlice,
+    discard,
+    ended_early,
+    read_exactly,
+)
 from devkit.archive.model import Entry
 from devkit.archive.writer import CHUNK, TreeWriter
 
@@ -57,12 +64,6 @@ class StreamItem:
     entry: Entry | None
     size: int
     check: MemberCheck
-
-
-class _Stream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def read_some(self, size: int, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,9 @@ def _wrong_password(path: Path) -> PasswordError:
     )
 
 
-def _split(items: Sequence[StreamItem], stream: _Stream, writer: TreeWriter, path: Path) -> None:
+def _split(
+    items: Sequence[StreamItem], stream: DecodedStream, writer: TreeWriter, path: Path
+) -> None:
     for item in items:
         entry = item.entry
         if entry is None:
@@ -172,7 +175,7 @@ def _split(items: Sequence[StreamItem], stream: _Stream, writer: TreeWriter, pat
             _discard(stream, item, path)
 
 
-def _read_link(stream: _Stream, item: StreamItem, entry: Entry, path: Path) -> None:
+def _read_link(stream: DecodedStream, item: StreamItem, entry: Entry, path: Path) -> None:
     """A RAR 1.5-4 symlink: its target is its data."""
     assert entry.kind == "symlink"
     if item.size > MAX_LINK_TARGET:
@@ -189,50 +192,29 @@ def _mismatch(path: Path, item: StreamItem) -> ArchiveCorrupt:
     return corrupt(path, ValueError(f"{name}: checksum mismatch"))
 
 
-def _read_checked(stream: _Stream, item: StreamItem, path: Path) -> bytes:
-    data = stream.read(item.size) if item.size else b""
-    if len(data) != item.size:
-        raise corrupt(path, EOFError("RAR data ended early"))
+def _read_checked(stream: DecodedStream, item: StreamItem, path: Path) -> bytes:
+    data = read_exactly(stream, item.size, path, "RAR")
     item.check.update(data)
     if not item.check.matches():
         raise _mismatch(path, item)
     return data
 
 
-def _discard(stream: _Stream, item: StreamItem, path: Path) -> None:
-    left = item.size
-    while left:
-        data = stream.read_some(min(left, CHUNK))
-        if not data:
-            raise corrupt(path, EOFError("RAR data ended early"))
-        item.check.update(data)
-        left -= len(data)
+def _discard(stream: DecodedStream, item: StreamItem, path: Path) -> None:
+    discard(stream, item.size, path, "RAR", on_data=item.check.update)
     if item.size and not item.check.matches():
         raise _mismatch(path, item)
 
 
-class _CheckedSlice:
+class _CheckedSlice(MemberSlice):
     """One member's part of the decoded stream, checksummed as the writer reads it."""
 
-    def __init__(self, stream: _Stream, item: StreamItem, path: Path) -> None:
-        self._stream = stream
+    def __init__(self, stream: DecodedStream, item: StreamItem, path: Path) -> None:
+        super().__init__(stream, item.size, path, "RAR", on_data=item.check.update)
         self._item = item
-        self._path = path
-        self.left = item.size
-
-    def read(self, size: int = -1, /) -> bytes:
-        if not self.left:
-            return b""
-        want = self.left if size < 0 else min(size, self.left)
-        data = self._stream.read_some(want)
-        if not data:
-            raise corrupt(self._path, EOFError("RAR data ended early"))
-        self.left -= len(data)
-        self._item.check.update(data)
-        return data
 
     def verify(self) -> None:
         if self.left:
-            raise corrupt(self._path, EOFError("RAR data ended early"))
+            raise ended_early(self._path, "RAR")
         if not self._item.check.matches():
             raise _mismatch(self._path, self._item)

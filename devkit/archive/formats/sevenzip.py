@@ -15,11 +15,18 @@ import stat
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from devkit.archive.decoders import Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
+from devkit.archive.formats.stream import (
+    DecodedStream,
+    MemberSlice,
+    discard,
+    ended_early,
+    read_exactly,
+)
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
 from devkit.archive.writer import CHUNK, TreeWriter
@@ -255,7 +262,7 @@ class SevenZipReader:
             details={"methods": methods},
         )
 
-    def _split(self, stream: _Stream, writer: TreeWriter) -> None:
+    def _split(self, stream: DecodedStream, writer: TreeWriter) -> None:
         for entry in self.entries:
             has_data = bool(entry.ref)
             size = (entry.size or 0) if has_data else 0
@@ -265,25 +272,25 @@ class SevenZipReader:
                 if admitted and writer.check_link(entry):
                     writer.add(entry)
             elif entry.kind == "file" and admitted and has_data and size <= CHUNK:
-                writer.add_bytes(entry, memoryview(_read_exactly(stream, size, self.path)))
+                writer.add_bytes(entry, memoryview(read_exactly(stream, size, self.path, "7z")))
             elif entry.kind == "file" and admitted:
-                data = _Slice(stream, size, self.path)
+                data = MemberSlice(stream, size, self.path, "7z")
                 writer.add(entry, data if has_data else None)
                 if data.left:
-                    raise corrupt(self.path, EOFError("7z data ended early"))
+                    raise ended_early(self.path, "7z")
             else:
                 if admitted:
                     writer.add(entry)
                 if has_data:
-                    _discard(stream, size, self.path)
+                    discard(stream, size, self.path, "7z")
 
-    def _read_link(self, stream: _Stream, entry: Entry, size: int) -> None:
+    def _read_link(self, stream: DecodedStream, entry: Entry, size: int) -> None:
         if size > MAX_LINK_TARGET:
-            _discard(stream, size, self.path)
+            discard(stream, size, self.path, "7z")
             entry.unsafe = "symlink target is too long"
             target = b""
         else:
-            target = _read_exactly(stream, size, self.path)
+            target = read_exactly(stream, size, self.path, "7z")
         entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
 
     def close(self) -> None:
@@ -349,43 +356,3 @@ def _volumes(path: Path) -> list[Path]:
         found.append(candidate)
         number += 1
     return found
-
-
-class _Stream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def read_some(self, size: int, /) -> bytes: ...
-
-
-class _Slice:
-    """One member's part of the decoded stream."""
-
-    def __init__(self, stream: _Stream, size: int, path: Path) -> None:
-        self._stream = stream
-        self.left = size
-        self._path = path
-
-    def read(self, size: int = -1, /) -> bytes:
-        if not self.left:
-            return b""
-        want = self.left if size < 0 else min(size, self.left)
-        data = self._stream.read_some(want)
-        if not data:
-            raise corrupt(self._path, EOFError("7z data ended early"))
-        self.left -= len(data)
-        return data
-
-
-def _read_exactly(stream: _Stream, size: int, path: Path) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise corrupt(path, EOFError("7z data ended early"))
-    return data
-
-
-def _discard(stream: _Stream, size: int, path: Path) -> None:
-    while size:
-        data = stream.read_some(min(size, CHUNK))
-        if not data:
-            raise corrupt(path, EOFError("7z data ended early"))
-        size -= len(data)
