@@ -138,7 +138,7 @@ def is_terminal(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def wants_color(stream: TextIO) -> bool:
+def wants_color(stream: TextIO, choice: str | None = None) -> bool:
     """Colour the output: on a terminal by default; NO_COLOR (no-color.org) turns it
     off and wins; FORCE_COLOR (force-color.org) turns it on even in a pipe; then the
     config file's output.color. None of them changes the layout."""
@@ -146,7 +146,8 @@ def wants_color(stream: TextIO) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    choice = configured("output.color", "auto")
+    if choice is None:
+        choice = configured("output.color", "auto")
     return choice == "always" or (choice == "auto" and is_terminal(stream))
 
 
@@ -227,12 +228,12 @@ class StatusSink(Protocol):
     def update(self, text: str) -> None: ...
 
 
-def _rich_console(stream: TextIO) -> RichConsole:
+def _rich_console(stream: TextIO, choice: str) -> RichConsole:
     """A rich console for `stream` that follows devkit's colour choice, not rich's own
     guess: FORCE_COLOR colours a pipe without turning on cursor tricks there."""
     from rich.console import Console as RichConsole
 
-    color = wants_color(stream)
+    color = wants_color(stream, choice)
     return RichConsole(
         file=stream,
         highlight=False,
@@ -266,6 +267,8 @@ class Console:
         self._rich_err: RichConsole | None = None
         self._status: Any = None  # a rich Status while live_status() is active
         level = output_level.get()
+        # Read once per command, not per styled line (the file is stat'ed to find it).
+        self._color_choice: str = configured("output.color", "auto")
         self.level = LEVELS[configured("output.level", "normal")] if level is None else level
 
     @property
@@ -290,10 +293,10 @@ class Console:
     def _rich(self, *, err: bool) -> RichConsole:
         if err:
             if self._rich_err is None:
-                self._rich_err = _rich_console(self._stderr)
+                self._rich_err = _rich_console(self._stderr, self._color_choice)
             return self._rich_err
         if self._rich_out is None:
-            self._rich_out = _rich_console(self._stdout)
+            self._rich_out = _rich_console(self._stdout, self._color_choice)
         return self._rich_out
 
     def _write(self, text: str, *, style: str | None, err: bool, end: str = "\n") -> None:
@@ -304,7 +307,7 @@ class Console:
             self._rich(err=False).print(
                 text, style=style, markup=False, emoji=False, highlight=False, end=end
             )
-        elif style and wants_color(stream):
+        elif style and wants_color(stream, self._color_choice):
             self._rich(err=err).print(text, style=style, markup=False, emoji=False, end=end)
         else:
             stream.write(text)  # then `end` alone: no copy of a long text to add it
