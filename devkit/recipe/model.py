@@ -96,6 +96,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class FleetHost:
+    """The host a recipe runs on, as `{{ host.name }}`, `{{ host.groups }}` and
+    `{{ vars.NAME }}` show it: on a fleet run, the inventory's host and its variables
+    (defaults, then its groups', then its own); locally, "localhost" without groups or
+    variables, so that one recipe runs the same both ways."""
+
+    name: str = "localhost"
+    groups: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+LOCALHOST = FleetHost()
+
+
+@dataclass(frozen=True)
 class Dotenv:
     path: str
     optional: bool
@@ -120,6 +135,7 @@ class Recipe:
     # a run of such a task needs them from --var (see runner.py).
     unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
     log: Text | None = None  # the log file (--log overrides it)
+    host: FleetHost = LOCALHOST  # {{ host.* }} and {{ vars.* }}
 
     @property
     def directory(self) -> Path:
