@@ -563,6 +563,7 @@ def _failed_at(report: RunReport) -> dict[str, Any]:
             "phase": step.phase,
             "exit_code": step.exit_code,
             "timed_out": step.timed_out,
+            "output_tail": list(step.output_tail),
         }
     tasks = [task for task in report.tasks if not task.ok]
     return {"task": tasks[0].name, "exit_code": tasks[0].exit_code} if tasks else {}

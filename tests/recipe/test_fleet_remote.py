@@ -97,3 +97,32 @@ def test_host_vars_reach_steps_and_dry_run(recipe: Callable[[str], Path], tmp_pa
     planned = devkit(["run", "--dry-run", "--json"], cwd=tmp_path)
     document = json.loads(planned.stdout)
     assert document["data"]["vars"]["host"] == {"name": "localhost", "groups": []}
+
+
+# -- output_tail ----------------------------------------------------------------------
+
+
+def test_failed_step_error_carries_its_last_output_lines_masked(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    recipe(
+        """
+        secrets: [TOKEN]
+        tasks:
+          a:
+            - echo before
+            - |
+              for i in $(seq 1 30); do echo "line $i"; done
+              printf 'token %s\\n' "$TOKEN"
+              printf 'long %s' "$(head -c 10000 /dev/zero | tr '\\0' x)"
+              exit 3
+        """
+    )
+    done = devkit(["run", "--json"], cwd=tmp_path, env={"TOKEN": "s3cr3t-value"})
+    assert done.returncode == 3
+    (error,) = json.loads(done.stdout)["errors"]
+    tail = error["details"]["output_tail"]
+    assert len(tail) == 20
+    assert tail[0] == "line 13" and tail[-2] == "token ***"
+    assert tail[-1].startswith("long xxx") and len(tail[-1]) == 4096
+    assert "before" not in tail  # only the failed step's lines
