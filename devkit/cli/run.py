@@ -373,6 +373,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         json_output: JsonOption = False,
+        fleet_stdin: Annotated[
+            bool,
+            typer.Option(
+                "--fleet-stdin",
+                hidden=True,
+                help="The remote half of a fleet run: request on stdin, events on stdout.",
+            ),
+        ] = False,
     ) -> CommandResult:
         """Run a YAML recipe: validated completely before the first step runs.
 
@@ -382,11 +390,17 @@ def register(app: typer.Typer) -> None:
         128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         """
 
+        if fleet_stdin:  # the recipe comes on stdin (devkit/cli/remote.py)
+            from devkit.cli.remote import run_from_stdin
+
+            return run_from_stdin(
+                list(arguments or []), dry_run=dry_run, force=force, yes=yes, jobs=jobs
+            )
+
         def body(console: Console) -> CommandResult:
-            if init:
-                return CommandResult("run", write_starter(console, Path.cwd()))
-            if schema:
-                return _print_schema(console)
+            answered = _without_recipe(console, init=init, schema=schema)
+            if answered is not None:
+                return answered
             from devkit.recipe.errors import RecipeInvalid
             from devkit.recipe.validate import load_recipe
 
@@ -454,6 +468,15 @@ def register(app: typer.Typer) -> None:
             return _finish(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
+
+
+def _without_recipe(console: Console, *, init: bool, schema: bool) -> CommandResult | None:
+    """`--init` and `--schema`: answered before any recipe is read (None: neither)."""
+    if init:
+        return CommandResult("run", write_starter(console, Path.cwd()))
+    if schema:
+        return _print_schema(console)
+    return None
 
 
 def _print_schema(console: Console) -> CommandResult:
