@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.recipe.errors import Diagnostic, Position
+from devkit.recipe.fleetblock import FleetBlock
 from devkit.recipe.loader import Text
 
 
@@ -93,6 +94,7 @@ class Task:
     # its name and step ids ("db:").
     directory: Path | None = None
     namespace: str = ""
+    fleet: FleetBlock | None = None  # overrides the recipe's (see fleetblock.py)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Recipe:
     unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
     log: Text | None = None  # the log file (--log overrides it)
     host: FleetHost = LOCALHOST  # {{ host.* }} and {{ vars.* }}
+    fleet: FleetBlock | None = None  # how a fleet run spreads it (see fleetblock.py)
 
     @property
     def directory(self) -> Path:

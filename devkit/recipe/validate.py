@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
+from devkit.recipe.fleetblock import fleet_block
 from devkit.recipe.includes import load_includes
 from devkit.recipe.loader import (
     NUL_MESSAGE,
@@ -310,6 +311,7 @@ class _Builder:
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
             log=tree.get("log"),
             host=self.host,
+            fleet=fleet_block(tree.get("fleet")),
         )
         self._check_reserved(tree)
         self._check_references(recipe, raw_tasks, tree)
@@ -403,6 +405,7 @@ class _Builder:
             secrets=tuple(str(s) for s in raw.get("secrets", ())),
             condition=raw.get("if"),
             args=self._args(raw.get("args", ())),
+            fleet=fleet_block(raw.get("fleet")),
         )
 
     def _args(self, raw: Any) -> tuple[Arg, ...]:
