@@ -100,18 +100,100 @@ def parse_serial(text: str | None) -> list[int | str] | None:
     return sizes
 
 
+def fleet_command(
+    console: Console, recipe_path: Path, run: RunFlags, flags: FleetFlags, *, check: bool
+) -> CommandResult:
+    """`devkit run RECIPE --hosts/--inventory`: the recipe is checked for every host
+    (with its variables) before any host is contacted; `--check` stops there."""
+    recipe, hosts, settings = load_for_hosts(console, recipe_path, run, flags)
+    if check:
+        console.outcome(True, f"{printable(recipe.name)} is valid for {len(hosts)} host(s)")
+        return CommandResult("run", {"recipe": recipe.name, "hosts": [h.name for h in hosts]})
+    return run_on_fleet(console, recipe_path, recipe, run, flags, hosts, settings)
+
+
+def load_for_hosts(
+    console: Console, recipe_path: Path, run: RunFlags, flags: FleetFlags
+) -> tuple[Recipe, list[Host], dict[str, Any]]:
+    """The recipe as the first host that passes sees it (its `fleet:` block narrows
+    the hosts), then checked once per distinct set of groups and variables of the hosts
+    that remain: `{{ vars.app_dir }}` missing on one host stops the run, naming it."""
+    from devkit.recipe.arguments import bind_arguments
+    from devkit.recipe.errors import RecipeInvalid
+
+    candidates = select_hosts(flags, None)
+    checked: dict[str, Recipe | RecipeInvalid] = {}
+    first: Recipe | None = None
+    for host in candidates:
+        outcome = _check_for(checked, recipe_path, host, run.cli_vars)
+        if not isinstance(outcome, RecipeInvalid):
+            first = outcome
+            break
+    if first is None:
+        _raise_invalid(console, candidates[0], checked)
+    assert first is not None
+    named, _ = bind_arguments(first, run.tasks)
+    settings = _fleet_settings(first, named, flags)
+    hosts = select_hosts(flags, settings.get("hosts"))
+    for host in hosts:
+        if isinstance(_check_for(checked, recipe_path, host, run.cli_vars), RecipeInvalid):
+            _raise_invalid(console, host, checked)
+    return first, hosts, settings
+
+
+def _host_key(host: Host) -> str:
+    return json.dumps([list(host.groups), host.vars], sort_keys=True, default=str)
+
+
+def _check_for(
+    checked: dict[str, Any], recipe_path: Path, host: Host, cli_vars: Mapping[str, str]
+) -> Any:
+    from devkit.recipe.errors import RecipeInvalid
+    from devkit.recipe.model import FleetHost
+    from devkit.recipe.validate import load_recipe
+
+    key = _host_key(host)
+    if key not in checked:
+        try:
+            checked[key] = load_recipe(
+                recipe_path,
+                cli_vars=cli_vars,
+                display_name=str(recipe_path),
+                host=FleetHost(host.name, tuple(host.groups), dict(host.vars)),
+            )
+        except RecipeInvalid as error:
+            checked[key] = error
+    return checked[key]
+
+
+def _raise_invalid(console: Console, host: Host, checked: Mapping[str, Any]) -> None:
+    from devkit.recipe.errors import RecipeInvalid
+
+    error = checked[_host_key(host)]
+    for diagnostic in error.diagnostics:
+        for line in diagnostic.render().splitlines():
+            console.notice(printable(line))
+    raise RecipeInvalid(f"{error.file} (for host {host.name})", error.diagnostics)
+
+
 def run_on_fleet(
-    console: Console, recipe_path: Path, recipe: Recipe, run: RunFlags, flags: FleetFlags
+    console: Console,
+    recipe_path: Path,
+    recipe: Recipe,
+    run: RunFlags,
+    flags: FleetFlags,
+    hosts: list[Host],
+    settings: dict[str, Any],
 ) -> CommandResult:
     from devkit.fleet.bundle import recipe_bundle
     from devkit.fleet.pack import current_pack
     from devkit.fleet.run import FleetOptions, FleetRun, HostJob
     from devkit.fleet.ssh import SshSettings, connections
+    from devkit.recipe.arguments import bind_arguments
     from devkit.recipe.runner import plan
 
-    settings = _fleet_settings(recipe, run.tasks, flags)
-    hosts = select_hosts(flags, settings.get("hosts"))
-    secrets = _secrets(recipe, plan(recipe, run.tasks or _default(recipe)), run.dry_run)
+    named, _ = bind_arguments(recipe, run.tasks)
+    secrets = _secrets(recipe, plan(recipe, named or _default(recipe)), run.dry_run)
     _register_secrets(list(secrets.values()))
     bundle = recipe_bundle(recipe_path).to_json()
     jobs = [HostJob(host, _first_line(bundle, host, run, secrets)) for host in hosts]
@@ -141,14 +223,11 @@ def _default(recipe: Recipe) -> tuple[str, ...]:
 
 def _fleet_settings(recipe: Recipe, tasks: Sequence[str], flags: FleetFlags) -> dict[str, Any]:
     """The recipe's (and its tasks') `fleet:` block, then the command line's flags."""
-    merged: dict[str, Any] = {}
-    try:
-        from devkit.fleet.batches import fleet_settings  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    else:
-        found = fleet_settings(recipe, tasks or _default(recipe))
-        merged.update(found if isinstance(found, dict) else vars(found))
+    from dataclasses import asdict
+
+    from devkit.fleet.batches import fleet_settings
+
+    merged = asdict(fleet_settings(recipe, tasks))
     given = {
         "forks": flags.forks,
         "serial": parse_serial(flags.serial),

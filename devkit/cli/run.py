@@ -451,6 +451,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         json_output: JsonOption = False,
+        fleet_stdin: Annotated[
+            bool,
+            typer.Option(
+                "--fleet-stdin",
+                hidden=True,
+                help="The remote half of a fleet run: request on stdin, events on stdout.",
+            ),
+        ] = False,
     ) -> CommandResult:
         """Run a YAML recipe: validated completely before the first step runs.
 
@@ -459,6 +467,13 @@ def register(app: typer.Typer) -> None:
         Exit code: the failing step's (128+signal if killed, 124 timed out), 2 invalid recipe,
         128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         """
+
+        if fleet_stdin:  # the recipe comes on stdin (devkit/cli/remote.py)
+            from devkit.cli.remote import run_from_stdin
+
+            return run_from_stdin(
+                list(arguments or []), dry_run=dry_run, force=force, yes=yes, jobs=jobs
+            )
 
         from devkit.cli.fleetrun import FleetFlags
 
@@ -474,15 +489,19 @@ def register(app: typer.Typer) -> None:
         )
 
         def body(console: Console) -> CommandResult:
-            if init:
-                return CommandResult("run", write_starter(console, Path.cwd()))
-            if schema:
-                return _print_schema(console)
+            answered = _without_recipe(console, init=init, schema=schema)
+            if answered is not None:
+                return answered
             from devkit.recipe.errors import RecipeInvalid
             from devkit.recipe.validate import load_recipe
 
             recipe_path, tasks = split_arguments(list(arguments or []))
             cli_vars = parse_vars(list(var or []))
+            if fleet.wanted and not list_tasks:
+                from devkit.cli.fleetrun import RunFlags, fleet_command
+
+                flags = RunFlags(tasks, cli_vars, dry_run, force, yes, jobs)
+                return fleet_command(console, recipe_path, flags, fleet, check=check)
             try:
                 recipe = load_recipe(recipe_path, cli_vars=cli_vars, display_name=str(recipe_path))
             except RecipeInvalid as error:
@@ -490,11 +509,6 @@ def register(app: typer.Typer) -> None:
                 raise
             if list_tasks or check:
                 return _inspect(console, recipe, cli_vars, list_tasks=list_tasks)
-            if fleet.wanted:
-                from devkit.cli.fleetrun import RunFlags, run_on_fleet
-
-                flags = RunFlags(tasks, cli_vars, dry_run, force, yes, jobs)
-                return run_on_fleet(console, recipe_path, recipe, flags, fleet)
             from devkit.recipe.arguments import bind_arguments
 
             named, args = bind_arguments(recipe, tasks)
@@ -557,6 +571,15 @@ def _inspect(
     if list_tasks:
         return CommandResult("run", _list(console, recipe, cli_vars))
     return _valid(console, recipe)
+
+
+def _without_recipe(console: Console, *, init: bool, schema: bool) -> CommandResult | None:
+    """`--init` and `--schema`: answered before any recipe is read (None: neither)."""
+    if init:
+        return CommandResult("run", write_starter(console, Path.cwd()))
+    if schema:
+        return _print_schema(console)
+    return None
 
 
 def _print_schema(console: Console) -> CommandResult:
@@ -666,6 +689,7 @@ def _failed_at(report: RunReport) -> dict[str, Any]:
             "phase": step.phase,
             "exit_code": step.exit_code,
             "timed_out": step.timed_out,
+            "output_tail": list(step.output_tail),
         }
     tasks = [task for task in report.tasks if not task.ok]
     return {"task": tasks[0].name, "exit_code": tasks[0].exit_code} if tasks else {}

@@ -48,7 +48,10 @@ FLEET_GRACE = 30.0
 MISSING_PACK = 97
 TAIL_LINES = 20
 _INTERRUPTED_CODES = (129, 130, 143)
+# SHLVL: bash sources ~/.bashrc (and Debian's /etc/bash.bashrc) when it thinks sshd
+# started it (SSH_CLIENT set, SHLVL unset); steps are not login shells and must not.
 _REMOTE_SCRIPT = (
+    'export SHLVL="${{SHLVL:-1}}"; '
     'p="${{XDG_DATA_HOME:-$HOME/.local/share}}/devkit/packs/{name}"; '
     '[ -f "$p/ready" ] || exit {missing}; '
     'exec python3 -I -S "$p/devkit-remote.py" "$@"'

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,7 +101,8 @@ def test_failed_and_unreachable_hosts_are_told_apart(fleet: Fleet, tmp_path: Pat
     assert hosts["host2"]["status"] == "failed" and hosts["host2"]["exit_code"] == 1
     assert hosts["host2"]["failed_step"]
     assert hosts["nowhere.invalid"]["status"] == "unreachable"
-    assert "host2 |   checking host2" in done.stderr  # live lines beside --json
+    # Live lines beside --json, on stderr, the host names aligned.
+    assert re.search(r"^host2 {11}\|   checking host2$", done.stderr, re.M), done.stderr
     args = ["check.yaml", "--hosts", "host1,nowhere.invalid", "--connect-timeout", "3"]
     only_unreachable = fleet_run(fleet, args, tmp_path)
     assert only_unreachable.returncode == 5, only_unreachable.stdout
@@ -115,7 +117,7 @@ def test_the_recap_sorts_hosts_naturally_and_uses_ssh_config_aliases(
           web2: {ssh_alias: host2}
           web1: {ssh_alias: host3}
         """)  # fmt: skip
-    write(tmp_path, "name.yaml", "tasks:\n  name: [echo {{ host.name }}]\n")
+    write(tmp_path, "name.yaml", 'tasks:\n  name: ["echo {{ host.name }}"]\n')
     done = fleet_run(fleet, ["name.yaml", "-i", "hosts.yaml"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     recap = done.stdout[done.stdout.index("recap") :].splitlines()
@@ -181,7 +183,7 @@ def test_ctrl_c_stops_every_host_and_their_finally_runs(fleet: Fleet, tmp_path: 
           long:
             steps:
               - touch {tmp_path}/started-{{{{ host.name }}}}
-              - sleep 300 # {marker}
+              - sleep 300 && echo {marker}
             finally:
               - touch {tmp_path}/cleaned-{{{{ host.name }}}}
         """)  # fmt: skip
@@ -210,7 +212,7 @@ def test_a_dropped_connection_stops_the_hosts_steps(fleet: Fleet, tmp_path: Path
           long:
             steps:
               - touch {tmp_path}/started
-              - sleep 300 # {marker}
+              - sleep 300 && echo {marker}
             finally:
               - touch {tmp_path}/cleaned
         """)  # fmt: skip
