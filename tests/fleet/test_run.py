@@ -272,3 +272,35 @@ def test_bad_fleet_options_are_usage_errors(tmp_path: Path, args: list[str], mes
     done = run_devkit(["run", "r.yaml", *args], cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
+
+
+def test_check_with_hosts_validates_every_host_without_connecting(tmp_path: Path) -> None:
+    write(tmp_path, "hosts.yaml", """\
+        groups:
+          web:
+            hosts: ["web[1:2].invalid"]
+            vars: {app_dir: /srv/app}
+        hosts:
+          db.invalid: {}
+        """)  # fmt: skip
+    write(tmp_path, "app.yaml", 'tasks:\n  show: ["ls {{ vars.app_dir }}"]\n')
+    valid = run_devkit(["run", "app.yaml", "-i", "hosts.yaml", "--limit", "web", "--check"],
+                       cwd=tmp_path)  # fmt: skip
+    assert valid.returncode == 0, valid.stderr
+    assert "valid for 2 host(s)" in valid.stdout
+    invalid = run_devkit(["run", "app.yaml", "-i", "hosts.yaml", "--check"], cwd=tmp_path)
+    assert invalid.returncode == 2
+    assert "vars has no key 'app_dir'" in invalid.stderr
+    assert "for host db.invalid" in invalid.stderr
+
+
+def test_a_host_without_devkit_gets_it_during_the_run(tmp_path: Path) -> None:
+    fleet = start_fleet(tmp_path / "fleet", 1)
+    try:
+        write(tmp_path, "r.yaml", "tasks:\n  t: [echo fresh]\n")
+        done = fleet_run(fleet, ["r.yaml", "--hosts", "host1"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "installed devkit first" in done.stdout
+        assert list((fleet.servers[0].data / "devkit" / "packs").glob("*/ready"))
+    finally:
+        fleet.stop()
