@@ -48,10 +48,12 @@ FLEET_GRACE = 30.0
 MISSING_PACK = 97
 TAIL_LINES = 20
 _INTERRUPTED_CODES = (129, 130, 143)
-# SHLVL: bash sources ~/.bashrc (and Debian's /etc/bash.bashrc) when it thinks sshd
-# started it (SSH_CLIENT set, SHLVL unset); steps are not login shells and must not.
+# bash sources ~/.bashrc and Debian's /etc/bash.bashrc when it believes sshd started it
+# (SSH_CLIENT set and a low SHLVL, which wrappers such as pyenv's shims reset): every
+# step would run the user's interactive set-up, and `set -u` steps fail on its PS1.
+# SSH_CONNECTION, which says the same, stays.
 _REMOTE_SCRIPT = (
-    'export SHLVL="${{SHLVL:-1}}"; '
+    "unset SSH_CLIENT SSH2_CLIENT; "
     'p="${{XDG_DATA_HOME:-$HOME/.local/share}}/devkit/packs/{name}"; '
     '[ -f "$p/ready" ] || exit {missing}; '
     'exec python3 -I -S "$p/devkit-remote.py" "$@"'

@@ -73,6 +73,7 @@ def test_every_host_runs_the_recipe_with_its_own_variables(fleet: Fleet, tmp_pat
     assert "host1 |   hello from host1 as web" in lines
     assert "host3 |   hello from host3 as db" in lines
     assert "hello.yaml on 3 host(s): 3 ok" in done.stdout
+    assert "bashrc" not in done.stdout  # steps are not interactive shells there either
     for server in fleet.servers:  # each ran in a per-run folder under its own cache
         (where,) = (server.cache / "devkit" / "runs").glob("*/where")
         assert where.read_text().strip() == str(server.data)
