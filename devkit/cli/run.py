@@ -257,9 +257,10 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
     from devkit.recipe.mask import Masker
     from devkit.recipe.secrets import task_secrets
     from devkit.recipe.validate import recipe_scope
+    from devkit.recipe.vars import environment as run_environment
     from devkit.recipe.vartypes import display, map_text, unresolved
 
-    environment = {**os.environ, **recipe.dotenv_values}
+    environment = run_environment(os.environ, recipe.dotenv_values)
     declared = {*recipe.secrets, *task_secrets(recipe)}
     masker = Masker([environment[s] for s in declared if s in environment])
     redaction.mask_everywhere(masker.text)
