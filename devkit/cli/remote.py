@@ -193,7 +193,7 @@ def _run(
     yes: bool,
     jobs: int | None,
 ) -> CommandResult:
-    from devkit.cli.run import _finish
+    from devkit.cli.run import run_result
     from devkit.recipe.arguments import bind_arguments
     from devkit.recipe.runner import RunOptions, run_recipe
     from devkit.recipe.validate import load_recipe
@@ -214,7 +214,7 @@ def _run(
         args=args,
     )
     report = run_recipe(recipe, options, EventObserver(console))
-    return _finish(console, report)
+    return run_result(console, report)
 
 
 __all__ = ["Channel", "EventObserver", "run_from_stdin"]

@@ -466,7 +466,7 @@ def register(app: typer.Typer) -> None:
                     args=args,
                 )
                 report = run_recipe(recipe, options, observer)
-            return _finish(console, report)
+            return run_result(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
 
@@ -531,7 +531,8 @@ def write_starter(console: Console, folder: Path) -> dict[str, Any]:
     return {"recipe": str(recipe), "schema": str(folder / SCHEMA_FILE)}
 
 
-def _finish(console: Console, report: RunReport) -> CommandResult:
+def run_result(console: Console, report: RunReport) -> CommandResult:
+    """The outcome of a run (its summary line shown), as `devkit run` reports it."""
     from devkit.process import interruption
 
     data = report.to_json()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -159,7 +159,7 @@ def request(files: dict[str, str], **fields: object) -> dict[str, object]:
 class Remote:
     """A real `python -m devkit run --fleet-stdin` with the channel on a pipe."""
 
-    def __init__(self, cache: Path, args: list[str] = (), prelude: str | None = None) -> None:  # type: ignore[assignment]
+    def __init__(self, cache: Path, args: Sequence[str] = (), prelude: str | None = None) -> None:
         env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
         command = [sys.executable, "-m", "devkit", "run", "--fleet-stdin", *args]
         if prelude is not None:  # Python to run before devkit's main (a bug, planted)
@@ -206,7 +206,7 @@ class Remote:
 def remote(tmp_path: Path) -> Iterator[Callable[..., Remote]]:
     started: list[Remote] = []
 
-    def start(args: list[str] = [], prelude: str | None = None) -> Remote:  # noqa: B006
+    def start(args: Sequence[str] = (), prelude: str | None = None) -> Remote:
         started.append(Remote(tmp_path / "cache", args, prelude))
         return started[-1]
 
