@@ -377,7 +377,7 @@ def test_controller_gone_stops_the_step_runs_finally_and_exits_129(
               - run: |
                   sleep 300 &
                   echo $! > {marks}/child
-                  echo "$DB_PASSWORD" | wc -c > {marks}/started
+                  echo "{{{{ env.DB_PASSWORD }}}}" | wc -c > {marks}/started
                   wait
               - echo never
             finally:
