@@ -141,24 +141,23 @@ def run_from_stdin(
 ) -> CommandResult:
     """`devkit run --fleet-stdin [TASK [ARG]...]...`: the request from stdin, the run,
     its events on stdout; the result event is rendered by the console at the end."""
-    channel: Channel | None = None
 
     def body(console: Console) -> CommandResult:
-        nonlocal channel
         channel = Channel()
         from devkit.fleet.remote import parse_request
 
         request = parse_request(channel.request_line())
         channel.watch()
-        _take_secrets(request)
-        folder = _run_folder(request)
-        return _run(
-            console, request, folder, words, dry_run=dry_run, force=force, yes=yes, jobs=jobs
-        )
+        try:
+            _take_secrets(request)
+            folder = _run_folder(request)
+            return _run(
+                console, request, folder, words, dry_run=dry_run, force=force, yes=yes, jobs=jobs
+            )
+        finally:
+            channel.finished.set()  # the run is over: a hang-up now changes nothing
 
     result = run_command("run", json_mode=True, body=body)
-    if channel is not None:
-        channel.finished.set()  # the controller may hang up now: the run is over
     import dataclasses
 
     return dataclasses.replace(result, events=True)
@@ -194,7 +193,7 @@ def _run(
     yes: bool,
     jobs: int | None,
 ) -> CommandResult:
-    from devkit.cli.run import _finish
+    from devkit.cli.run import run_result
     from devkit.recipe.arguments import bind_arguments
     from devkit.recipe.runner import RunOptions, run_recipe
     from devkit.recipe.validate import load_recipe
@@ -215,7 +214,7 @@ def _run(
         args=args,
     )
     report = run_recipe(recipe, options, EventObserver(console))
-    return _finish(console, report)
+    return run_result(console, report)
 
 
 __all__ = ["Channel", "EventObserver", "run_from_stdin"]

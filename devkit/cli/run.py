@@ -257,9 +257,10 @@ def _list(console: Console, recipe: Recipe, cli_vars: dict[str, str]) -> dict[st
     from devkit.recipe.mask import Masker
     from devkit.recipe.secrets import task_secrets
     from devkit.recipe.validate import recipe_scope
+    from devkit.recipe.vars import environment as run_environment
     from devkit.recipe.vartypes import display, map_text, unresolved
 
-    environment = {**os.environ, **recipe.dotenv_values}
+    environment = run_environment(os.environ, recipe.dotenv_values)
     declared = {*recipe.secrets, *task_secrets(recipe)}
     masker = Masker([environment[s] for s in declared if s in environment])
     redaction.mask_everywhere(masker.text)
@@ -559,7 +560,7 @@ def register(app: typer.Typer) -> None:
                     args=args,
                 )
                 report = run_recipe(recipe, options, observer)
-            return _finish(console, report)
+            return run_result(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
 
@@ -633,7 +634,8 @@ def write_starter(console: Console, folder: Path) -> dict[str, Any]:
     return {"recipe": str(recipe), "schema": str(folder / SCHEMA_FILE)}
 
 
-def _finish(console: Console, report: RunReport) -> CommandResult:
+def run_result(console: Console, report: RunReport) -> CommandResult:
+    """The outcome of a run (its summary line shown), as `devkit run` reports it."""
     from devkit.process import interruption
 
     data = report.to_json()

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from devkit.errors import InvalidInput, OperationFailed
-from devkit.recipe.model import FleetHost
+from devkit.recipe.model import FleetHost, Recipe
 
 PROTOCOL = 1
 # A run folder nobody used for this long is removed (its mtime is touched on use).
@@ -54,6 +54,53 @@ class RunRequest:
         """The SHA-256 of the canonical JSON of `files`: the run folder's name."""
         canonical = json.dumps(dict(self.files), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def request_line(
+    recipe: Recipe,
+    *,
+    host: FleetHost,
+    cli_vars: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> bytes:
+    """For the controller: the request line (JSON and its newline) that runs `recipe`
+    (loaded with load_recipe(..., host=host)) on `host`. `secrets`: the values of the
+    recipe's declared secrets, read on the controller."""
+    document = {
+        "protocol": PROTOCOL,
+        "recipe": recipe.path.name,
+        "files": request_files(recipe),
+        "host": {"name": host.name, "groups": list(host.groups)},
+        "vars": dict(host.vars),
+        "cli_vars": dict(cli_vars or {}),
+        "secrets": dict(secrets or {}),
+    }
+    return json.dumps(document, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def request_files(recipe: Recipe) -> dict[str, str]:
+    """Every file the recipe was read from (itself, its includes, its dotenv files),
+    by its path relative to the recipe's folder, base64-encoded. A file outside that
+    folder cannot travel (the host rebuilds the folder only): InvalidInput."""
+    base = recipe.path.parent
+    files: dict[str, str] = {}
+    for path in recipe.files:
+        try:
+            relative = path.resolve().relative_to(base)
+            content = path.read_bytes()
+        except ValueError:
+            raise InvalidInput(
+                f"{path} is outside the recipe's folder {base}: a fleet run sends only"
+                " the files under it",
+                code="usage",
+                hint="move the included or dotenv file under the recipe's folder",
+            ) from None
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot read {path}: {error.strerror or error}", code="usage"
+            ) from None
+        files[relative.as_posix()] = base64.b64encode(content).decode("ascii")
+    return files
 
 
 def _invalid(message: str) -> InvalidInput:
@@ -200,5 +247,7 @@ __all__ = [
     "parse_request",
     "prepare_run_folder",
     "prune_run_folders",
+    "request_files",
+    "request_line",
     "runs_root",
 ]

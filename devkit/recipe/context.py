@@ -25,7 +25,7 @@ from devkit.recipe.state import StateStore
 from devkit.recipe.stepoutputs import StepOutputs
 from devkit.recipe.template import parse_template, render_plain
 from devkit.recipe.validate import recipe_scope
-from devkit.recipe.vars import Scope
+from devkit.recipe.vars import Scope, environment
 
 
 def platform_name() -> str:
@@ -89,12 +89,12 @@ class Run:
         given = dict(os.environ if environ is None else environ)
         secrets = run_secrets(
             recipe,
-            {**given, **recipe.dotenv_values},
+            environment(given, recipe.dotenv_values),
             recipe.tasks if planned is None else planned,
             dry_run=options.dry_run,
         )
         self.environ = {**given, **secrets.placeholders}
-        self.environment = {**self.environ, **recipe.dotenv_values}
+        self.environment = environment(self.environ, recipe.dotenv_values)
         self.masker = Masker(secrets.values)
         # Whatever devkit prints from now on is masked, error lines included.
         redaction.mask_everywhere(self.masker.text)

@@ -16,6 +16,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position
@@ -37,6 +38,7 @@ class Included:
     dotenv_values: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     unset: dict[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)  # every file they were read from
 
 
 def load_includes(builder: RecipeBuilder, includes: Mapping[str, Any]) -> Included:
@@ -99,6 +101,7 @@ def _add(included: Included, namespace: str, recipe: Recipe) -> None:
     for key, value in recipe.dotenv_values.items():
         included.dotenv_values.setdefault(key, value)
     included.secrets.extend(recipe.secrets)
+    included.files.extend(recipe.files)
     for task_name, uses in recipe.unset.items():
         names = list(recipe.tasks) if task_name is None else [task_name]
         for name in names:

@@ -139,6 +139,9 @@ class Recipe:
     log: Text | None = None  # the log file (--log overrides it)
     host: FleetHost = LOCALHOST  # {{ host.* }} and {{ vars.* }}
     fleet: FleetBlock | None = None  # how a fleet run spreads it (see fleetblock.py)
+    # Every file it was read from (itself, its dotenv files, its includes'), absolute:
+    # what a fleet run sends to each host (devkit/fleet/remote.py).
+    files: tuple[Path, ...] = ()
 
     @property
     def directory(self) -> Path:

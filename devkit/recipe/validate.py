@@ -252,6 +252,7 @@ class _Builder:
     ) -> None:
         self.path = path
         self.host = host
+        self.files_read: list[Path] = [path]  # the recipe, its dotenv files, its includes
         self.including = including  # the files that include this one (cycle check)
         self.own_tasks: set[str] = set()  # the tasks of this file, not of its includes
         self.name = name
@@ -312,6 +313,7 @@ class _Builder:
             log=tree.get("log"),
             host=self.host,
             fleet=fleet_block(tree.get("fleet")),
+            files=tuple(dict.fromkeys([*self.files_read, *included.files])),
         )
         self._check_reserved(tree)
         self._check_references(recipe, raw_tasks, tree)
@@ -374,6 +376,7 @@ class _Builder:
                 continue
             source = SourceFile(str(file), text)
             values.update(parse_dotenv(text, source, _Forward(source, self.chk)))
+            self.files_read.append(file)
         return values
 
     def _task(self, name: str, raw: Any, position: Position) -> Task:

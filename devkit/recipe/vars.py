@@ -1,5 +1,10 @@
-"""Variable scopes: a task's arguments > `--var` > task vars > recipe vars > dotenv >
-the process environment.
+"""Variable scopes: a task's arguments > `--var` > task vars > recipe vars > devkit's
+own (recipe_dir, run_dir, host, vars, ...) > the process environment > dotenv.
+
+One order for the environment wherever it is read (`{{ NAME }}`, `{{ env.NAME }}`,
+`{env: NAME}`, the steps' environment): a dotenv file gives defaults, and a variable
+exported in the process environment wins, as with just, go-task and Compose, so that
+a one-off `NAME=value devkit run` overrides a server's dotenv file.
 
 Recipe and task variable values may use other variables (`{{ base }}/app`); they are
 resolved on first use, with cycles reported. A value is text, a list or a mapping
@@ -104,12 +109,10 @@ class Scope:
             (task, True),
             (recipe, True),
             (builtins, False),
-            (dotenv, False),
             (environ, False),
+            (dotenv, False),
         ]
-        self.environment = {**environ, **dotenv}
-        # `{env: NAME}` variables read the process environment first, then dotenv.
-        self.environment_first = {**dotenv, **environ}
+        self.environment = environment(environ, dotenv)
         self.item = item
         # Runs `sh:` variables (None: checking or a dry run, where no command runs).
         self.commands = commands
@@ -196,8 +199,8 @@ class Scope:
         if isinstance(raw, Text) and raw.null:
             raise MissingValue(name)
         if isinstance(raw, FromEnv):
-            if raw.variable in self.environment_first:
-                text = self.environment_first[raw.variable]
+            if raw.variable in self.environment:
+                text = self.environment[raw.variable]
                 if isinstance(raw.default, (PosList, PosDict)):
                     return parse_given(name, text, raw.default, source=raw.variable)
                 return text
@@ -234,6 +237,11 @@ class Scope:
     def resolved(self) -> dict[str, Any]:
         """Every recipe-level name with its value (for --list and --dry-run)."""
         return {name: self.value(name) for name in self.names()}
+
+
+def environment(environ: Mapping[str, str], dotenv: Mapping[str, str]) -> dict[str, str]:
+    """The environment a run sees: dotenv values, under the process environment's."""
+    return {**dotenv, **environ}
 
 
 def parse_given(name: str, text: str, declared: Any, *, source: str | None = None) -> Any:

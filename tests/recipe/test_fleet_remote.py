@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -159,7 +159,7 @@ def request(files: dict[str, str], **fields: object) -> dict[str, object]:
 class Remote:
     """A real `python -m devkit run --fleet-stdin` with the channel on a pipe."""
 
-    def __init__(self, cache: Path, args: list[str] = (), prelude: str | None = None) -> None:  # type: ignore[assignment]
+    def __init__(self, cache: Path, args: Sequence[str] = (), prelude: str | None = None) -> None:
         env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
         command = [sys.executable, "-m", "devkit", "run", "--fleet-stdin", *args]
         if prelude is not None:  # Python to run before devkit's main (a bug, planted)
@@ -206,7 +206,7 @@ class Remote:
 def remote(tmp_path: Path) -> Iterator[Callable[..., Remote]]:
     started: list[Remote] = []
 
-    def start(args: list[str] = [], prelude: str | None = None) -> Remote:  # noqa: B006
+    def start(args: Sequence[str] = (), prelude: str | None = None) -> Remote:
         started.append(Remote(tmp_path / "cache", args, prelude))
         return started[-1]
 
@@ -377,7 +377,7 @@ def test_controller_gone_stops_the_step_runs_finally_and_exits_129(
               - run: |
                   sleep 300 &
                   echo $! > {marks}/child
-                  echo "$DB_PASSWORD" | wc -c > {marks}/started
+                  echo "{{{{ env.DB_PASSWORD }}}}" | wc -c > {marks}/started
                   wait
               - echo never
             finally:
@@ -418,3 +418,43 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             pending.append(child)
     return found
+
+
+def test_request_line_carries_includes_and_dotenv(
+    remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    """What a controller sends (devkit.fleet.remote.request_line) runs the same recipe
+    on the host: its included file and its dotenv file travel with it."""
+    from devkit.fleet.remote import request_line
+
+    project = tmp_path / "project"
+    (project / "lib").mkdir(parents=True)
+    (project / "deploy.yaml").write_text(
+        "dotenv: [.env]\nincludes: {db: lib/db.yaml}\n"
+        "tasks:\n  all:\n    needs: [db:migrate]\n    steps: ['echo \"main $GREETING\"']\n"
+    )
+    (project / "lib" / "db.yaml").write_text(
+        "tasks:\n  migrate: ['echo \"migrate on {{ host.name }} {{ vars.db }}\"']\n"
+    )
+    (project / ".env").write_text("GREETING=hello\n")
+    host = FleetHost("db1", ("db",), {"db": "main"})
+    recipe = load_recipe(project / "deploy.yaml", host=host)
+    line = request_line(recipe, host=host)
+    assert sorted(json.loads(line)["files"]) == [".env", "deploy.yaml", "lib/db.yaml"]
+    one = remote(["all"])
+    one.send(line)
+    code, events, _ = one.finish()
+    assert code == 0, events[-1]["document"]["errors"]  # type: ignore[index]
+    texts = [e["text"] for e in events if e["event"] == "output"]
+    assert texts == ["migrate on db1 main", "main hello"]
+
+
+def test_request_refuses_files_outside_the_recipe_folder(tmp_path: Path) -> None:
+    from devkit.fleet.remote import request_line
+
+    (tmp_path / "shared.yaml").write_text("tasks:\n  t: [echo]\n")
+    (tmp_path / "project").mkdir()
+    path = tmp_path / "project" / "deploy.yaml"
+    path.write_text("includes: {s: ../shared.yaml}\ntasks:\n  a: [echo]\n")
+    with pytest.raises(InvalidInput, match="outside the recipe's folder"):
+        request_line(load_recipe(path), host=WEB01)

@@ -117,4 +117,29 @@ def test_variable_precedence(recipe: Callable[[str], Path], tmp_path: Path) -> N
     )
     result = devkit(["run", "--var", "A=cli"], cwd=tmp_path, env={"D": "environ", "E": "environ"})
     assert result.returncode == 0, result.stderr
-    assert "cli,task,recipe,dotenv,environ,cli+task|" in result.stdout
+    # D is in dotenv and in the environment: the environment wins (dotenv gives defaults)
+    assert "cli,task,recipe,environ,environ,cli+task|" in result.stdout
+
+
+def test_one_environment_order_for_every_spelling(
+    recipe: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """`{{ X }}`, `{{ env.X }}`, `{env: X}` and a step's `$X` agree: the process
+    environment over dotenv, dotenv when the environment lacks the name."""
+    (tmp_path / ".env").write_text("BOTH=dotenv\nONLY=dotenv\n")
+    recipe(
+        """\
+        dotenv: [.env]
+        vars:
+          both_var: {env: BOTH}
+          only_var: {env: ONLY}
+        tasks:
+          show:
+            - run: >-
+                printf '%s ' "{{ BOTH }}" "{{ env.BOTH }}" "{{ both_var }}" "$BOTH"
+                "{{ ONLY }}" "{{ env.ONLY }}" "{{ only_var }}" "$ONLY"
+        """
+    )
+    result = devkit(["run"], cwd=tmp_path, env={"BOTH": "environ"})
+    assert result.returncode == 0, result.stderr
+    assert "environ environ environ environ dotenv dotenv dotenv dotenv" in result.stdout
