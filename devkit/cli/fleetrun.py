@@ -16,7 +16,7 @@ from devkit.errors import DevkitError, InvalidInput, OperationFailed, interrupte
 if TYPE_CHECKING:
     from devkit.fleet.inventory import Host
     from devkit.fleet.run import FleetReport, HostResult
-    from devkit.recipe.model import Recipe
+    from devkit.recipe.model import FleetHost, Recipe
 
 # Exit codes of a fleet run (README "Exit codes"): beyond 0 (every host ok), 1 (a host
 # failed), 2 (invalid input: nothing ran) and 128+signal (interrupted).
@@ -149,7 +149,6 @@ def _check_for(
     checked: dict[str, Any], recipe_path: Path, host: Host, cli_vars: Mapping[str, str]
 ) -> Any:
     from devkit.recipe.errors import RecipeInvalid
-    from devkit.recipe.model import FleetHost
     from devkit.recipe.validate import load_recipe
 
     key = _host_key(host)
@@ -159,11 +158,17 @@ def _check_for(
                 recipe_path,
                 cli_vars=cli_vars,
                 display_name=str(recipe_path),
-                host=FleetHost(host.name, tuple(host.groups), dict(host.vars)),
+                host=_fleet_host(host),
             )
         except RecipeInvalid as error:
             checked[key] = error
     return checked[key]
+
+
+def _fleet_host(host: Host) -> FleetHost:
+    from devkit.recipe.model import FleetHost
+
+    return FleetHost(host.name, tuple(host.groups), dict(host.vars))
 
 
 def _raise_invalid(console: Console, host: Host, checked: Mapping[str, Any]) -> None:
@@ -185,8 +190,8 @@ def run_on_fleet(
     hosts: list[Host],
     settings: dict[str, Any],
 ) -> CommandResult:
-    from devkit.fleet.bundle import recipe_bundle
     from devkit.fleet.pack import current_pack
+    from devkit.fleet.remote import request_line
     from devkit.fleet.run import FleetOptions, FleetRun, HostJob
     from devkit.fleet.ssh import SshSettings, connections
     from devkit.recipe.arguments import bind_arguments
@@ -195,8 +200,11 @@ def run_on_fleet(
     named, _ = bind_arguments(recipe, run.tasks)
     secrets = _secrets(recipe, plan(recipe, named or _default(recipe)), run.dry_run)
     _register_secrets(list(secrets.values()))
-    bundle = recipe_bundle(recipe_path).to_json()
-    jobs = [HostJob(host, _first_line(bundle, host, run, secrets)) for host in hosts]
+    jobs = [
+        HostJob(host, request_line(recipe, host=_fleet_host(host), cli_vars=run.cli_vars,
+                                   secrets=secrets))
+        for host in hosts
+    ]  # fmt: skip
     options = FleetOptions(
         ssh=SshSettings(
             connect_timeout=flags.connect_timeout, accept_new_host_keys=flags.accept_new_host_keys
@@ -256,20 +264,6 @@ def _register_secrets(values: Sequence[str]) -> None:
 
     if values:
         redaction.mask_everywhere(Masker(values).text)
-
-
-def _first_line(
-    bundle: dict[str, Any], host: Host, run: RunFlags, secrets: dict[str, str]
-) -> bytes:
-    message = {
-        "protocol": 1,
-        **bundle,
-        "host": {"name": host.name, "groups": list(host.groups)},
-        "vars": dict(host.vars),
-        "cli_vars": dict(run.cli_vars),
-        "secrets": secrets,
-    }
-    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def _remote_args(run: RunFlags, console: Console) -> tuple[str, ...]:

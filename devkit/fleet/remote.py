@@ -66,10 +66,11 @@ def request_line(
     """For the controller: the request line (JSON and its newline) that runs `recipe`
     (loaded with load_recipe(..., host=host)) on `host`. `secrets`: the values of the
     recipe's declared secrets, read on the controller."""
+    name, files = request_files(recipe)
     document = {
         "protocol": PROTOCOL,
-        "recipe": recipe.path.name,
-        "files": request_files(recipe),
+        "recipe": name,
+        "files": files,
         "host": {"name": host.name, "groups": list(host.groups)},
         "vars": dict(host.vars),
         "cli_vars": dict(cli_vars or {}),
@@ -78,29 +79,23 @@ def request_line(
     return json.dumps(document, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def request_files(recipe: Recipe) -> dict[str, str]:
+def request_files(recipe: Recipe) -> tuple[str, dict[str, str]]:
     """Every file the recipe was read from (itself, its includes, its dotenv files),
-    by its path relative to the recipe's folder, base64-encoded. A file outside that
-    folder cannot travel (the host rebuilds the folder only): InvalidInput."""
-    base = recipe.path.parent
+    base64-encoded, by its path relative to the folder that holds them all (an include
+    in `../shared/` keeps its place beside the recipe's folder on the host), and the
+    recipe's own path in that folder."""
+    paths = [path.resolve() for path in (recipe.path, *recipe.files)]
+    base = Path(os.path.commonpath([str(path.parent) for path in paths]))
     files: dict[str, str] = {}
-    for path in recipe.files:
+    for path in paths:
         try:
-            relative = path.resolve().relative_to(base)
             content = path.read_bytes()
-        except ValueError:
-            raise InvalidInput(
-                f"{path} is outside the recipe's folder {base}: a fleet run sends only"
-                " the files under it",
-                code="usage",
-                hint="move the included or dotenv file under the recipe's folder",
-            ) from None
         except OSError as error:
             raise InvalidInput(
                 f"cannot read {path}: {error.strerror or error}", code="usage"
             ) from None
-        files[relative.as_posix()] = base64.b64encode(content).decode("ascii")
-    return files
+        files[path.relative_to(base).as_posix()] = base64.b64encode(content).decode("ascii")
+    return recipe.path.resolve().relative_to(base).as_posix(), files
 
 
 def _invalid(message: str) -> InvalidInput:

@@ -449,12 +449,13 @@ def test_request_line_carries_includes_and_dotenv(
     assert texts == ["migrate on db1 main", "main hello"]
 
 
-def test_request_refuses_files_outside_the_recipe_folder(tmp_path: Path) -> None:
+def test_request_keeps_includes_outside_the_recipe_folder_in_place(tmp_path: Path) -> None:
     from devkit.fleet.remote import request_line
 
     (tmp_path / "shared.yaml").write_text("tasks:\n  t: [echo]\n")
     (tmp_path / "project").mkdir()
     path = tmp_path / "project" / "deploy.yaml"
     path.write_text("includes: {s: ../shared.yaml}\ntasks:\n  a: [echo]\n")
-    with pytest.raises(InvalidInput, match="outside the recipe's folder"):
-        request_line(load_recipe(path), host=WEB01)
+    document = json.loads(request_line(load_recipe(path), host=WEB01))
+    assert document["recipe"] == "project/deploy.yaml"
+    assert sorted(document["files"]) == ["project/deploy.yaml", "shared.yaml"]
