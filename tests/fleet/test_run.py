@@ -305,3 +305,34 @@ def test_a_host_without_devkit_gets_it_during_the_run(tmp_path: Path) -> None:
         assert list((fleet.servers[0].data / "devkit" / "packs").glob("*/ready"))
     finally:
         fleet.stop()
+
+
+def test_a_second_ctrl_c_cuts_the_connections_at_once(fleet: Fleet, tmp_path: Path) -> None:
+    write(tmp_path, "slow.yaml", f"""\
+        tasks:
+          slow:
+            steps:
+              - touch {tmp_path}/started
+              - sleep 300
+            finally:
+              - touch {tmp_path}/cleaning
+              - sleep 8
+              - touch {tmp_path}/cleaned
+        """)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devkit", "run", "slow.yaml", "--hosts", "host1"],
+        cwd=tmp_path, env={**os.environ, **fleet.env()},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: (tmp_path / "started").exists(), 60)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert wait_until(lambda: (tmp_path / "cleaning").exists(), 30)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=6)  # well before the host's cleanup ends
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, out + err  # the first signal decides the exit code
+    assert not (tmp_path / "cleaned").exists()
+    # The host's devkit still finishes its cleanup on its own.
+    assert wait_until(lambda: (tmp_path / "cleaned").exists(), 30)
