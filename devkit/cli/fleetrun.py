@@ -432,7 +432,10 @@ def _recap(console: Console, results: Sequence[HostResult]) -> None:
         note = where or result.message
         if result.status == "ok":
             note = "installed devkit first" if result.installed else ""
-        rows.append([result.host, f"{PHASE_SYMBOLS[result.status]} {result.status}",
+        status = f"{PHASE_SYMBOLS[result.status]} {result.status}"
+        if result.status == "failed" and result.exit_code is not None:
+            status += f" (exit {result.exit_code})"
+        rows.append([result.host, status,
                      f"{result.duration:.1f} s", printable(note)])  # fmt: skip
     console.table(["host", "status", "took", "failed at / why"], rows, title="recap")
     for result in results:
