@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from devkit.console import CommandResult, Console, StatusSink, printable
 from devkit.errors import DevkitError, InvalidInput, OperationFailed, interrupted_exit_code
+from devkit.redaction import redact
 
 if TYPE_CHECKING:
     from devkit.fleet.inventory import Host
@@ -35,6 +38,8 @@ class FleetFlags:
     max_fail_percentage: float | None
     connect_timeout: int
     accept_new_host_keys: bool
+    timestamps: bool = False  # of the controller's lines (the hosts' runs are not asked)
+    log: Path | None = None
 
     @property
     def wanted(self) -> bool:
@@ -215,13 +220,28 @@ def run_on_fleet(
         max_fail_percentage=settings.get("max_fail_percentage"),
     )
     width = max(len(host.name) for host in hosts)
-    with console.live_status() as status:
-        observer = FleetConsoleObserver(console, status, width, len(hosts))
-        status.update(f"preparing devkit for {len(hosts)} host(s)")
-        pack = current_pack()
-        with connections() as pool:
-            report = FleetRun(jobs, options, pack, observer, os.environ, pool.folder).run()
-    return _finish(console, recipe, report)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(_open_log(flags.log)) if flags.log else None
+        with console.live_status() as status:
+            observer = FleetConsoleObserver(
+                console, status, width, len(hosts), timestamps=flags.timestamps, log=log
+            )
+            status.update(f"preparing devkit for {len(hosts)} host(s)")
+            pack = current_pack()
+            with connections() as pool:
+                report = FleetRun(jobs, options, pack, observer, os.environ, pool.folder).run()
+        return _finish(console, recipe, report, log)
+
+
+def _open_log(path: Path) -> TextIO:
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as error:
+        raise InvalidInput(
+            f"cannot open log file {path}: {error.strerror}",
+            code="usage",
+            hint="pass a writable path to --log",
+        ) from None
 
 
 def _default(recipe: Recipe) -> tuple[str, ...]:
@@ -277,20 +297,38 @@ def _remote_args(run: RunFlags, console: Console) -> tuple[str, ...]:
 class FleetConsoleObserver:
     """Every host's lines, prefixed with its name (aligned), and a live status line."""
 
-    def __init__(self, console: Console, status: StatusSink, width: int, total: int) -> None:
+    def __init__(
+        self,
+        console: Console,
+        status: StatusSink,
+        width: int,
+        total: int,
+        *,
+        timestamps: bool = False,
+        log: TextIO | None = None,
+    ) -> None:
         self.console = console
         self.status = status
         self.width = width
         self.total = total
+        self.timestamps = timestamps
+        self.log = log  # every line, with its time and masked, whatever -q says
         self.lock = threading.Lock()
         self.phases: dict[str, str] = {}
         self.finished: dict[str, str] = {}
         self.open: dict[str, str] = {}  # a host's unfinished output line
 
     def _line(self, host: str, text: str, style: str | None = None) -> None:
+        line = f"{printable(host).ljust(self.width)} | {text}"
+        stamp = f"{datetime.now():%Y-%m-%d %H:%M:%S} "
+        if self.log is not None:
+            with self.lock:
+                self.log.write(redact(stamp + line) + "\n")
+                self.log.flush()
         if self.console.quiet:
             return
-        line = f"{printable(host).ljust(self.width)} | {text}"
+        if self.timestamps:
+            line = stamp + line
         with self.lock:
             if self.console.json_mode:
                 self.console.notice(line, style=style)
@@ -368,17 +406,22 @@ class FleetConsoleObserver:
             self._update()
 
 
-def _finish(console: Console, recipe: Recipe, report: FleetReport) -> CommandResult:
+def _finish(
+    console: Console, recipe: Recipe, report: FleetReport, log: TextIO | None
+) -> CommandResult:
     from devkit.fleet.hosts import natural_key
 
     results = sorted(report.results, key=lambda r: natural_key(r.host))
     _recap(console, results)
     counts = {s: sum(r.status == s for r in results) for s in PHASE_SYMBOLS}
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n]
-    console.summary(
+    summary = (
         f"{printable(recipe.name)} on {len(results)} host(s): {', '.join(parts)}"
         f" in {report.duration:.1f} s"
     )
+    console.summary(summary)
+    if log is not None:
+        log.write(redact(f"{datetime.now():%Y-%m-%d %H:%M:%S} {summary}") + "\n")
     data = {
         "recipe": recipe.name,
         "hosts": [r.to_json() for r in results],

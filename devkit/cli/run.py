@@ -487,6 +487,8 @@ def register(app: typer.Typer) -> None:
             max_fail_percentage=max_fail_percentage,
             connect_timeout=connect_timeout,
             accept_new_host_keys=accept_new_host_keys,
+            timestamps=timestamps,
+            log=log,
         )
 
         def body(console: Console) -> CommandResult:

@@ -137,10 +137,15 @@ def test_a_failure_threshold_stops_the_next_batches(fleet: Fleet, tmp_path: Path
         """)  # fmt: skip
     done = fleet_run(
         fleet,
-        ["roll.yaml", "--hosts", "host[1:3]", "--serial", "1", "--max-fail-percentage", "0"],
+        ["roll.yaml", "--hosts", "host[1:3]", "--serial", "1", "--max-fail-percentage", "0",
+         "--timestamps", "--log", "roll.log"],
         tmp_path,
-    )
+    )  # fmt: skip
     assert done.returncode == 6, done.stdout + done.stderr
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d host1 \| ▶ roll$", done.stdout, re.M)
+    log = (tmp_path / "roll.log").read_text()
+    assert re.search(r"^\S+ \S+ host1 \| ✗ ", log, re.M), log
+    assert "roll.yaml on 3 host(s): 1 failed, 2 not run" in log
     assert "too many hosts failed" in done.stderr
     ran = [s.name for s in fleet.servers if (s.data / mark).exists()]
     assert ran == ["host1"]
