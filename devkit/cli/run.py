@@ -467,6 +467,8 @@ def register(app: typer.Typer) -> None:
         values are shell-quoted automatically; secrets are masked everywhere.
         Exit code: the failing step's (128+signal if killed, 124 timed out), 2 invalid recipe,
         128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+        With --hosts or --inventory the recipe runs on each host over ssh; exit 0 all
+        hosts ok, 1 a host failed, 5 only unreachable hosts, 6 max-fail-percentage hit.
         """
 
         if fleet_stdin:  # the recipe comes on stdin (devkit/cli/remote.py)
