@@ -17,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -119,6 +120,9 @@ class Fleet:
 
     root: Path
     servers: list[Server] = field(default_factory=list)
+    # The controller's cache (the built pack): shared by the fleets of one test session
+    # so the pack is built once, and never the real ~/.cache.
+    controller_cache: Path | None = None
 
     @property
     def ssh_config(self) -> Path:
@@ -133,7 +137,8 @@ class Fleet:
         return self.root / "bin"
 
     def env(self) -> dict[str, str]:
-        return {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}"}
+        cache = self.controller_cache or self.root / "controller-cache"
+        return {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "XDG_CACHE_HOME": str(cache)}
 
     def write_client_config(self, extra: str = "") -> None:
         hosts = "".join(
@@ -157,9 +162,14 @@ class Fleet:
             server.stop()
 
 
-def start_fleet(root: Path, count: int) -> Fleet:
+def controller_cache(tmp_path_factory: Any) -> Path:
+    """One controller cache for a pytest session (its base temporary folder)."""
+    return Path(tmp_path_factory.getbasetemp()) / "controller-cache"
+
+
+def start_fleet(root: Path, count: int, controller_cache: Path | None = None) -> Fleet:
     """`count` servers named host1..hostN on 127.0.0.2.. (ssh config aliases)."""
-    fleet = Fleet(root)
+    fleet = Fleet(root, controller_cache=controller_cache)
     (root / "client").mkdir(parents=True)
     fleet.bin.mkdir()
     keygen(root / "client" / "id_ed25519", "devkit-tests")

@@ -12,14 +12,14 @@ import pytest
 
 from devkit import __version__
 from tests.clirun import run_devkit
-from tests.fleet.sshd import Fleet, sshd_available, start_fleet
+from tests.fleet.sshd import Fleet, controller_cache, sshd_available, start_fleet
 
 pytestmark = pytest.mark.skipif(not sshd_available(), reason="needs OpenSSH's sshd")
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    started = start_fleet(tmp_path / "fleet", 2)
+def fleet(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    started = start_fleet(tmp_path / "fleet", 2, controller_cache(tmp_path_factory))
     try:
         yield started
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.clirun import run_devkit
-from tests.fleet.sshd import Fleet, keygen, sshd_available, start_fleet
+from tests.fleet.sshd import Fleet, controller_cache, keygen, sshd_available, start_fleet
 from tests.proctools import processes_with, wait_gone, wait_until
 
 pytestmark = pytest.mark.skipif(not sshd_available(), reason="needs OpenSSH's sshd")
@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Three hosts with this devkit installed (once for the module)."""
-    started = start_fleet(tmp_path_factory.mktemp("fleet") / "f", 3)
+    started = start_fleet(
+        tmp_path_factory.mktemp("fleet") / "f", 3, controller_cache(tmp_path_factory)
+    )
     try:
         installed = run_devkit(["fleet", "install", "--hosts", "host[1:3]"], env=started.env())
         assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -235,8 +237,10 @@ def test_a_dropped_connection_stops_the_hosts_steps(fleet: Fleet, tmp_path: Path
     assert not wait_gone(marker, 10)
 
 
-def test_a_changed_host_key_is_refused_and_nothing_runs(tmp_path: Path) -> None:
-    fleet = start_fleet(tmp_path / "fleet", 1)
+def test_a_changed_host_key_is_refused_and_nothing_runs(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    fleet = start_fleet(tmp_path / "fleet", 1, controller_cache(tmp_path_factory))
     try:
         server = fleet.servers[0]
         server.stop()
@@ -300,8 +304,10 @@ def test_check_with_hosts_validates_every_host_without_connecting(tmp_path: Path
     assert "for host db.invalid" in invalid.stderr
 
 
-def test_a_host_without_devkit_gets_it_during_the_run(tmp_path: Path) -> None:
-    fleet = start_fleet(tmp_path / "fleet", 1)
+def test_a_host_without_devkit_gets_it_during_the_run(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    fleet = start_fleet(tmp_path / "fleet", 1, controller_cache(tmp_path_factory))
     try:
         write(tmp_path, "r.yaml", "tasks:\n  t: [echo fresh]\n")
         done = fleet_run(fleet, ["r.yaml", "--hosts", "host1"], tmp_path)
