@@ -44,6 +44,7 @@ Usage: python bench/fleet.py [--hosts 10] [--rounds 5] [--rss-hosts 1,5,10,20]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import shlex
@@ -54,6 +55,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -151,6 +153,44 @@ class Sample:
     rss_mb: float
     status: int
     output: str
+    cpu: float  # the controller's, user + system, the children it waited for included
+    host_cpu: float = 0.0  # the hosts' sessions, summed (see HostClock)
+
+
+class HostClock:
+    """CPU time spent on the hosts: every host's sessions are children of its sshd
+    listener, which reaps them, so the growth of the listeners' cutime + cstime is what
+    a run cost the hosts. All hosts share this machine's cores, which a real fleet
+    would not: this tells how much of a run's wall time is the hosts' share."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.pids = [s.process.pid for s in fleet.servers if s.process is not None]
+
+    def read(self) -> float:
+        self._wait_reaped()
+        total = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+        return total / self.TICK
+
+    def _wait_reaped(self) -> None:
+        """Until the listeners have reaped every session (a session's sshd may still be
+        on its way out when the controller is done)."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if not any(self._children(pid) for pid in self.pids):
+                return
+            time.sleep(0.01)
+
+    @staticmethod
+    def _children(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/task/{pid}/children").read_text().strip()
+        except OSError:
+            return ""
 
 
 def measure(argv: list[str], *, env: dict[str, str], cwd: Path) -> Sample:
@@ -176,7 +216,8 @@ def measure(argv: list[str], *, env: dict[str, str], cwd: Path) -> Sample:
         child.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         text = output.read().decode(errors="replace")
-    return Sample(seconds, usage.ru_maxrss / 1024, child.returncode, text)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(seconds, usage.ru_maxrss / 1024, child.returncode, text, cpu)
 
 
 @dataclass
@@ -188,12 +229,14 @@ class Contender:
     env: Callable[[], dict[str, str]]  # fresh per run
     after: Callable[[dict[str, str]], None] = lambda env: None  # untimed clean-up
 
-    def run(self, workload: str, count: int, cwd: Path) -> Sample:
+    def run(self, workload: str, count: int, cwd: Path, clock: HostClock) -> Sample:
         env = self.env()
+        before = clock.read()
         try:
             sample = measure(self.command(workload, count), env=env, cwd=cwd)
         finally:
             self.after(env)
+        sample = dataclasses.replace(sample, host_cpu=clock.read() - before)
         if sample.status != 0:
             tail = "\n".join(sample.output.strip().splitlines()[-15:])
             raise SystemExit(
@@ -212,6 +255,7 @@ class Bench:
     archive: Path
     recipe: Path
     author: Path
+    clock: HostClock
     notes: list[str] = field(default_factory=list)
 
     def names(self, count: int) -> list[str]:
@@ -229,6 +273,20 @@ class Bench:
             handle.write(f"change {time.time_ns()}\n")
         self.git(self.author, "commit", "-q", "-am", "one more change")
         self.git(self.author, "push", "-q", "origin", "HEAD")
+
+    def check_real_work(self, contender: str, count: int) -> None:
+        """Every host's checkout is at the origin's newest commit and has the release:
+        a contender that skipped the work would not be timed as if it had done it."""
+        head = self.output(self.author, "rev-parse", "HEAD")
+        for server in self.fleet.servers[:count]:
+            at = self.output(server.data / "checkout", "rev-parse", "HEAD")
+            release = server.data / "release" / RELEASE_TOP / "lib0" / "blob000.bin"
+            if at != head or not release.is_file():
+                raise SystemExit(f"{contender} left {server.name} without the update")
+
+    def output(self, cwd: Path, *args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=cwd, env=self.env, capture_output=True, text=True)
+        return done.stdout.strip()
 
 
 def controller_env(work: Path, fleet: Fleet) -> dict[str, str]:
@@ -434,7 +492,7 @@ def ansible_contenders(bench: Bench, ansible: Path, counts: set[int]) -> list[Co
     ]
 
 
-Times = dict[str, dict[str, list[float]]]  # workload -> contender -> seconds
+Times = dict[str, dict[str, list[Sample]]]  # workload -> contender -> timed runs
 Peaks = dict[str, dict[int, float]]  # contender -> hosts -> MB
 
 
@@ -448,9 +506,11 @@ def time_workloads(bench: Bench, contenders: list[Contender], count: int, rounds
             for workload in WORKLOAD_TITLES:
                 if workload == "real":
                     bench.advance_origin()
-                sample = contender.run(workload, count, bench.work)
+                sample = contender.run(workload, count, bench.work, bench.clock)
+                if workload == "real":
+                    bench.check_real_work(contender.name, count)
                 if round_no > 0:
-                    times[workload][contender.name].append(sample.seconds)
+                    times[workload][contender.name].append(sample)
     return times
 
 
@@ -459,7 +519,7 @@ def measure_rss(bench: Bench, contenders: list[Contender], counts: list[int]) ->
     peaks: Peaks = {c.name: {} for c in contenders}
     for count in counts:
         for contender in contenders:
-            runs = [contender.run("trivial", count, bench.work) for _ in range(2)]
+            runs = [contender.run("trivial", count, bench.work, bench.clock) for _ in range(2)]
             peaks[contender.name][count] = max(sample.rss_mb for sample in runs)
     return peaks
 
@@ -470,14 +530,29 @@ def uptime() -> str:
 
 
 def report_times(times: Times, count: int, rounds: int, devkit: str | None) -> bool:
+    legend = (
+        "wall: seconds from start to all done. CPU here: the controller's user + system"
+        " time, with the children it waited for (not the masters that `ssh -f` and Ansible"
+        " leave behind). On hosts: CPU of the hosts' sessions, summed; all hosts share"
+        f" this machine's {os.cpu_count()} cores, which a real fleet would not."
+    )
+    print("\n" + textwrap.fill(legend, width=92))
     ok = True
     fanout = "multiplexed ssh fan-out (masters, then cmd)"
     for workload, title in WORKLOAD_TITLES.items():
-        medians = {name: statistics.median(s) for name, s in times[workload].items()}
+        medians = {
+            n: statistics.median(s.seconds for s in runs) for n, runs in times[workload].items()
+        }
         print(f"\n{title}, {count} hosts (medians of {rounds} rounds)")
-        print(f"  {'':<46} {'median':>8} {'/ fan-out':>10}")
+        print(f"  {'':<46} {'wall':>8} {'/ fan-out':>10} {'CPU here':>9} {'on hosts':>9}")
         for name, seconds in medians.items():
-            print(f"  {name:<46} {seconds:>7.2f}s {seconds / medians[fanout]:>9.2f}x")
+            runs = times[workload][name]
+            cpu = statistics.median(s.cpu for s in runs)
+            host_cpu = statistics.median(s.host_cpu for s in runs)
+            print(
+                f"  {name:<46} {seconds:>7.2f}s {seconds / medians[fanout]:>9.2f}x"
+                f" {cpu:>8.2f}s {host_cpu:>8.2f}s"
+            )
         if devkit is None:
             continue
         ok = check_devkit(medians, devkit, fanout) and ok
@@ -561,7 +636,8 @@ def prepare(work: Path, fleet: Fleet) -> Bench:
     recipe = work / "fleet.yaml"
     hosts = fleet.root
     recipe.write_text(RECIPE.format(hosts=hosts, archive=archive))
-    bench = Bench(work, fleet, env, devkit_command(), archive, recipe, work / "author")
+    author = work / "author"
+    bench = Bench(work, fleet, env, devkit_command(), archive, recipe, author, HostClock(fleet))
     make_checkouts(bench)
     install_devkit(bench)
     return bench
