@@ -70,6 +70,8 @@ from tests.fleet.sshd import Fleet, sshd_available, start_fleet  # noqa: E402
 FANOUT_TARGET = 2.0  # devkit / multiplexed fan-out
 RSS_TARGET = 1.5  # devkit's peak RSS, most hosts / fewest hosts
 RUN_TIMEOUT = 600.0
+FANOUT_NAME = "multiplexed ssh fan-out (masters, then cmd)"
+FLOOR_NAME = "  the same, each host running its devkit"
 RELEASE_TOP = "release-1.0"
 SSH_OPTIONS = (
     "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15"
@@ -112,6 +114,8 @@ rm -rf "$dir"
 exit $rc
 """
 
+# `folder`: the host's own folder, as the controller's recipe names it (the host's name)
+# or as a recipe run on the host itself finds it (its XDG_DATA_HOME).
 RECIPE = """\
 version: 1
 tasks:
@@ -121,11 +125,11 @@ tasks:
   real:
     steps:
       - git: sync
-        repo: "{hosts}/{{{{ host.name }}}}/data/checkout"
+        repo: "{folder}/checkout"
         mode: ff-only
         push: false
       - extract: {archive}
-        to: "{hosts}/{{{{ host.name }}}}/data/release"
+        to: "{folder}/release"
         overwrite: true
 """
 
@@ -391,19 +395,38 @@ def ssh_contenders(bench: Bench) -> list[Contender]:
     for name, text in scripts.items():
         (bench.work / f"{name}.sh").write_text(text)
 
-    def script(name: str) -> Callable[[str, int], list[str]]:
+    def script(name: str, commands: dict[str, str]) -> Callable[[str, int], list[str]]:
         def command(workload: str, count: int) -> list[str]:
             path = str(bench.work / f"{name}.sh")
-            return ["sh", path, workloads[workload], *bench.names(count)]
+            return ["sh", path, commands[workload], *bench.names(count)]
 
         return command
 
     return [
-        Contender("ssh loop (sequential, no multiplexing)", script("sequential"),
+        Contender("ssh loop (sequential, no multiplexing)", script("sequential", workloads),
                   lambda: dict(bench.env)),
-        Contender("multiplexed ssh fan-out (masters, then cmd)", script("fanout"),
+        Contender(FANOUT_NAME, script("fanout", workloads), lambda: dict(bench.env)),
+        Contender(FLOOR_NAME, script("fanout", hosts_devkit_workloads(bench)),
                   lambda: dict(bench.env)),
     ]  # fmt: skip
+
+
+def hosts_devkit_workloads(bench: Bench) -> dict[str, str]:
+    """The fan-out's commands when each host runs the recipe with its own devkit (the
+    pack `devkit fleet install` left there), the recipe already in the host's folder:
+    what devkit's design costs before its controller does anything."""
+    packs = sorted((bench.fleet.servers[0].data / "devkit" / "packs").glob("*/devkit-remote.py"))
+    if len(packs) != 1:
+        raise SystemExit(f"expected one devkit pack on host1, found {len(packs)}")
+    pack = packs[0].parent.name
+    text = RECIPE.format(folder="{{ env.XDG_DATA_HOME }}", archive=bench.archive)
+    for server in bench.fleet.servers:
+        (server.data / "bench.yaml").write_text(text)
+    launcher = f'"$XDG_DATA_HOME/devkit/packs/{pack}/devkit-remote.py"'
+    return {
+        workload: f'python3 -I -S {launcher} run "$XDG_DATA_HOME/bench.yaml" {workload}'
+        for workload in WORKLOAD_TITLES
+    }
 
 
 def install_ansible(bench: Bench) -> Path | None:
@@ -538,7 +561,7 @@ def report_times(times: Times, count: int, rounds: int, devkit: str | None) -> b
     )
     print("\n" + textwrap.fill(legend, width=92))
     ok = True
-    fanout = "multiplexed ssh fan-out (masters, then cmd)"
+    fanout = FANOUT_NAME
     for workload, title in WORKLOAD_TITLES.items():
         medians = {
             n: statistics.median(s.seconds for s in runs) for n, runs in times[workload].items()
@@ -635,7 +658,7 @@ def prepare(work: Path, fleet: Fleet) -> Bench:
     archive = make_release(work)
     recipe = work / "fleet.yaml"
     hosts = fleet.root
-    recipe.write_text(RECIPE.format(hosts=hosts, archive=archive))
+    recipe.write_text(RECIPE.format(folder=f"{hosts}/{{{{ host.name }}}}/data", archive=archive))
     author = work / "author"
     bench = Bench(work, fleet, env, devkit_command(), archive, recipe, author, HostClock(fleet))
     make_checkouts(bench)
@@ -660,7 +683,8 @@ def run(work: Path, fleet: Fleet, args: argparse.Namespace) -> int:
     if ansible is not None:
         contenders += ansible_contenders(bench, ansible, {args.hosts, *args.rss_counts})
     times = time_workloads(bench, contenders, args.hosts, args.rounds)
-    peaks = measure_rss(bench, contenders, args.rss_counts)
+    controllers = [c for c in contenders if c.name != FLOOR_NAME]  # same script as the fan-out
+    peaks = measure_rss(bench, controllers, args.rss_counts)
     ok = report_times(times, args.hosts, args.rounds, devkit)
     ok = report_rss(peaks, args.rss_counts, devkit) and ok
     for note in bench.notes:
