@@ -21,6 +21,14 @@ def _command_name(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "devkit")
 
 
+def _failure(args: Sequence[str], error: DevkitError) -> CommandResult:
+    """An invocation that stopped early, rendered as it asked: --json, or with
+    --fleet-stdin as the last line of its event stream."""
+    return CommandResult.failure(
+        _command_name(args), error, json_mode="--json" in args, events="--fleet-stdin" in args
+    )
+
+
 def _usage_error(args: Sequence[str], error: typer.TyperException) -> CommandResult:
     """An unknown command or option, a bad value: one line, exit 2."""
     from devkit.cli import COMMAND_MODULES
@@ -28,7 +36,7 @@ def _usage_error(args: Sequence[str], error: typer.TyperException) -> CommandRes
     name = _command_name(args)
     where = f"devkit {name} --help" if name in COMMAND_MODULES else "devkit --help"
     problem = InvalidInput(error.format_message(), code="usage", hint=f"see '{where}'")
-    return CommandResult.failure(_command_name(args), problem, json_mode="--json" in args)
+    return _failure(args, problem)
 
 
 def _internal_error(args: Sequence[str], error: Exception) -> CommandResult:
@@ -39,16 +47,14 @@ def _internal_error(args: Sequence[str], error: Exception) -> CommandResult:
         hint="rerun with DEVKIT_DEBUG=1 for the traceback",
     )
     bug.exit_code = ExitCode.INTERNAL
-    return CommandResult.failure(_command_name(args), bug, json_mode="--json" in args)
+    return _failure(args, bug)
 
 
 def _interrupted(args: Sequence[str], interrupt: BaseException | None) -> CommandResult:
     """SIGINT, SIGTERM or SIGHUP outside a command body (while parsing, say)."""
     from devkit.cli.common import interrupted
 
-    return CommandResult.failure(
-        _command_name(args), interrupted(interrupt), json_mode="--json" in args
-    )
+    return _failure(args, interrupted(interrupt))
 
 
 def run_app(args: Sequence[str]) -> CommandResult | int:

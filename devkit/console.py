@@ -82,6 +82,9 @@ class CommandResult:
     errors: tuple[DevkitError, ...] = ()
     exit_code: int = 0
     json_mode: bool = False
+    # `devkit run --fleet-stdin`: the envelope goes out as the last line of the event
+    # stream ({"event": "result", ...}), and stderr stays for what devkit did not plan.
+    events: bool = False
 
     @property
     def ok(self) -> bool:
@@ -95,6 +98,7 @@ class CommandResult:
         *,
         data: Mapping[str, Any] | None = None,
         json_mode: bool = False,
+        events: bool = False,
     ) -> CommandResult:
         """A command that stopped on `error`. Without data of its own, `data` repeats the
         error's details, as the envelope always has (`data.diagnostics` of an invalid
@@ -105,6 +109,7 @@ class CommandResult:
             errors=(error,),
             exit_code=int(error.exit_code),
             json_mode=json_mode,
+            events=events,
         )
 
 
@@ -380,6 +385,12 @@ class Console:
         One line per error on stderr, in both modes (what a command reports on success
         it has already shown as it went); in JSON mode, then, the envelope alone on
         stdout."""
+        if result.events:
+            document = envelope(result)
+            self.event(
+                {"event": "result", "exit_code": document["exit_code"], "document": document}
+            )
+            return int(result.exit_code)
         for error in result.errors:
             self._write(error_line(error), style="bold red", err=True)
         if self.json_mode:
@@ -387,6 +398,14 @@ class Console:
             self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
             self._stdout.flush()
         return int(result.exit_code)
+
+    def event(self, record: Mapping[str, Any]) -> None:
+        """One JSON object on one line of stdout, masked, flushed at once: the event
+        stream a fleet controller reads from a host (devkit/cli/remote.py). ASCII
+        only, so that no locale on either side can garble or refuse it."""
+        line = json.dumps(redact_data(dict(record)), separators=(",", ":"), default=str)
+        self._stdout.write(line + "\n")
+        self._stdout.flush()
 
     # -- diagnostics on stderr -----------------------------------------------------
 

@@ -441,9 +441,14 @@ class Child:
         terminal: bool = False,
         grace: float = DEFAULT_GRACE,
         pass_fds: Sequence[int] = (),
+        on_interrupt: Callable[[], None] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.grace = grace
+        # Instead of devkit's first signal, the child is asked to stop this way (an ssh
+        # whose stdin is closed, so that the remote side cleans up and reports); the
+        # escalation after the grace period is unchanged.
+        self.on_interrupt = on_interrupt
         self.critical = in_critical_section()
         self.since = _policy.count  # signals already seen when it started
         self.stage = 0  # 0 running, 1..3: ESCALATION[stage - 1] was sent
@@ -509,7 +514,10 @@ class Child:
         if self.stage == 0 and self._forwarded.acquire(blocking=False):
             self.stage = 1
             self.next_escalation = time.monotonic() + self.grace
-            _signal_group(self.pgid, signum)
+            if self.on_interrupt is not None:
+                self.on_interrupt()
+            else:
+                _signal_group(self.pgid, signum)
 
     def kill(self) -> None:
         self.stage = 3

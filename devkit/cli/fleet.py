@@ -101,12 +101,12 @@ def _install(
 
     from devkit.fleet.hosts import natural_key
     from devkit.fleet.install import install_all
-    from devkit.fleet.pack import build_pack
+    from devkit.fleet.pack import current_pack
     from devkit.fleet.ssh import SshSettings, connections
 
     with console.live_status() as status:
         status.update("building the pack of this devkit")
-        pack = build_pack()
+        pack = current_pack()
         settings = SshSettings(connect_timeout=timeout, accept_new_host_keys=accept_new)
         env = dict(os.environ)
         with connections() as pool:
@@ -131,12 +131,12 @@ def _install(
         for r in results
         if not r.ok
     )
-    data = {
-        "pack": {"name": pack.name, "sha256": pack.sha256, "bytes": len(pack.data),
+    document = {
+        "pack": {"name": pack.name, "sha256": pack.sha256, "bytes": pack.size,
                  "distributions": list(pack.distributions)},
         "hosts": [r.to_json() for r in results],
     }  # fmt: skip
-    return CommandResult("fleet", data, errors, 1 if errors else 0)
+    return CommandResult("fleet", document, errors, 1 if errors else 0)
 
 
 def _hint(status: str) -> str | None:

@@ -372,7 +372,93 @@ def register(app: typer.Typer) -> None:
                 help="Write a commented starter devkit.yaml (and .devkit-schema.json) here.",
             ),
         ] = False,
+        hosts: Annotated[
+            str | None,
+            typer.Option(
+                "--hosts",
+                metavar="HOSTS",
+                help="Run on these hosts over ssh: comma-separated, ranges as in Ansible"
+                " (web[01:12].example.com).",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        inventory: Annotated[
+            Path | None,
+            typer.Option(
+                "--inventory",
+                "-i",
+                metavar="FILE",
+                help="Run on the hosts of an inventory YAML file.",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        limit: Annotated[
+            str | None,
+            typer.Option(
+                "--limit",
+                metavar="PATTERN",
+                help="Only these hosts: names, groups, globs, !x, &y.",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        forks: Annotated[
+            int | None,
+            typer.Option(
+                "--forks",
+                min=1,
+                metavar="N",
+                help="Hosts at once (default 10, or the recipe's fleet: forks).",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        serial: Annotated[
+            str | None,
+            typer.Option(
+                "--serial",
+                metavar="SIZES",
+                help="Rolling batches: 2, 25%, or 1,25% (the last size repeats).",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        max_fail_percentage: Annotated[
+            float | None,
+            typer.Option(
+                "--max-fail-percentage",
+                min=0,
+                max=100,
+                metavar="PCT",
+                help="Stop before the next batch when more of a batch failed.",
+                rich_help_panel="Fleet",
+            ),
+        ] = None,
+        connect_timeout: Annotated[
+            int,
+            typer.Option(
+                "--connect-timeout",
+                min=1,
+                metavar="SECONDS",
+                help="Per host.",
+                rich_help_panel="Fleet",
+            ),
+        ] = 10,
+        accept_new_host_keys: Annotated[
+            bool,
+            typer.Option(
+                "--accept-new-host-keys",
+                help="Trust the key of a host seen for the first time (ssh accept-new);"
+                " a changed key is always refused.",
+                rich_help_panel="Fleet",
+            ),
+        ] = False,
         json_output: JsonOption = False,
+        fleet_stdin: Annotated[
+            bool,
+            typer.Option(
+                "--fleet-stdin",
+                hidden=True,
+                help="The remote half of a fleet run: request on stdin, events on stdout.",
+            ),
+        ] = False,
     ) -> CommandResult:
         """Run a YAML recipe: validated completely before the first step runs.
 
@@ -382,25 +468,47 @@ def register(app: typer.Typer) -> None:
         128+signal when devkit is interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         """
 
+        if fleet_stdin:  # the recipe comes on stdin (devkit/cli/remote.py)
+            from devkit.cli.remote import run_from_stdin
+
+            return run_from_stdin(
+                list(arguments or []), dry_run=dry_run, force=force, yes=yes, jobs=jobs
+            )
+
+        from devkit.cli.fleetrun import FleetFlags
+
+        fleet = FleetFlags(
+            hosts=hosts,
+            inventory=inventory,
+            limit=limit,
+            forks=forks,
+            serial=serial,
+            max_fail_percentage=max_fail_percentage,
+            connect_timeout=connect_timeout,
+            accept_new_host_keys=accept_new_host_keys,
+        )
+
         def body(console: Console) -> CommandResult:
-            if init:
-                return CommandResult("run", write_starter(console, Path.cwd()))
-            if schema:
-                return _print_schema(console)
+            answered = _without_recipe(console, init=init, schema=schema)
+            if answered is not None:
+                return answered
             from devkit.recipe.errors import RecipeInvalid
             from devkit.recipe.validate import load_recipe
 
             recipe_path, tasks = split_arguments(list(arguments or []))
             cli_vars = parse_vars(list(var or []))
+            if fleet.wanted and not list_tasks:
+                from devkit.cli.fleetrun import RunFlags, fleet_command
+
+                flags = RunFlags(tasks, cli_vars, dry_run, force, yes, jobs)
+                return fleet_command(console, recipe_path, flags, fleet, check=check)
             try:
                 recipe = load_recipe(recipe_path, cli_vars=cli_vars, display_name=str(recipe_path))
             except RecipeInvalid as error:
                 _show_diagnostics(console, error)
                 raise
-            if list_tasks:
-                return CommandResult("run", _list(console, recipe, cli_vars))
-            if check:
-                return _valid(console, recipe)
+            if list_tasks or check:
+                return _inspect(console, recipe, cli_vars, list_tasks=list_tasks)
             from devkit.recipe.arguments import bind_arguments
 
             named, args = bind_arguments(recipe, tasks)
@@ -454,6 +562,24 @@ def register(app: typer.Typer) -> None:
             return _finish(console, report)
 
         return run_command("run", json_mode=json_output, body=body)
+
+
+def _inspect(
+    console: Console, recipe: Recipe, cli_vars: dict[str, str], *, list_tasks: bool
+) -> CommandResult:
+    """`--list` or `--check`."""
+    if list_tasks:
+        return CommandResult("run", _list(console, recipe, cli_vars))
+    return _valid(console, recipe)
+
+
+def _without_recipe(console: Console, *, init: bool, schema: bool) -> CommandResult | None:
+    """`--init` and `--schema`: answered before any recipe is read (None: neither)."""
+    if init:
+        return CommandResult("run", write_starter(console, Path.cwd()))
+    if schema:
+        return _print_schema(console)
+    return None
 
 
 def _print_schema(console: Console) -> CommandResult:
@@ -563,6 +689,7 @@ def _failed_at(report: RunReport) -> dict[str, Any]:
             "phase": step.phase,
             "exit_code": step.exit_code,
             "timed_out": step.timed_out,
+            "output_tail": list(step.output_tail),
         }
     tasks = [task for task in report.tasks if not task.ok]
     return {"task": tasks[0].name, "exit_code": tasks[0].exit_code} if tasks else {}

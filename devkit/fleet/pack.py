@@ -7,16 +7,26 @@ host with the same Python version, machine and platform (a fleet built from one
 image); `compatibility()` says why a host does not fit. The zip is reproducible
 (sorted, fixed timestamps), so its SHA-256 names it: a host that has that pack already
 is not sent it again.
+
+Building it reads and compresses every file (seconds); `current_pack()` keeps the
+built zip in the user's cache, named by a fingerprint of what it would contain (file
+names, sizes and times of devkit's package, the installed distributions' metadata
+folders and this interpreter), so a fleet run of an unchanged installation starts at
+once and never compresses anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
+import json
+import os
 import platform
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +57,10 @@ class Pack:
     @property
     def name(self) -> str:
         return f"{__version__}-{self.sha256[:16]}"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 class PackFailed(DevkitError):
@@ -158,3 +172,92 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
     info.external_attr = (0o100000 | mode) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     archive.writestr(info, data)
+
+
+def _fingerprint() -> str:
+    """A digest that changes whenever the pack would: devkit's files, the set (and
+    versions) of installed distributions, this interpreter. It only stats files."""
+    digest = hashlib.sha256()
+    digest.update(repr((__version__, sys.version, sys.executable, _LAUNCHER_TEXT)).encode())
+    for name, path in _devkit_files():
+        info = path.stat()
+        digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_mode}\n".encode())
+    for folder in sorted({p for p in sys.path if p and os.path.isdir(p)}):
+        try:
+            entries = sorted(e for e in os.listdir(folder) if e.endswith(".dist-info"))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                mtime = os.stat(os.path.join(folder, entry, "RECORD")).st_mtime_ns
+            except OSError:
+                mtime = 0
+            digest.update(f"{folder}\0{entry}\0{mtime}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "devkit" / "packs"
+
+
+@dataclass(frozen=True)
+class CachedPack:
+    """A pack kept in the cache: its name without reading its bytes."""
+
+    path: Path
+    sha256: str
+    distributions: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{__version__}-{self.sha256[:16]}"
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+AnyPack = Pack | CachedPack
+
+
+def current_pack() -> AnyPack:
+    """The pack of this installation, built once and then read from the cache. A cache
+    that cannot be written (a read-only home) only costs the build on every run."""
+    folder = _cache_folder()
+    key = _fingerprint()
+    zip_path, meta_path = folder / f"{key}.zip", folder / f"{key}.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        if zip_path.stat().st_size == meta["bytes"]:
+            return CachedPack(zip_path, meta["sha256"], tuple(meta["distributions"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    pack = build_pack()
+    meta = {"sha256": pack.sha256, "bytes": len(pack.data), "distributions": pack.distributions}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():  # one installation, one pack: drop the stale ones
+            if not old.name.startswith(key):
+                old.unlink(missing_ok=True)
+        _write_atomically(zip_path, pack.data)
+        _write_atomically(meta_path, json.dumps(meta).encode())
+    except OSError:
+        return pack
+    return CachedPack(zip_path, pack.sha256, pack.distributions)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=".incoming-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -96,12 +96,18 @@ class Master:
         return [self.settings.program, *options, "-o", "ControlMaster=no", "--",
                 self.host.destination, shlex.join(remote)]  # fmt: skip
 
-    def start(self) -> None:
+    def start(self, *, ignore_interrupt: bool = False) -> None:
+        """`ignore_interrupt`: devkit's first signal leaves the master up, so that the
+        sessions riding on it can report how the host cleaned up (a second signal, or
+        `close()`, still stops it)."""
         options = ssh_options(self.host, self.settings, self.socket)
         argv = [self.settings.program, *options, "-M", "-N", "-o", "ControlPersist=no",
                 "--", self.host.destination]  # fmt: skip
+        keep = _keep_running if ignore_interrupt else None
         with self.log.open("wb") as log:
-            self.child = process.Child(argv, env=self.env, stdout=log, stderr=log)
+            self.child = process.Child(
+                argv, env=self.env, stdout=log, stderr=log, on_interrupt=keep
+            )
 
     def wait_ready(self, deadline: float) -> Reach:
         """Wait until the master listens on its socket (logged in), or failed."""
@@ -127,8 +133,13 @@ class Master:
 
     def close(self) -> None:
         if self.child is not None:
+            self.child.escalate(to=2)  # SIGTERM now, even after an ignored interruption
             self.child.stop()
             self.child = None
+
+
+def _keep_running() -> None:
+    """The master's answer to devkit's first signal: none."""
 
 
 class Connections:

@@ -39,6 +39,7 @@ def run_attempts(ctx: StepRunContext, label: str, command: str, item: str | None
         outcome.timed_out,
         ctx.phase,
         _masked(masker, dict(outcome.data)) if outcome.data is not None else None,
+        ctx.frame.run.out.tail(ctx.task.name) if status != "ok" else (),
     )
 
 

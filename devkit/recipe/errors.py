@@ -60,3 +60,4 @@ class RecipeInvalid(InvalidInput):
             details={"diagnostics": [d.to_json() for d in ordered]},
         )
         self.diagnostics = ordered
+        self.file = file

@@ -81,7 +81,13 @@ def _load(builder: RecipeBuilder, written: Text) -> Recipe | None:
     if tree is None:
         return None
     nested = RecipeBuilder(
-        path, name, chk, builder.cli_vars, builder.environ, including=tuple(chain)
+        path,
+        name,
+        chk,
+        builder.cli_vars,
+        builder.environ,
+        including=tuple(chain),
+        host=builder.host,
     )
     return nested.build(tree)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.recipe.errors import Diagnostic, Position
+from devkit.recipe.fleetblock import FleetBlock
 from devkit.recipe.loader import Text
 
 
@@ -93,6 +94,22 @@ class Task:
     # its name and step ids ("db:").
     directory: Path | None = None
     namespace: str = ""
+    fleet: FleetBlock | None = None  # overrides the recipe's (see fleetblock.py)
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    """The host a recipe runs on, as `{{ host.name }}`, `{{ host.groups }}` and
+    `{{ vars.NAME }}` show it: on a fleet run, the inventory's host and its variables
+    (defaults, then its groups', then its own); locally, "localhost" without groups or
+    variables, so that one recipe runs the same both ways."""
+
+    name: str = "localhost"
+    groups: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+LOCALHOST = FleetHost()
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,8 @@ class Recipe:
     # a run of such a task needs them from --var (see runner.py).
     unset: Mapping[str | None, tuple[Diagnostic, ...]] = field(default_factory=dict)
     log: Text | None = None  # the log file (--log overrides it)
+    host: FleetHost = LOCALHOST  # {{ host.* }} and {{ vars.* }}
+    fleet: FleetBlock | None = None  # how a fleet run spreads it (see fleetblock.py)
 
     @property
     def directory(self) -> Path:

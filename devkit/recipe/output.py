@@ -6,6 +6,7 @@ memory. Core code: nothing here prints; the observer decides how a line looks.""
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
 import functools
 import sys
@@ -24,6 +25,10 @@ _MARKS = {"ok": "✓", "planned": "·", "skipped": "-"}
 LINE_PIECE = 64 * 1024
 # Output beyond this many bytes from one step makes devkit tune the allocator.
 BULK_OUTPUT = 4 << 20
+# A failed step's last output lines, in its record (the error's `output_tail`), each
+# cut to TAIL_LINE_CHARS: enough to see why, small whatever the step printed.
+TAIL_LINES = 20
+TAIL_LINE_CHARS = 4096
 
 
 @functools.cache
@@ -58,6 +63,9 @@ class Output:
         self.log = log
         self._lock = threading.RLock()
         self._log_open: str | None = None  # the task whose output line the log left open
+        # Each task's last output lines (its running step's), and whether the last
+        # one is unfinished (a long line arrives in pieces).
+        self._tails: dict[str, tuple[collections.deque[str], list[bool]]] = {}
 
     def log_line(self, task: str | None, text: str) -> None:
         """A line for the log only (a check's output)."""
@@ -101,7 +109,22 @@ class Output:
         next call continues), already masked by its LineStream."""
         with self._lock:
             self._log_output(task, text, end)
+            self._keep_tail(task, text, end)
             self.observer.output(task, text, end=end)
+
+    def _keep_tail(self, task: str, text: str, end: bool) -> None:
+        lines, state = self._tails.setdefault(task, (collections.deque(maxlen=TAIL_LINES), [False]))
+        pieces = text.rsplit("\n", TAIL_LINES)  # only the end of a big block is read
+        if state[0] and lines:  # the previous piece's line goes on
+            lines[-1] = (lines[-1] + pieces.pop(0))[:TAIL_LINE_CHARS]
+        lines.extend(piece[:TAIL_LINE_CHARS] for piece in pieces)
+        state[0] = not end
+
+    def tail(self, task: str) -> tuple[str, ...]:
+        """The last output lines (masked) of the step `task` runs or last ran."""
+        with self._lock:
+            kept = self._tails.get(task)
+            return tuple(kept[0]) if kept else ()
 
     def task_started(self, task: str) -> None:
         with self._lock:
@@ -118,6 +141,7 @@ class Output:
 
     def step_started(self, task: str, label: str, command: str) -> None:
         with self._lock:
+            self._tails.pop(task, None)
             self.log_line(task, f"▶ {label}: {command}")
             self.observer.step_started(task, label)
 

@@ -23,6 +23,9 @@ class StepRecord:
     timed_out: bool = False
     phase: str = "steps"  # steps | on_failure | finally
     data: dict[str, Any] | None = None
+    # The last output lines of a step that did not succeed (masked); not in to_json():
+    # the run's error carries them (`output_tail` in its details).
+    output_tail: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

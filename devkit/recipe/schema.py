@@ -26,6 +26,7 @@ from devkit.recipe.fields import (
     did_you_mean,
     object_schema,
 )
+from devkit.recipe.fleetblock import FLEET
 from devkit.recipe.loader import PosDict, Text
 from devkit.recipe.steps import REGISTRY
 from devkit.recipe.vartypes import VarValue
@@ -216,6 +217,7 @@ TASK_FIELDS: dict[str, Field] = {
         "Shell command run after the needs: the task runs only when it exits 0; otherwise"
         " it is skipped, successfully (nothing to do), and tasks that need it still run.",
     ),
+    "fleet": Field(FLEET, "Fleet settings for this task (override the recipe's)."),
 }
 TASK = OneOf(
     mapping=Obj(TASK_FIELDS, what="task", extensions=True),
@@ -252,6 +254,11 @@ RECIPE_FIELDS: dict[str, Field] = {
         _TEXT,
         "Append the full log (timestamps, secrets masked) to this file, relative to the"
         " recipe's folder; --log overrides it.",
+    ),
+    "fleet": Field(
+        FLEET,
+        "On a fleet run (--hosts, --inventory): which hosts, how many at once, rolling"
+        " batches and the failure threshold; command-line flags override it.",
     ),
 }
 RECIPE = Obj(RECIPE_FIELDS, what="the recipe", extensions=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from devkit.recipe.errors import Diagnostic, Position, RecipeInvalid
 from devkit.recipe.fields import INVALID, Checker, did_you_mean, offset_position
+from devkit.recipe.fleetblock import fleet_block
 from devkit.recipe.includes import load_includes
 from devkit.recipe.loader import (
     NUL_MESSAGE,
@@ -23,7 +24,18 @@ from devkit.recipe.loader import (
     load_yaml,
     read_recipe_text,
 )
-from devkit.recipe.model import Arg, Dotenv, Lock, Recipe, Require, Retry, Step, Task
+from devkit.recipe.model import (
+    LOCALHOST,
+    Arg,
+    Dotenv,
+    FleetHost,
+    Lock,
+    Recipe,
+    Require,
+    Retry,
+    Step,
+    Task,
+)
 from devkit.recipe.schema import COMMON_STEP_FIELDS, check_structure
 from devkit.recipe.secrets import hidden_from, task_secrets, without
 from devkit.recipe.secrets import placeholder as secret_placeholder
@@ -44,6 +56,7 @@ from devkit.recipe.vars import (
     whole_value,
 )
 from devkit.recipe.vartypes import (
+    Described,
     FromCommand,
     FromEnv,
     MissingValue,
@@ -57,22 +70,50 @@ if TYPE_CHECKING:
     from devkit.recipe.stepoutputs import StepOutputs
 
 DEFAULT_GRACE = 5.0
+_NOT_YET = "(created when the run starts)"
 SUPPORTED_VERSION = 1
 # `task:` steps nested deeper than this are refused: each level costs about a dozen
 # Python frames, and Python allows 1000 (a chain of `needs:` has no such limit).
 MAX_TASK_NESTING = 32
 
 
+# Variables devkit defines from the host a recipe runs on (see host_variables).
+HOST_VARIABLES = ("host", "vars")
+
+
 def builtin_vars(
-    recipe_path: Path, run_dir: str = "(created when the run starts)"
-) -> dict[str, str]:
-    """Variables devkit defines: the recipe's folder, where devkit was started, and a
-    fresh temporary folder for this run (removed when the run ends)."""
+    recipe_path: Path, run_dir: str = _NOT_YET, host: FleetHost = LOCALHOST
+) -> dict[str, Any]:
+    """Variables devkit defines: the recipe's folder, where devkit was started, a
+    fresh temporary folder for this run (removed when the run ends), and the host."""
     return {
         "recipe_dir": str(recipe_path.parent),
         "invocation_dir": os.getcwd(),
         "run_dir": run_dir,
+        **host_variables(host),
     }
+
+
+def host_variables(host: FleetHost) -> dict[str, Any]:
+    """`host` ({name, groups}) and `vars` (the inventory's variables of the host), as
+    mapping values: `{{ host.name }}`, `{{ vars.app_dir }}`, `for: "{{ host.groups }}"`.
+    Inventory values arrive as JSON: numbers and booleans become text as YAML writes
+    them (4, true), null becomes empty text."""
+    origin = f"host {host.name}"
+    return {
+        "host": Described({"name": host.name, "groups": tuple(host.groups)}, origin),
+        "vars": Described({k: _as_value(v) for k, v in host.vars.items()}, origin),
+    }
+
+
+def _as_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _as_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_value(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def recipe_scope(
@@ -100,7 +141,7 @@ def recipe_scope(
         recipe=recipe.vars,
         dotenv=recipe.dotenv_values,
         environ=environ,
-        builtins=builtin_vars(recipe.path, *([run_dir] if run_dir else [])),
+        builtins=builtin_vars(recipe.path, run_dir or _NOT_YET, recipe.host),
     )
 
 
@@ -110,8 +151,16 @@ def load_recipe(
     cli_vars: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     display_name: str | None = None,
+    host: FleetHost = LOCALHOST,
 ) -> Recipe:
-    """Read, check and build a recipe; raise RecipeInvalid listing every problem."""
+    """Read, check and build a recipe; raise RecipeInvalid listing every problem.
+
+    `host`: the host the recipe will run on, as `{{ host.name }}`, `{{ host.groups }}`
+    and `{{ vars.NAME }}` see it (default: localhost, no groups, no variables). A fleet
+    controller checks the recipe once per host with that host's inventory variables,
+    so that `{{ vars.missing }}` is refused, naming the key and the host, before any
+    host runs anything; the remote devkit loads it again with the same host."""
+    _refuse_host_variables(cli_vars or {})
     name = display_name or str(path)
     text = read_recipe_text(path)
     root, source, diagnostics = load_yaml(text, name=name)
@@ -121,7 +170,7 @@ def load_recipe(
         chk.error(Position(name, 1, 1), "the recipe is empty: it needs at least 'tasks:'")
     tree = check_structure(root, chk) if root is not None else None
     recipe = None
-    builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ)
+    builder = _Builder(path.resolve(), name, chk, dict(cli_vars or {}), environ, host=host)
     if tree is not None:
         recipe = builder.build(tree)
     if chk.diagnostics or recipe is None:
@@ -136,6 +185,18 @@ def declared_variables(recipe: Recipe) -> set[str]:
     for task in recipe.tasks.values():
         names.update(task.vars)
     return names
+
+
+def _refuse_host_variables(cli_vars: Mapping[str, str]) -> None:
+    from devkit.errors import InvalidInput
+
+    reserved = sorted(name for name in cli_vars if name in HOST_VARIABLES)
+    if reserved:
+        raise InvalidInput(
+            f"--var {reserved[0]}=... cannot set {reserved[0]!r}: devkit defines it",
+            code="unknown_var",
+            hint="{{ host.name }} and {{ vars.NAME }} come from the inventory on fleet runs",
+        )
 
 
 def check_cli_vars(cli_vars: Mapping[str, str], known: set[str]) -> None:
@@ -187,8 +248,10 @@ class _Builder:
         cli_vars: dict[str, str],
         environ: Mapping[str, str] | None,
         including: tuple[Path, ...] = (),
+        host: FleetHost = LOCALHOST,
     ) -> None:
         self.path = path
+        self.host = host
         self.including = including  # the files that include this one (cycle check)
         self.own_tasks: set[str] = set()  # the tasks of this file, not of its includes
         self.name = name
@@ -247,7 +310,10 @@ class _Builder:
             grace=float(tree.get("grace", DEFAULT_GRACE)),
             timeout=float(recipe_timeout) if recipe_timeout is not None else None,
             log=tree.get("log"),
+            host=self.host,
+            fleet=fleet_block(tree.get("fleet")),
         )
+        self._check_reserved(tree)
         self._check_references(recipe, raw_tasks, tree)
         before = len(self.chk.diagnostics)
         self._check_cycles(recipe)
@@ -258,6 +324,23 @@ class _Builder:
         unset = {task: tuple(uses.values()) for task, uses in self.unset.items()}
         unset.update(included.unset)
         return dataclasses.replace(recipe, unset=unset) if unset else recipe
+
+    def _check_reserved(self, tree: Mapping[str, Any]) -> None:
+        """`host` and `vars` are devkit's (the host a recipe runs on): a recipe's own
+        variable of that name would hide the inventory's values on a fleet run."""
+        tables = [tree.get("vars", {})]
+        for raw in tree.get("tasks", {}).values():
+            if isinstance(raw, PosDict):
+                tables.append(raw.get("vars", {}))
+        for table in tables:
+            for name in HOST_VARIABLES:
+                if name in table:
+                    self.error(
+                        table.key_pos[name],
+                        f"variable {name!r} is defined by devkit (the host the recipe runs"
+                        f" on: {{{{ {name}.{'name' if name == 'host' else 'NAME'} }}}});"
+                        " rename this one",
+                    )
 
     def _check_shell_syntax(self, recipe: Recipe) -> None:
         """Every shell text through one `bash -n`: a syntax error in a later step is
@@ -322,6 +405,7 @@ class _Builder:
             secrets=tuple(str(s) for s in raw.get("secrets", ())),
             condition=raw.get("if"),
             args=self._args(raw.get("args", ())),
+            fleet=fleet_block(raw.get("fleet")),
         )
 
     def _args(self, raw: Any) -> tuple[Arg, ...]:
@@ -518,7 +602,7 @@ class _Builder:
     def _check_placeholders(self, recipe: Recipe) -> None:
         self.task_secrets = task_secrets(recipe)
         self._check_step_ids(recipe)
-        builtins = builtin_vars(recipe.path)
+        builtins = builtin_vars(recipe.path, host=recipe.host)
         recipe_scope = self._scope(recipe, {}, builtins)
         # A variable without a value is a problem only for the tasks that use it: the
         # uses are recorded per task (None: every task) and checked when a run starts.
@@ -588,7 +672,7 @@ class _Builder:
         self,
         recipe: Recipe,
         task_vars: Mapping[str, str],
-        builtins: Mapping[str, str],
+        builtins: Mapping[str, Any],
         task: Task | None = None,
     ) -> Scope:
         # Checking needs no secret values (placeholders stand in), and a task does not

@@ -90,7 +90,7 @@ class Scope:
         recipe: Mapping[str, str],
         dotenv: Mapping[str, str],
         environ: Mapping[str, str],
-        builtins: Mapping[str, str],
+        builtins: Mapping[str, Any],
         item: Any = None,
         commands: CommandValues | None = None,
         outputs: StepOutputs | None = None,
@@ -98,7 +98,7 @@ class Scope:
         namespace: str = "",
         directory: Path | None = None,
     ) -> None:
-        self.layers: list[tuple[Mapping[str, str], bool]] = [
+        self.layers: list[tuple[Mapping[str, Any], bool]] = [
             (args or {}, False),  # the task's positional arguments
             (cli, False),
             (task, True),
@@ -175,7 +175,10 @@ class Scope:
                 continue
             raw = layer[name]
             if not templated:
-                return self._given(name, raw) if index == 1 else str(raw)
+                if index == 1:
+                    return self._given(name, raw)
+                # host and vars (devkit's) are mappings; every other value is text
+                return raw if isinstance(raw, Mapping) else str(raw)
             if name in self._resolving:
                 chain = [*self._resolving[self._resolving.index(name) :], name]
                 raise VariableCycle(chain)

@@ -108,6 +108,20 @@ def not_a_loop(label: str) -> ValueShapeError:
     )
 
 
+class Described(dict[str, Any]):
+    """A mapping that says where it comes from ("host web01") when a key is missing:
+    the same recipe is checked once per host of a fleet."""
+
+    def __init__(self, items: Mapping[str, Any], origin: str) -> None:
+        super().__init__(items)
+        self.origin = origin
+
+
+def _origin(value: Any) -> str:
+    origin = getattr(value, "origin", None)
+    return f" for {origin}" if origin else ""
+
+
 def walk(value: Any, path: Sequence[str], label: str) -> Any:
     """The part of a value a path leads to (`db` + `host` -> db's host)."""
     reached = label.split(".")[0] if path else label
@@ -117,7 +131,8 @@ def walk(value: Any, path: Sequence[str], label: str) -> Any:
                 raise ValueShapeError(
                     label,
                     f"{{{{ {label} }}}}: {reached} has no key {key!r}"
-                    + (did_you_mean(key, list(value)) or f" (keys: {', '.join(value) or 'none'})"),
+                    + (did_you_mean(key, list(value)) or f" (keys: {', '.join(value) or 'none'})")
+                    + _origin(value),
                 )
             value = value[key]
         elif isinstance(value, (list, tuple)):

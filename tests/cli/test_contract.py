@@ -204,6 +204,7 @@ def test_a_failing_recipe_keeps_the_step_in_the_error(
         "phase": "steps",
         "exit_code": 7,
         "timed_out": False,
+        "output_tail": [],
     }
     assert "compile" in error["message"]
 

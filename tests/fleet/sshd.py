@@ -53,6 +53,11 @@ class Server:
         return self.folder / "data"
 
     @property
+    def cache(self) -> Path:
+        """XDG_CACHE_HOME of sessions on this host (fleet runs keep their folders there)."""
+        return self.folder / "cache"
+
+    @property
     def known_hosts_line(self) -> str:
         key_type, key = Path(f"{self.host_key}.pub").read_text().split()[:2]
         return f"[{self.address}]:{self.port} {key_type} {key}"
@@ -75,9 +80,10 @@ class Server:
                 "LogLevel ERROR\n"
                 "MaxStartups 100\n"
                 "MaxSessions 100\n"
-                # Each "host" keeps what devkit installs in a folder of its own, never
-                # in the real home of the user running the tests.
-                f"SetEnv XDG_DATA_HOME={self.data}\n"
+                # Each "host" keeps what devkit installs, caches and remembers in
+                # folders of its own, never in the real home of the user running tests.
+                f"SetEnv XDG_DATA_HOME={self.data} XDG_CACHE_HOME={self.cache}"
+                f" XDG_STATE_HOME={self.folder / 'state'}\n"
             )
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
