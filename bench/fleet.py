@@ -11,6 +11,9 @@ after round, on `--hosts` hosts (10):
 - a bare multiplexed fan-out: one `ssh -M -N -f` master per host in parallel, the
   command over each master in parallel, the masters closed: what devkit does, with
   nothing else, timed from nothing to all done;
+- for reference, that fan-out running `devkit run` on each host from the pack there,
+  the recipe already on the host: what a Python devkit on every host costs here, where
+  all hosts share this machine's cores (no target);
 - Ansible, `ansible all -i INVENTORY -m shell -a CMD -f N`, installed with pip into a
   throwaway venv in the bench's temporary folder (skipped with a note when it cannot be
   installed, or with --no-ansible), with the same ssh config and known_hosts, host keys
@@ -71,7 +74,7 @@ FANOUT_TARGET = 2.0  # devkit / multiplexed fan-out
 RSS_TARGET = 1.5  # devkit's peak RSS, most hosts / fewest hosts
 RUN_TIMEOUT = 600.0
 FANOUT_NAME = "multiplexed ssh fan-out (masters, then cmd)"
-FLOOR_NAME = "  the same, each host running its devkit"
+HOSTS_DEVKIT_NAME = "  the same, each host running its devkit"
 RELEASE_TOP = "release-1.0"
 SSH_OPTIONS = (
     "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15"
@@ -406,15 +409,16 @@ def ssh_contenders(bench: Bench) -> list[Contender]:
         Contender("ssh loop (sequential, no multiplexing)", script("sequential", workloads),
                   lambda: dict(bench.env)),
         Contender(FANOUT_NAME, script("fanout", workloads), lambda: dict(bench.env)),
-        Contender(FLOOR_NAME, script("fanout", hosts_devkit_workloads(bench)),
+        Contender(HOSTS_DEVKIT_NAME, script("fanout", hosts_devkit_workloads(bench)),
                   lambda: dict(bench.env)),
     ]  # fmt: skip
 
 
 def hosts_devkit_workloads(bench: Bench) -> dict[str, str]:
     """The fan-out's commands when each host runs the recipe with its own devkit (the
-    pack `devkit fleet install` left there), the recipe already in the host's folder:
-    what devkit's design costs before its controller does anything."""
+    pack `devkit fleet install` left there, its whole CLI), the recipe already in the
+    host's folder: the share of a devkit run that starting Python devkits on the hosts
+    takes, with no controller at all."""
     packs = sorted((bench.fleet.servers[0].data / "devkit" / "packs").glob("*/devkit-remote.py"))
     if len(packs) != 1:
         raise SystemExit(f"expected one devkit pack on host1, found {len(packs)}")
@@ -683,7 +687,8 @@ def run(work: Path, fleet: Fleet, args: argparse.Namespace) -> int:
     if ansible is not None:
         contenders += ansible_contenders(bench, ansible, {args.hosts, *args.rss_counts})
     times = time_workloads(bench, contenders, args.hosts, args.rounds)
-    controllers = [c for c in contenders if c.name != FLOOR_NAME]  # same script as the fan-out
+    # The hosts' devkit row runs the fan-out's script: no other controller to measure.
+    controllers = [c for c in contenders if c.name != HOSTS_DEVKIT_NAME]
     peaks = measure_rss(bench, controllers, args.rss_counts)
     ok = report_times(times, args.hosts, args.rounds, devkit)
     ok = report_rss(peaks, args.rss_counts, devkit) and ok
