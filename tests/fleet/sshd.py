@@ -47,16 +47,23 @@ class Server:
     host_key: Path
     folder: Path
     process: subprocess.Popen[bytes] | None = None
+    # Where sessions keep their files, when they log in as an account that cannot
+    # enter `folder` (the test's private temporary folder).
+    home: Path | None = None
 
     @property
     def data(self) -> Path:
         """XDG_DATA_HOME of sessions on this host."""
-        return self.folder / "data"
+        return (self.home or self.folder) / "data"
 
     @property
     def cache(self) -> Path:
         """XDG_CACHE_HOME of sessions on this host (fleet runs keep their folders there)."""
-        return self.folder / "cache"
+        return (self.home or self.folder) / "cache"
+
+    @property
+    def state(self) -> Path:
+        return (self.home or self.folder) / "state"
 
     @property
     def known_hosts_line(self) -> str:
@@ -84,7 +91,7 @@ class Server:
                 # Each "host" keeps what devkit installs, caches and remembers in
                 # folders of its own, never in the real home of the user running tests.
                 f"SetEnv XDG_DATA_HOME={self.data} XDG_CACHE_HOME={self.cache}"
-                f" XDG_STATE_HOME={self.folder / 'state'}\n"
+                f" XDG_STATE_HOME={self.state}\n"
             )
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

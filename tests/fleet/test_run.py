@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -347,3 +350,62 @@ def test_a_second_ctrl_c_cuts_the_connections_at_once(fleet: Fleet, tmp_path: Pa
     assert not (tmp_path / "cleaned").exists()
     # The host's devkit still finishes its cleanup on its own.
     assert wait_until(lambda: (tmp_path / "cleaned").exists(), 30)
+
+
+@pytest.fixture
+def account(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An unprivileged account to log in as (root is the only one who can make it):
+    its home in a folder it can enter, unlocked for key logins (`UsePAM no` refuses a
+    locked one)."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd to make an account")
+    name = f"dkf{uuid.uuid4().hex[:8]}"
+    home = Path(tempfile.mkdtemp(prefix="devkit-fleet-home-"))
+    home.chmod(0o755)
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True)
+    try:
+        subprocess.run(["usermod", "-p", "*", name], check=True)
+        user = pwd.getpwnam(name)
+        os.chown(home, user.pw_uid, user.pw_gid)
+        yield name, home
+    finally:
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_host_account_without_privileges(
+    account: tuple[str, Path], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Root hides permission bugs: here the host's side (the pack, the run folder, the
+    steps) runs as an ordinary user in its own home."""
+    name, home = account
+    user = pwd.getpwnam(name)
+    fleet = start_fleet(tmp_path / "fleet", 1, controller_cache(tmp_path_factory))
+    try:
+        server = fleet.servers[0]
+        server.stop()
+        server.home = home
+        keys = home / ".ssh" / "authorized_keys"
+        keys.parent.mkdir()
+        shutil.copy(fleet.root / "client" / "authorized_keys", keys)
+        for path in (keys.parent, keys):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        server.start(keys)
+        write(tmp_path, "hosts.yaml", f"hosts:\n  host1: {{user: {name}}}\n")
+        write(tmp_path, "who.yaml", """\
+            tasks:
+              who:
+                steps:
+                  - echo "uid=$(id -u) in $PWD"
+                  - echo data > made-here
+            """)  # fmt: skip
+        done = fleet_run(fleet, ["who.yaml", "-i", "hosts.yaml"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"uid={user.pw_uid} in {server.cache}/devkit/runs/" in done.stdout
+        (made,) = (server.cache / "devkit" / "runs").glob("*/made-here")
+        assert made.stat().st_uid == user.pw_uid
+        assert made.parent.stat().st_mode & 0o077 == 0  # the run folder is private
+        (pack,) = (server.data / "devkit" / "packs").glob("*/ready")
+        assert pack.stat().st_uid == user.pw_uid
+    finally:
+        fleet.stop()
