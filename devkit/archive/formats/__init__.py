@@ -41,7 +41,7 @@ def open_reader(
     if fmt == "tar" or fmt.startswith("tar."):
         from devkit.archive.formats.tar import TarReader
 
-        return TarReader(path, compression=fmt[4:] or None)
+        return TarReader(path, compression=fmt[4:] or None, decoders=decoders)
     if fmt == "7z":
         from devkit.archive.formats.sevenzip import SevenZipReader
 
