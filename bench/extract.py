@@ -108,8 +108,10 @@ def build_archives(data: Path, out: Path, sevenzip: str) -> dict[str, Path]:
 GNU_TIME = shutil.which("time") if Path("/usr/bin/time").exists() else None
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one run.
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB, CPU seconds) of one run. CPU time (user + system of
+    the process and every descendant waited for) shows the work done; on a loaded
+    machine, wall time is mostly waiting for a core.
 
     Peak RSS comes from GNU time (%M, the largest of the process and the children it
     waited for). wait4 from this Python process would report at least this process's
@@ -129,28 +131,33 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
         rss_kb = float(report.read_text().split()[-1]) if GNU_TIME else usage.ru_maxrss
     finally:
         report.unlink()
-    return elapsed, rss_kb / 1024
+    return elapsed, rss_kb / 1024, usage.ru_utime + usage.ru_stime
 
 
 def measure(
     commands: dict[str, tuple[Any, Path | None]], base: Path, runs: int
-) -> dict[str, tuple[float, float]]:
-    """label -> (median seconds, peak MB) of each command (a function of the output
-    folder, and the folder to run it in). The commands take turns, run by run, so
-    that a change in the machine's load falls on all of them alike."""
+) -> dict[str, tuple[float, float, float]]:
+    """label -> (median seconds, peak MB, median CPU seconds) of each command (a
+    function of the output folder, and the folder to run it in). The commands take
+    turns, run by run, so that a change in the machine's load falls on all alike."""
     times: dict[str, list[float]] = {label: [] for label in commands}
     peaks: dict[str, list[float]] = {label: [] for label in commands}
+    cpu: dict[str, list[float]] = {label: [] for label in commands}
     for attempt in range(runs):
         for label, (make_cmd, cwd) in commands.items():
             dest = base / f"{label}-run{attempt}"
             if dest.exists():
                 shutil.rmtree(dest)
             dest.mkdir(parents=True)
-            seconds, rss = timed(make_cmd(dest), cwd)
+            seconds, rss, used = timed(make_cmd(dest), cwd)
             times[label].append(seconds)
             peaks[label].append(rss)
+            cpu[label].append(used)
             shutil.rmtree(dest)
-    return {label: (statistics.median(times[label]), max(peaks[label])) for label in commands}
+    return {
+        label: (statistics.median(times[label]), max(peaks[label]), statistics.median(cpu[label]))
+        for label in commands
+    }
 
 
 def native_command(fmt: str, archive: Path, sevenzip: str, rar_tool: tuple[str, str] | None):
@@ -197,7 +204,7 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
     for fmt, archive in archives.items():
         dest = root / "bigout"
         dest.mkdir()
-        seconds, rss = timed(
+        seconds, rss, _cpu = timed(
             [
                 sys.executable,
                 "-m",
@@ -266,7 +273,9 @@ def archive_size(fmt: str, archive: Path) -> int:
     return sum(p.stat().st_size for p in archive.parent.iterdir())
 
 
-Row = tuple[str, str, float, float, float, float, float, float, bool, float | None]
+# fs, format, devkit s, native s, ratio, target, devkit MB, native MB, ok,
+# CPU ratio devkit/native, baseline ratio (wall) or None
+Row = tuple[str, str, float, float, float, float, float, float, bool, float, float | None]
 
 
 def compare(
@@ -292,12 +301,19 @@ def compare(
             if baseline is not None:
                 commands["baseline"] = (commands["devkit"][0], baseline)
             timings = measure(commands, base, runs)
-            (dk_time, dk_rss), (nat_time, nat_rss) = timings["devkit"], timings["native"]
+            (dk_time, dk_rss, dk_cpu), (nat_time, nat_rss, nat_cpu) = (
+                timings["devkit"],
+                timings["native"],
+            )
             ratio = dk_time / nat_time
+            cpu_ratio = dk_cpu / max(nat_cpu, 1e-3)
             before = timings["baseline"][0] / nat_time if baseline is not None else None
             target = target_for(fmt, where)
             ok = ratio <= target and dk_rss < RSS_LIMIT_MB
-            rows.append((where, fmt, dk_time, nat_time, ratio, target, dk_rss, nat_rss, ok, before))
+            sizes = (dk_rss, nat_rss)
+            rows.append(
+                (where, fmt, dk_time, nat_time, ratio, target, *sizes, ok, cpu_ratio, before)
+            )
             print_row(rows[-1])  # as it comes: a full run takes minutes
     return rows
 
@@ -306,17 +322,17 @@ def print_header() -> None:
     print()
     print(
         f"{'fs':5} {'format':15} {'devkit s':>9} {'native s':>9} {'ratio':>6} {'target':>7} "
-        f"{'devkit MB':>10} {'native MB':>10}  ok   {'baseline ratio':>14}",
+        f"{'devkit MB':>10} {'native MB':>10}  ok  {'cpu ratio':>9} {'baseline ratio':>14}",
         flush=True,
     )
 
 
 def print_row(row: Row) -> None:
-    where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok, before = row
+    where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok, cpu_ratio, before = row
     print(
         f"{where:5} {fmt:15} {dk:9.3f} {nat:9.3f} {ratio:6.2f} {target:7.2f} "
-        f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO ':3}"
-        f"  {'' if before is None else f'{before:14.2f}'}",
+        f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO ':3} {cpu_ratio:9.2f}"
+        f" {'' if before is None else f'{before:14.2f}'}",
         flush=True,
     )
 
@@ -388,7 +404,7 @@ def main() -> int:
         roots = {"disk": disk_root / "out", "shm": shm_root / "out"}
         print_header()
         rows = compare(archives, roots, sevenzip, backend, args.runs, args.baseline)
-        failures = [f"{row[1]} on {row[0]}" for row in rows if not row[-1]]
+        failures = [f"{row[1]} on {row[0]}" for row in rows if not row[8]]
         if args.big_member_gb:
             failures += big_member_failures(shm_root, sevenzip, args.big_member_gb)
         print("\nload average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
