@@ -1,19 +1,22 @@
-"""Compressed tar streams decoded by the native tool (`xz -dc -T0`, `gzip -dc`,
-`bzip2 -dc`, `zstd -dc`) in a decoder process of its own, when it is on PATH.
+"""Compressed tar streams decoded by the native tool (`xz -dc -T0`, `zstd -dc`) in a
+decoder process of its own, when it is on PATH.
 
 Why: Python's lzma decodes on one thread where `xz -T0` decodes the blocks of a
-multi-block stream in parallel (GNU `tar -xJf` runs exactly that), and a decoder in
-another process runs beside devkit's parsing and writing without sharing its GIL
-(bench/extract.py). The decoder reads the archive file itself (its stdin is the file),
-so no compressed byte passes through Python; how far it has read is the file offset
-the two processes share, which gives the progress of the stream.
+multi-block stream in parallel (GNU `tar -xJf` runs exactly that); zstd's own CLI
+decodes with less CPU and half the memory of the zstandard module fed in small
+pieces. gzip and bzip2 stay in Python: measured with bench/extract.py's data, zlib
+in devkit's decoding thread takes half the CPU of `gzip -dc` (whose inflate is its
+own, slower one), and `bzip2 -dc` is the same libbz2 as Python's bz2 plus a pipe.
+The decoder reads the archive file itself (its stdin is the file), so no compressed
+byte passes through Python; how far it has read is the file offset the two processes
+share, which gives the progress of the stream.
 
 The verdict stays Python's: a decoder that exits with anything but 0 (a truncated or
-damaged stream, but also gzip's "trailing zeros ignored" warning), or a stream that
-ends early for the tar parser, raises `NativeStreamFailed`; the caller then decodes
-the archive again with the strict Python decoders (formats.compressed.StrictStream),
-which decide what is damage and say so in their own words. A damaged archive costs
-a second pass; an intact one is decoded once, by the faster tool.
+damaged stream), or a stream that ends early for the tar parser, raises
+`NativeStreamFailed`; the caller then decodes the archive again with the strict
+Python decoders (formats.compressed.StrictStream), which decide what is damage and say
+so in their own words. A damaged archive costs a second pass; an intact one is
+decoded once, by the faster tool.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ READ_SIZE = 1024 * 1024
 # xz decodes the blocks of a multi-block stream (xz -T, pixz) on every core with -T0
 # (xz >= 5.4; older versions decode on one thread and ignore it).
 NATIVE_DECODERS: dict[str, tuple[str, ...]] = {
-    "gz": ("gzip", "-dc"),
-    "bz2": ("bzip2", "-dc"),
     "xz": ("xz", "-dc", "-T0"),
     "zst": ("zstd", "-dcq"),
 }
