@@ -32,10 +32,13 @@ from devkit.archive.decoders import Decoder, Decoders
 READ_SIZE = 1024 * 1024
 
 # The tool and its arguments per compression: decompress to stdout, nothing else.
-# xz decodes the blocks of a multi-block stream (xz -T, pixz) on every core with -T0
-# (xz >= 5.4; older versions decode on one thread and ignore it).
+# xz (>= 5.4) decodes the blocks of a multi-block stream (xz -T, pixz) on every core
+# with -T0, but only as many at once as fit in 64 MiB: a stream of big blocks (xz -9
+# -T: 95 MB with two threads) decodes on one thread, in the memory Python's lzma
+# would take (40 MB), within devkit's 100 MB target. An xz without these options
+# exits at once, and the Python pass decodes the archive.
 NATIVE_DECODERS: dict[str, tuple[str, ...]] = {
-    "xz": ("xz", "-dc", "-T0"),
+    "xz": ("xz", "-dc", "-T0", "--memlimit-mt-decompress=64MiB"),
     "zst": ("zstd", "-dcq"),
 }
 
