@@ -5,9 +5,11 @@ overruled by a second, Python pass. gzip and bzip2 streams stay in Python (faste
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,6 +19,8 @@ import pytest
 from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.errors import ArchiveCorrupt
 from tests.archive.conftest import temp_folders
+from tests.archive.test_unprivileged import as_nobody, read_only_tree
+from tests.archive.test_unprivileged import shared as _shared_fixture  # noqa: F401
 
 TOOLS = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "zst": "zstd"}
 NATIVE = ["xz", "zst"]
@@ -171,3 +175,34 @@ def test_zero_padding_that_xz_rejects_passes_garbage_fails(tmp_path: Path) -> No
     bad.write_bytes(buffer.getvalue() + b"garbage!")
     with pytest.raises(ArchiveCorrupt):
         extract_archive(bad, dest=tmp_path / "bad", env=env, options=ExtractOptions())
+
+
+@pytest.mark.parametrize("suffix", NATIVE)
+def test_the_native_path_as_an_unprivileged_user(
+    request: pytest.FixtureRequest, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a user other than root (CI runs as root): the decoder reads the archive
+    through devkit's descriptor, and read-only modes still land only at the end."""
+    shared: Path = request.getfixturevalue("_shared_fixture")  # a folder nobody may write
+    plain = read_only_tree(shared / "ro.tar.gz")
+    archive = shared / f"ro.tar.{suffix}"
+    with archive.open("wb") as out:
+        data = gzip.decompress(plain.read_bytes())
+        subprocess.run([TOOLS[suffix], "-c"], input=data, stdout=out, check=True)
+    archive.chmod(0o644)
+    wrappers = shared / "bin"
+    wrappers.mkdir(mode=0o755)
+    script = wrappers / TOOLS[suffix]
+    real = shutil.which(TOOLS[suffix])
+    script.write_text(f'#!/bin/sh\necho "$*" >> {shared}/calls\nexec {real} "$@"\n')
+    script.chmod(0o755)
+    (shared / "out").mkdir()
+    (shared / "out").chmod(0o777)
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    done = as_nobody(["extract", str(archive), "-C", str(shared / "out")], shared)
+    assert done.returncode == 0, done.stderr
+    assert (shared / "calls").read_text().startswith("-dc")
+    top = shared / "out" / "top"
+    assert (top / "a.txt").read_bytes() == b"a\n"
+    assert (top / "sub" / "b.txt").read_bytes() == b"b\n"
+    assert stat.S_IMODE(top.stat().st_mode) == 0o555
