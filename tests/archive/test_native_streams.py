@@ -206,3 +206,28 @@ def test_the_native_path_as_an_unprivileged_user(
     assert (top / "a.txt").read_bytes() == b"a\n"
     assert (top / "sub" / "b.txt").read_bytes() == b"b\n"
     assert stat.S_IMODE(top.stat().st_mode) == 0o555
+
+
+@pytest.mark.parametrize("suffix", NATIVE)
+def test_a_single_compressed_file_native_python_and_cut(tmp_path: Path, suffix: str) -> None:
+    """A lone .xz or .zst: decoded by the tool when on PATH, by Python without it, and
+    a cut file is an error either way."""
+    data = os.urandom(300_000) + bytes(2_000_000)
+    archive = tmp_path / f"blob.bin.{suffix}"
+    compressed = subprocess.run([TOOLS[suffix], "-c"], input=data, capture_output=True)
+    archive.write_bytes(compressed.stdout)
+    env = wrapper_path(tmp_path, 'exec "$real" "$@"')
+    result = extract_archive(archive, dest=tmp_path / "native", env=env)
+    assert Path(result.path).read_bytes() == data
+    (call,) = calls(tmp_path)
+    assert call.startswith(f"{TOOLS[suffix]} -dc")
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    result = extract_archive(archive, dest=tmp_path / "python", env={"PATH": str(empty)})
+    assert Path(result.path).read_bytes() == data
+    archive.write_bytes(archive.read_bytes()[:-20])
+    for name, where in (("native-cut", env), ("python-cut", {"PATH": str(empty)})):
+        (tmp_path / name).mkdir()
+        with pytest.raises(ArchiveCorrupt):
+            extract_archive(archive, dest=tmp_path / name, env=where)
+        assert list((tmp_path / name).iterdir()) == []

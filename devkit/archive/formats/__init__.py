@@ -52,4 +52,4 @@ def open_reader(
         return RarReader(path, password=password, decoders=decoders)
     from devkit.archive.formats.single import SingleReader
 
-    return SingleReader(path, compression=fmt)
+    return SingleReader(path, compression=fmt, decoders=decoders)

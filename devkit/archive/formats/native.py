@@ -1,4 +1,4 @@
-"""Compressed tar streams decoded by the native tool (`xz -dc -T0`, `zstd -dc`) in a
+"""Compressed tars and files decoded by the native tool (`xz -dc -T0`, `zstd -dc`) in a
 decoder process of its own, when it is on PATH.
 
 Why: Python's lzma decodes on one thread where `xz -T0` decodes the blocks of a
@@ -89,6 +89,10 @@ class NativeStream:
         data = self._decoder.read_some(READ_SIZE)
         self._report()
         return data or None
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes of decoded data (a single compressed file's content)."""
+        return self._decoder.read_some(size if size > 0 else READ_SIZE)
 
     def _report(self) -> None:
         if self._on_progress is None:
