@@ -193,10 +193,12 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
             out.write(block)
     archives = {
         "tar.gz": root / "big.tar.gz",
+        "tar.zst": root / "big.tar.zst",
         "zip": root / "big.zip",
         "7z": root / "big.7z",
     }
     run(["tar", "-I", "gzip -1", "-cf", str(archives["tar.gz"]), "big"], cwd=source.parent)
+    run(["tar", "-I", "zstd -3 -T2", "-cf", str(archives["tar.zst"]), "big"], cwd=source.parent)
     run(["zip", "-q", "-1", "-r", str(archives["zip"]), "big"], cwd=source.parent)
     run([sevenzip, "a", "-mx=1", "-mmt=2", str(archives["7z"]), "big"], cwd=source.parent)
     shutil.rmtree(source.parent)
