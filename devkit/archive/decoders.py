@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,10 @@ class Decoders:
     def sevenzip(self) -> str | None:
         return sevenzip_tool(self.env)
 
+    def which(self, name: str) -> str | None:
+        """A program on the caller's PATH (a native stream decoder), or None."""
+        return shutil.which(name, path=self.env.get("PATH", os.defpath))
+
     def rar(self, *, needs_password: bool = False) -> Tool | None:
         return rar_tool(self.env, needs_password=needs_password)
 
@@ -87,12 +92,17 @@ class Decoders:
         name: str,
         stderr: int | IO[Any] = subprocess.STDOUT,
         password: str | None = None,
+        stdin: int | None = None,
     ) -> Decoder:
         """Start a decoder whose stdout is read through the returned Decoder (a context
         manager: leaving it stops whatever is left of the process group). A `password`
-        reaches it on stdin (see password_input), never in `argv`."""
+        reaches it on stdin (see password_input), never in `argv`; without one, `stdin`
+        (a descriptor the caller keeps open and closes) is its input, or nothing."""
         self.raise_if_interrupted()
-        stdin = subprocess.DEVNULL if password is None else password_input(password)
+        if password is not None:
+            stdin = password_input(password)
+        elif stdin is None:
+            stdin = subprocess.DEVNULL
         try:
             child = process.Child(
                 argv,

@@ -86,3 +86,39 @@ def test_a_method_7zz_lacks_is_named(tmp_path: Path) -> None:
     assert "Zstandard" in refused.value.message and "damaged" not in refused.value.message
     assert refused.value.details["methods"] == ["Zstandard"]
     assert not (tmp_path / "out").exists()
+
+
+def _py7zr_kind(info: object) -> tuple[str, int | None]:
+    """A member's kind and mode as py7zr's ArchiveFile properties give them."""
+    import stat
+
+    mode = info.posix_mode  # type: ignore[attr-defined]
+    if info.is_directory:  # type: ignore[attr-defined]
+        return "dir", mode
+    if info.is_symlink:  # type: ignore[attr-defined]
+        return "symlink", mode
+    fmt = info.st_fmt  # type: ignore[attr-defined]
+    if info.is_socket or (fmt and not stat.S_ISREG(fmt)):  # type: ignore[attr-defined]
+        return "special", mode
+    return "file", mode
+
+
+def test_member_kinds_read_from_raw_attributes_match_py7zrs_properties() -> None:
+    """devkit reads the attribute bits once instead of through a dozen py7zr property
+    calls per member: the kinds and modes must be py7zr's, for every kind of bits."""
+    import stat
+
+    from py7zr.py7zr import ArchiveFile
+
+    from devkit.archive.formats.sevenzip import _kind
+
+    unix_types = [stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK, stat.S_IFSOCK, stat.S_IFIFO]
+    unix_types += [stat.S_IFCHR, stat.S_IFBLK, 0]
+    windows = [0, 0x01, 0x10, 0x20, 0x400, 0x410, 0x420, 0x8000]
+    values: list[int | None] = [None, *windows]
+    values += [base | 0x8000 | ((kind | 0o4755) << 16) for base in windows for kind in unix_types]
+    for attributes in values:
+        properties = (
+            {"filename": "x"} if attributes is None else {"filename": "x", "attributes": attributes}
+        )
+        assert _kind(attributes) == _py7zr_kind(ArchiveFile(0, properties)), attributes  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ def open_reader(
     if fmt == "tar" or fmt.startswith("tar."):
         from devkit.archive.formats.tar import TarReader
 
-        return TarReader(path, compression=fmt[4:] or None)
+        return TarReader(path, compression=fmt[4:] or None, decoders=decoders)
     if fmt == "7z":
         from devkit.archive.formats.sevenzip import SevenZipReader
 
@@ -52,4 +52,4 @@ def open_reader(
         return RarReader(path, password=password, decoders=decoders)
     from devkit.archive.formats.single import SingleReader
 
-    return SingleReader(path, compression=fmt)
+    return SingleReader(path, compression=fmt, decoders=decoders)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from devkit.archive.formats.compressed import (
     CountingFile,
@@ -47,6 +47,11 @@ _KINDS: dict[bytes, Kind] = {
 
 class UseTarfile(Exception):
     """This archive needs the full tarfile implementation."""
+
+
+class BlockSource(Protocol):
+    def get(self) -> bytes | None:
+        """The next block of decoded data; None at the end."""
 
 
 class _Producer:
@@ -99,7 +104,7 @@ class _Producer:
 
 
 class _Buffer:
-    def __init__(self, producer: _Producer, path: Path) -> None:
+    def __init__(self, producer: BlockSource, path: Path) -> None:
         self._producer = producer
         self._path = path
         self._data = b""
@@ -242,6 +247,10 @@ class FastTar:
                 self._parse(_Buffer(producer, self.path), writer)
             finally:
                 producer.close()
+
+    def extract_from(self, source: BlockSource, writer: TreeWriter) -> None:
+        """Parse decoded blocks that another process produces (formats.native)."""
+        self._parse(_Buffer(source, self.path), writer)
 
     def _parse(self, buf: _Buffer, writer: TreeWriter) -> None:
         extended = _Extended()

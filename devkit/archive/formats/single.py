@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devkit.archive.decoders import Decoders
 from devkit.archive.detect import single_output_name
 from devkit.archive.formats.compressed import GuardedStream, open_decompressed
 from devkit.archive.model import Entry
@@ -12,9 +13,10 @@ from devkit.archive.writer import TreeWriter
 
 
 class SingleReader:
-    def __init__(self, path: Path, *, compression: str) -> None:
+    def __init__(self, path: Path, *, compression: str, decoders: Decoders | None = None) -> None:
         self.path = path
         self.format = compression
+        self._decoders = decoders
         stat = path.stat()
         self.entry = Entry(
             name=single_output_name(path),
@@ -36,10 +38,32 @@ class SingleReader:
         return self.path.stat().st_size
 
     def extract(self, writer: TreeWriter) -> None:
+        if self._extract_natively(writer):
+            return
         if not writer.admit(self.entry):
             return
         with self.path.open("rb") as raw, open_decompressed(raw, self.format) as stream:
             writer.add(self.entry, GuardedStream(stream, self.path))
+
+    def _extract_natively(self, writer: TreeWriter) -> bool:
+        """Decode with the native tool (formats.native); False when there is none or
+        it did not vouch for the stream (then the file and its admission are
+        forgotten, and the Python decoders decode and judge it)."""
+        from devkit.archive.formats.native import NativeStream, NativeStreamFailed, native_command
+
+        command = native_command(self.format, self._decoders) if self._decoders else None
+        if command is None or self._decoders is None:
+            return False
+        if not writer.admit(self.entry):
+            return True  # skipped: nothing to decode
+        try:
+            with NativeStream(self.path, command, self._decoders, None) as stream:
+                writer.add(self.entry, stream)
+                stream.finish()
+        except NativeStreamFailed:
+            writer.reset()
+            return False
+        return True
 
     def close(self) -> None:
         pass
