@@ -68,8 +68,20 @@ def sequence(*commands: list[str], cwd: Path, env: dict[str, str]) -> float:
     """Milliseconds to run the commands one after the other."""
     start = time.perf_counter()
     for command in commands:
+        began = time.monotonic()
         run(command, cwd, env)
+        note_in_trace(env, began, command)
     return (time.perf_counter() - start) * 1000
+
+
+def note_in_trace(env: dict[str, str], began: float, command: list[str]) -> None:
+    """With --trace, the command's own line in the trace file next to the lines its
+    children wrote (same clock, CLOCK_MONOTONIC), so time outside git shows."""
+    trace = env.get("DEVKIT_TRACE_PROCESSES")
+    if trace:
+        took = (time.monotonic() - began) * 1000
+        with open(trace, "a") as log:
+            log.write(f"bench\t-\t{began:.4f}\t{took:.1f}\t{' '.join(command)}\n")
 
 
 def git(cwd: Path, env: dict[str, str], *args: str) -> None:
@@ -278,6 +290,12 @@ def main() -> int:
         type=Path,
         help="another devkit checkout (say, main's) to time in the same run, taking turns",
     )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="append every git child devkit starts (argv, start, ms) and every timed "
+        "command to this file (DEVKIT_TRACE_PROCESSES)",
+    )
     args = parser.parse_args()
     devkits = {"devkit": devkit_command(Path(__file__).resolve().parent.parent)}
     if args.baseline:
@@ -285,6 +303,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
     try:
         env = make_env(root)
+        if args.trace:
+            env["DEVKIT_TRACE_PROCESSES"] = str(args.trace.resolve())
         started = time.perf_counter()
         rows: list[tuple[str, Times, str, float]] = []
         if args.only != "parallel":
