@@ -47,6 +47,7 @@ from devkit.gitflow.sync.model import (
     Taken,
 )
 from devkit.gitflow.sync.push import push
+from devkit.gitflow.sync.replay import replay_rebase
 from devkit.gitflow.sync.scratch import integrate_in_scratch
 
 REASON = "before sync"
@@ -217,10 +218,21 @@ def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
 def integrate(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, log: SyncLog
 ) -> str:
-    """The new tip: the upstream for a fast-forward, else the result of a rebase or
-    merge run in a scratch worktree (the user's files are not touched)."""
+    """The new tip: the upstream for a fast-forward, else the result of a rebase
+    replayed from objects (sync/replay.py) or of a rebase or merge run in a scratch
+    worktree (the user's files are not touched either way)."""
     if plan.action == "fast-forward":
         return position.up_sha
+    if plan.action == "rebase":
+        # Objects only, no checkout; None when only a real `git rebase` will do.
+        replayed = replay_rebase(
+            g,
+            old=position.old,
+            onto=position.up_sha,
+            upstream=plan.replay_after or position.up_sha,
+        )
+        if replayed is not None:
+            return replayed
     return integrate_in_scratch(
         g,
         mode=plan.action,
