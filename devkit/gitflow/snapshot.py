@@ -15,7 +15,6 @@ tree are never touched. Restoring is devkit/gitflow/restore.py; undo is undo.py.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,7 +63,8 @@ class TrackedState:
 @contextmanager
 def temporary_index(g: GitRepo, *, copy_real: bool) -> Iterator[dict[str, str]]:
     """An environment with GIT_INDEX_FILE pointing at a private, throw-away index."""
-    path = g.git_dir / f"devkit-index-{os.getpid()}-{secrets.token_hex(4)}"
+    # (os.urandom rather than the `secrets` module: that one imports hashlib and hmac)
+    path = g.git_dir / f"devkit-index-{os.getpid()}-{os.urandom(4).hex()}"
     real = g.git_dir / "index"
     try:
         if copy_real and real.exists():

@@ -208,6 +208,8 @@ def _tracked_clean(position: Position) -> bool:
 
 def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
     """The tracked paths the move changes (before carrying local changes over)."""
+    if plan.incoming is not None:
+        return list(plan.incoming)
     target = plan.expected_tree or position.up_sha
     out = g.run(
         ["diff", "--name-only", "-z", "--no-renames", position.old, target, "--"], strip=False
@@ -256,10 +258,10 @@ def verify(
             code="verify_failed",
             hint="report this",
         )
-    _check_integrated_tree(g, position, plan, new=new)
+    checked_tree = _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
         if _tracked_clean(position):  # index and files simply become the new tree
-            tree = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
+            tree = checked_tree or g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
             return Target(head=new, state=TrackedState(tree, tree), carried=False)
         return Target(head=new, state=_two_tree_state(g, old=position.old, new=new), carried=False)
     outcome = merge_with_base(g, new, stash, position.old)
@@ -308,15 +310,16 @@ def _carried_index(g: GitRepo, *, new: str, stash: str, old: str) -> str:
     return staged.tree if staged.clean else g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
 
 
-def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> None:
+def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> str | None:
     """The invariant of every integration: the result's tree is the merge of the local
     and the upstream trees. A rebase that replays a change twice, drops one or keeps a
-    commit the upstream reverted ends somewhere else, and must not move anything."""
+    commit the upstream reverted ends somewhere else, and must not move anything.
+    Returns the new tip's tree (None for a fast-forward, which has no prediction)."""
     if plan.expected_tree is None:
-        return
+        return None
     got = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
     if got == plan.expected_tree:
-        return
+        return got
     changed = g.text(["diff", "--name-only", "-z", plan.expected_tree, got, "--"])
     paths = sorted(p for p in changed.split("\0") if p)
     raise SyncStopped(

@@ -45,6 +45,7 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
         expected_tree=None if action == "fast-forward" else incoming_tree,
         fallback=fallback,
         replay_after=replay_after,
+        incoming=tuple(path for _, path in changes),
     )
 
 
@@ -133,9 +134,10 @@ def _predicted_tree(g: GitRepo, position: Position, action: str, replay_after: s
             outcome=outcome,
         )
     else:
-        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
+        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name;
+        # the report of a clean prediction is not shown, so it needs no merge base.
         report, outcome = predict_conflicts(
-            g, current=current, incoming=incoming, names_resolve=True
+            g, current=current, incoming=incoming, names_resolve=True, current_is_head=True
         )
     if not report.clean:
         raise SyncStopped(
