@@ -5,6 +5,7 @@ git binary against a twin repository that plain git rebased."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -98,3 +99,23 @@ def test_a_rebase_hook_makes_sync_run_the_real_rebase(remote: Remote, tmp_path: 
     assert " rebase --no-autostash" in log.read_text()
     assert marker.exists()  # git rebase ran the user's hook, as git pull --rebase would
     assert git(clone, "log", "--format=%s", "-2").split() == ["mine", "theirs"]
+
+
+def test_commit_gpgsign_makes_sync_run_the_real_rebase(remote: Remote, tmp_path: Path) -> None:
+    """commit-tree would not sign (it ignores commit.gpgSign); git rebase signs, so
+    its refusal to go on unsigned must reach the user, as in merge mode."""
+    clone = remote.clone("me")
+    push_from(remote, "colleague", "theirs", {"theirs.txt": "t\n"})
+    commit(clone, "mine", {"mine.txt": "m\n"})
+    gpg = tmp_path / "fake-gpg"
+    gpg.write_text("#!/bin/sh\necho 'gpg: signing failed: No secret key' >&2\nexit 2\n")
+    gpg.chmod(0o755)
+    git(clone, "config", "commit.gpgsign", "true")
+    git(clone, "config", "gpg.program", str(gpg))
+    before = git(clone, "rev-parse", "HEAD")
+    done = run_devkit(["sync", "--mode", "rebase", "--no-push", "--json"], cwd=clone)
+    assert done.returncode == 1, done.stdout
+    error = json.loads(done.stdout)["errors"][0]
+    assert error["code"] == "integrate_failed"
+    assert "gpg failed to sign the data" in error["message"]
+    assert git(clone, "rev-parse", "HEAD") == before
