@@ -36,7 +36,6 @@ from devkit.gitflow.snapshot import (
     state_commit,
     temporary_index,
 )
-from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import (
     Carried,
     Plan,
@@ -46,6 +45,7 @@ from devkit.gitflow.sync.model import (
     SyncStopped,
     Taken,
 )
+from devkit.gitflow.sync.overlap import untracked_at
 from devkit.gitflow.sync.push import push
 from devkit.gitflow.sync.replay import replay_rebase
 from devkit.gitflow.sync.scratch import integrate_in_scratch
@@ -182,13 +182,10 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     log.note("taking a snapshot")
     touched = _incoming_paths(g, position, plan)
-    # Untracked files the move could overwrite or delete; the others (a 200 MiB
-    # download, a build directory) stay out of the snapshot: nothing touches them.
-    untracked = [
-        path
-        for path in position.status.untracked
-        if not path.endswith("/") and any(paths_overlap(path, t) for t in touched)
-    ]
+    # Untracked (and ignored) files the move could overwrite or delete, found on disk
+    # where it writes; the others (a 200 MiB download, a build directory) stay out of
+    # the snapshot: nothing touches them. (Status ran without its untracked scan.)
+    untracked = untracked_at(g, touched) if touched else []
     commit = snapshot_commit(
         g,
         branch=position.branch,
