@@ -182,18 +182,27 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     log.note("taking a snapshot")
     touched = _incoming_paths(g, position, plan)
+    clean = _tracked_clean(position)
+    # With a clean tree the index holds exactly HEAD's entries of the touched paths.
+    head_entries = (
+        dict(plan.incoming_head_entries)
+        if plan.incoming_head_entries is not None and plan.incoming is not None
+        else None
+    )
     # Untracked (and ignored) files the move could overwrite or delete, found on disk
     # where it writes; the others (a 200 MiB download, a build directory) stay out of
     # the snapshot: nothing touches them. (Status ran without its untracked scan.)
-    untracked = untracked_at(g, touched) if touched else []
+    tracked = head_entries.keys() if clean and head_entries is not None else ()
+    untracked = untracked_at(g, touched, tracked=tracked) if touched else []
     commit = snapshot_commit(
         g,
         branch=position.branch,
         head=position.old,
         reason=REASON,
-        clean=_tracked_clean(position),
+        clean=clean,
         touched=touched,
         untracked=untracked,
+        head_entries=head_entries,
     )
     return commit, stash
 
