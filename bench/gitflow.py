@@ -12,8 +12,10 @@
 Targets: single-repo commands add at most 150 ms over raw git; the parallel sync is at
 least 4x faster than the loop. Prints medians (ms) and ratios; exits 1 if a target is
 missed. Takes a few minutes. Usage: python bench/gitflow.py [--rounds N] [--baseline DIR]
-(--baseline: another checkout, e.g. `git worktree add /tmp/main main`, timed in the same
-run, taking turns with this one, so a before/after comparison shares the machine's load).
+[--trace FILE] (--baseline: another checkout, e.g. `git worktree add /tmp/main main`,
+timed in the same run, taking turns with this one, so a before/after comparison shares
+the machine's load; --trace: every git child of every timed devkit run, with its
+duration, and each timed command's own line, to see where the time goes).
 """
 
 from __future__ import annotations
