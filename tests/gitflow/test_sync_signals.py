@@ -107,10 +107,10 @@ def matrix(
 
 
 # A rebase is replayed from objects (devkit/gitflow/sync/replay.py): merge-tree 1 is the
-# prediction, 2 replays the local commit; commit-tree 1 and 2 build the snapshot, 3 is
-# the replay's probe and 4 writes the rebased commit.
+# prediction, 2 replays the local commit; commit-tree 1 and 2 build the snapshot, 3
+# writes the rebased commit (its parent is an upstream commit: no probe before it).
 REPLAY = Point("merge-tree:2", None, critical=False)
-REPLAY_COMMIT = Point("commit-tree:4", None, critical=False)
+REPLAY_COMMIT = Point("commit-tree:3", None, critical=False)
 REBASE = ("--mode", "rebase")
 AUTOSTASH = ("--mode", "rebase", "--autostash")
 MERGE = ("--mode", "merge")

@@ -5,11 +5,12 @@ merge-tree` and written with `git commit-tree`, with no checkout at all.
 (20,000 files: most of a second) to replay a commit or two. Here each commit C (parent
 P) is merged onto the new tip T over the base P, as a cherry-pick does: git 2.39's
 merge-tree has no `--merge-base`, so a throw-away commit with T's tree and parent P
-makes P the merge base. The result keeps C's author, author date and message byte for
-byte; the committer is whoever runs the sync, now, as with `git rebase`. It follows
-`git rebase`'s defaults: commits whose change the upstream already has are skipped
-(`--cherry-mark`, unless they started empty), commits that start empty are kept, and
-commits that become empty are dropped.
+makes P the merge base (the first commit needs none when P is an upstream commit: P
+is then already the only merge base of T and C). The result keeps C's author, author
+date and message byte for byte; the committer is whoever runs the sync, now, as with
+`git rebase`. It follows `git rebase`'s defaults: commits whose change the upstream
+already has are skipped (`--cherry-mark`, unless they started empty), commits that
+start empty are kept, and commits that become empty are dropped.
 
 Only objects are written, so a kill at any instant leaves nothing to clean. Whenever
 this could differ from what `git rebase` does (a hook rebase would run, a setting that
@@ -68,7 +69,6 @@ def replay_rebase(g: GitRepo, *, old: str, onto: str, upstream: str) -> str | No
             "rev-list",
             "--cherry-mark",
             "--right-only",
-            "--no-merges",
             "--reverse",
             "--topo-order",
             "--parents",
@@ -92,7 +92,10 @@ def replay_rebase(g: GitRepo, *, old: str, onto: str, upstream: str) -> str | No
     commits = _read_commits(g, [onto, *(c for _, c, _ in picks), *(p for _, _, p in picks)])
     if commits is None:
         return None
-    return _replay(g, onto, picks, commits)
+    # Parents outside the listing are commits the upstream has (when it is `onto`):
+    # for the first pick such a parent is already the merge base, no probe needed.
+    based_on_onto = upstream == onto
+    return _replay(g, onto, picks, commits, based_on_onto=based_on_onto)
 
 
 def _rebase_needs_git(g: GitRepo) -> bool:
@@ -106,8 +109,14 @@ def _rebase_needs_git(g: GitRepo) -> bool:
 
 
 def _replay(
-    g: GitRepo, onto: str, picks: list[tuple[bool, str, str]], commits: dict[str, _Commit]
+    g: GitRepo,
+    onto: str,
+    picks: list[tuple[bool, str, str]],
+    commits: dict[str, _Commit],
+    *,
+    based_on_onto: bool,
 ) -> str | None:
+    listed = {sha for _, sha, _ in picks}
     tip, tip_tree = onto, commits[onto].tree
     for already_upstream, sha, parent in picks:
         commit = commits[sha]
@@ -119,7 +128,10 @@ def _replay(
         if parent == tip:
             tip, tip_tree = sha, commit.tree  # unchanged base: rebase keeps the commit
             continue
-        tree = tip_tree if started_empty else _picked_tree(g, tip_tree, parent, sha)
+        # On `onto` itself, with a parent the upstream has, that parent is the only
+        # merge base of `onto` and the commit: merge-tree needs no probe to use it.
+        direct = onto if tip == onto and based_on_onto and parent not in listed else None
+        tree = tip_tree if started_empty else _picked_tree(g, tip_tree, parent, sha, direct=direct)
         if tree is None:
             return None
         if tree == tip_tree and not started_empty:
@@ -131,17 +143,23 @@ def _replay(
     return tip
 
 
-def _picked_tree(g: GitRepo, tip_tree: str, parent: str, sha: str) -> str | None:
-    """The tree of cherry-picking `sha` onto a tip with `tip_tree` (None: a conflict)."""
-    probe = g.run(
-        ["commit-tree", tip_tree, "-p", parent, "-m", "devkit rebase probe"],
-        check=False,
-        env=BOOKKEEPING_IDENTITY,
-    )
-    if not probe.ok:
-        return None
+def _picked_tree(
+    g: GitRepo, tip_tree: str, parent: str, sha: str, *, direct: str | None
+) -> str | None:
+    """The tree of cherry-picking `sha` onto a tip with `tip_tree` (None: a conflict).
+    `direct`: the tip itself, when its merge base with `sha` is already `parent`."""
+    ours = direct
+    if ours is None:
+        probe = g.run(
+            ["commit-tree", tip_tree, "-p", parent, "-m", "devkit rebase probe"],
+            check=False,
+            env=BOOKKEEPING_IDENTITY,
+        )
+        if not probe.ok:
+            return None
+        ours = probe.text.strip()
     try:
-        outcome = merge_tree(g, probe.text.strip(), sha)
+        outcome = merge_tree(g, ours, sha)
     except OperationFailed:
         return None
     return outcome.tree if outcome.clean else None
