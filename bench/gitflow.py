@@ -12,8 +12,10 @@
 Targets: single-repo commands add at most 150 ms over raw git; the parallel sync is at
 least 4x faster than the loop. Prints medians (ms) and ratios; exits 1 if a target is
 missed. Takes a few minutes. Usage: python bench/gitflow.py [--rounds N] [--baseline DIR]
-(--baseline: another checkout, e.g. `git worktree add /tmp/main main`, timed in the same
-run, taking turns with this one, so a before/after comparison shares the machine's load).
+[--trace FILE] (--baseline: another checkout, e.g. `git worktree add /tmp/main main`,
+timed in the same run, taking turns with this one, so a before/after comparison shares
+the machine's load; --trace: every git child of every timed devkit run, with its
+duration, and each timed command's own line, to see where the time goes).
 """
 
 from __future__ import annotations
@@ -68,8 +70,20 @@ def sequence(*commands: list[str], cwd: Path, env: dict[str, str]) -> float:
     """Milliseconds to run the commands one after the other."""
     start = time.perf_counter()
     for command in commands:
+        began = time.monotonic()
         run(command, cwd, env)
+        note_in_trace(env, began, command)
     return (time.perf_counter() - start) * 1000
+
+
+def note_in_trace(env: dict[str, str], began: float, command: list[str]) -> None:
+    """With --trace, the command's own line in the trace file next to the lines its
+    children wrote (same clock, CLOCK_MONOTONIC), so time outside git shows."""
+    trace = env.get("DEVKIT_TRACE_PROCESSES")
+    if trace:
+        took = (time.monotonic() - began) * 1000
+        with open(trace, "a") as log:
+            log.write(f"bench\t-\t{began:.4f}\t{took:.1f}\t{' '.join(command)}\n")
 
 
 def git(cwd: Path, env: dict[str, str], *args: str) -> None:
@@ -278,6 +292,12 @@ def main() -> int:
         type=Path,
         help="another devkit checkout (say, main's) to time in the same run, taking turns",
     )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="append every git child devkit starts (argv, start, ms) and every timed "
+        "command to this file (DEVKIT_TRACE_PROCESSES)",
+    )
     args = parser.parse_args()
     devkits = {"devkit": devkit_command(Path(__file__).resolve().parent.parent)}
     if args.baseline:
@@ -285,6 +305,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
     try:
         env = make_env(root)
+        if args.trace:
+            env["DEVKIT_TRACE_PROCESSES"] = str(args.trace.resolve())
         started = time.perf_counter()
         rows: list[tuple[str, Times, str, float]] = []
         if args.only != "parallel":

@@ -27,6 +27,11 @@ stops every group still registered (SIGTERM, then SIGKILL a second later). What 
 process can guarantee: a descendant that moved itself into a new session or process
 group (a daemon) is out of reach; so is everything when the guard itself is SIGKILLed
 in the same instant (`kill -9 -1`).
+
+Tracing. With DEVKIT_TRACE_PROCESSES=<file> in devkit's own environment, every child
+appends one line to that file when it ends: devkit's pid, the thread, the child's start
+(monotonic seconds), its duration in milliseconds and its argv, tab-separated (for
+measuring where a command's time goes; see bench/gitflow.py --trace).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ POLL_SECONDS = 0.05
 LINGER_SECONDS = 0.2
 # How long SIGKILL may take to empty a group before devkit stops waiting.
 KILL_WAIT_SECONDS = 5.0
+# A debugging aid, read once: where each finished child is logged (see the docstring).
+_TRACE_FILE = os.environ.get("DEVKIT_TRACE_PROCESSES") or None
 
 
 # -- the signal policy ---------------------------------------------------------------
@@ -619,6 +626,17 @@ class Child:
                 with contextlib.suppress(OSError):
                     stream.close()
         self.stop()
+        if _TRACE_FILE is not None:
+            _trace(self)
+
+
+def _trace(child: Child) -> None:
+    took = (time.monotonic() - child.started) * 1000
+    where = f"{os.getpid()}\t{threading.current_thread().name}"
+    argv = " ".join(child.argv).replace("\n", "\\n")
+    line = f"{where}\t{child.started:.4f}\t{took:.1f}\t{argv}\n"
+    with contextlib.suppress(OSError), open(_TRACE_FILE or os.devnull, "a") as log:
+        log.write(line)
 
 
 # -- running a child to completion ---------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -241,11 +242,19 @@ def check_paths(worktree: Path, paths: Sequence[str], *, limit: int) -> list[Ref
 
     refused: list[Refusal] = []
     for rel in paths:
-        target = worktree / rel
-        if target.is_symlink() or not target.is_file():
+        target = os.path.join(worktree, rel)
+        # One lstat: symlinks, directories (submodules) and vanished paths are skipped.
+        try:
+            info = os.lstat(target)
+        except OSError:
             continue
-        size = target.stat().st_size
-        data = target.read_bytes() if size <= limit else b""
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        size = info.st_size
+        data = b""
+        if size <= limit:
+            with open(target, "rb") as handle:
+                data = handle.read()
         secret = detect_secret(rel, data)
         if secret is not None:
             refused.append(Refusal(rel, "secret", secret.detail()))

@@ -15,7 +15,6 @@ tree are never touched. Restoring is devkit/gitflow/restore.py; undo is undo.py.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,7 +63,8 @@ class TrackedState:
 @contextmanager
 def temporary_index(g: GitRepo, *, copy_real: bool) -> Iterator[dict[str, str]]:
     """An environment with GIT_INDEX_FILE pointing at a private, throw-away index."""
-    path = g.git_dir / f"devkit-index-{os.getpid()}-{secrets.token_hex(4)}"
+    # (os.urandom rather than the `secrets` module: that one imports hashlib and hmac)
+    path = g.git_dir / f"devkit-index-{os.getpid()}-{os.urandom(4).hex()}"
     real = g.git_dir / "index"
     try:
         if copy_real and real.exists():
@@ -114,6 +114,7 @@ def snapshot_commit(
     clean: bool,
     touched: Sequence[str] = (),
     untracked: Sequence[str] = (),
+    head_entries: Mapping[str, tuple[str, str]] | None = None,
 ) -> str:
     """The snapshot commit of HEAD, index and working tree (objects only, no ref).
 
@@ -123,7 +124,9 @@ def snapshot_commit(
     filter), so that a restore writes back exactly what was there. `untracked`: the
     untracked paths the caller may overwrite or delete; other untracked files are left
     out, since nothing devkit does touches them. When nothing differs from HEAD and no
-    index flag needs keeping, HEAD itself is the snapshot."""
+    index flag needs keeping, HEAD itself is the snapshot. `head_entries`: with
+    `clean`, the caller may pass {path: (mode, blob)} of HEAD for every touched path
+    HEAD has (the index then holds exactly those), which saves listing the index."""
     with temporary_index(g, copy_real=True) as env:
         index_tree = g.text(["write-tree"], env=env).strip()
         if not clean:
@@ -136,7 +139,8 @@ def snapshot_commit(
         raw = set(touched)
         if tracked_tree != index_tree:
             raw.update(_changed_paths(g, index_tree, tracked_tree))
-        worktree_tree = _with_raw_bytes(g, env, sorted(raw)) or tracked_tree
+        known = head_entries if clean and not untracked and raw == set(touched) else None
+        worktree_tree = _with_raw_bytes(g, env, sorted(raw), known) or tracked_tree
     head_tree = g.text(["rev-parse", f"{head}^{{tree}}"]).strip()
     if worktree_tree == index_tree == head_tree and not _needs_index_file(g):
         return head
@@ -162,9 +166,15 @@ def _changed_paths(g: GitRepo, before: str, after: str) -> list[str]:
     return [p for p in out.text.split("\0") if p]
 
 
-def _with_raw_bytes(g: GitRepo, env: dict[str, str], paths: list[str]) -> str | None:
+def _with_raw_bytes(
+    g: GitRepo,
+    env: dict[str, str],
+    paths: list[str],
+    known: Mapping[str, tuple[str, str]] | None = None,
+) -> str | None:
     """Store the raw bytes of these regular files in the temporary index and return
-    its tree (None when every entry already holds them)."""
+    its tree (None when every entry already holds them). `known`: the index entries
+    of these paths, when the caller knows them (else the index is asked)."""
     regular = [p for p in paths if stat.S_ISREG(_lstat_mode(g.worktree / p))]
     if not regular:
         return None
@@ -173,7 +183,7 @@ def _with_raw_bytes(g: GitRepo, env: dict[str, str], paths: list[str]) -> str | 
         batch = regular[start : start + 500]
         out = g.text(["hash-object", "-w", "--no-filters", "--", *batch])
         oids += out.split()
-    entries = index_entries(g, env, regular)
+    entries = dict(known) if known is not None else index_entries(g, env, regular)
     lines = []
     for path, oid in zip(regular, oids, strict=True):
         mode = entries.get(path, ("", ""))[0] or _git_mode(g.worktree / path)

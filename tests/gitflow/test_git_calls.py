@@ -65,3 +65,17 @@ def test_commit_on_an_unborn_branch_and_nothing_staged(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"branch": "trunk"' in done.stdout
     assert git(repo, "log", "--format=%s").strip() == "first"
+
+
+def test_the_process_trace_names_every_git_child(logged: tuple[Path, dict[str, str]]) -> None:
+    """DEVKIT_TRACE_PROCESSES (what bench/gitflow.py --trace reads): a line per child."""
+    repo, env = logged
+    write(repo, "a.txt", "traced\n")
+    trace = repo.parent / "trace.tsv"
+    done = run_devkit(
+        ["stage", "--all"], cwd=repo, env={**env, "DEVKIT_TRACE_PROCESSES": str(trace)}
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("\t") for line in trace.read_text().splitlines()]
+    assert [row[4].split()[1] for row in rows] == calls(env)
+    assert all(row[0] == rows[0][0] and float(row[3]) >= 0 for row in rows)

@@ -48,7 +48,8 @@ def _worktrees(clone: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     ("hold", "arg", "leftover"),
-    [("rebase", None, "scratch worktree"), ("add", "-u", "index copy")],
+    # A merge runs in a scratch worktree (a rebase is replayed from objects alone).
+    [("merge", None, "scratch worktree"), ("add", "-u", "index copy")],
     ids=["scratch-worktree", "index-copy"],
 )
 def test_the_next_sync_removes_what_a_killed_sync_left(
@@ -60,7 +61,7 @@ def test_the_next_sync_removes_what_a_killed_sync_left(
     leftover: str,
 ) -> None:
     clone, _ = copy_scenario(templates["plain"], tmp_path)
-    _killed_at(runs, clone, tmp_path, hold, arg)
+    _killed_at(runs, clone, tmp_path, hold, arg, "--mode", "merge")
     git_dir = clone / ".git"
     if leftover == "scratch worktree":
         assert len(_worktrees(clone)) == 2 and list((git_dir / "devkit").glob("sync-*"))
@@ -99,7 +100,7 @@ def test_a_running_sync_keeps_its_scratch_worktree_while_another_is_refused(
 ) -> None:
     clone, _ = copy_scenario(templates["plain"], tmp_path)
     first = start_held(
-        ["sync", "--json", "--mode", "rebase", str(clone)], root=tmp_path, hold="rebase"
+        ["sync", "--json", "--mode", "merge", str(clone)], root=tmp_path, hold="merge"
     )
     runs.append(first)
     first.wait_held()

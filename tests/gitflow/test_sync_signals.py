@@ -106,6 +106,11 @@ def matrix(
     ]
 
 
+# A rebase is replayed from objects (devkit/gitflow/sync/replay.py): merge-tree 1 is the
+# prediction, 2 replays the local commit; commit-tree 1 and 2 build the snapshot, 3
+# writes the rebased commit (its parent is an upstream commit: no probe before it).
+REPLAY = Point("merge-tree:2", None, critical=False)
+REPLAY_COMMIT = Point("commit-tree:3", None, critical=False)
 REBASE = ("--mode", "rebase")
 AUTOSTASH = ("--mode", "rebase", "--autostash")
 MERGE = ("--mode", "merge")
@@ -114,13 +119,13 @@ CASES = [
         "plain",
         REBASE,
         [
-            Point("rebase", None, critical=False),
+            REPLAY,
             Point("read-tree", "-u", critical=True),
             Point("update-ref", "--stdin", critical=True),
         ],
         [
             Point("fetch", None, critical=False),
-            Point("worktree", None, critical=False),
+            REPLAY_COMMIT,
             Point("push", None, critical=False),
         ],
     ),
@@ -128,7 +133,7 @@ CASES = [
         "overlap",
         AUTOSTASH,
         [
-            Point("rebase", None, critical=False),
+            REPLAY,
             Point("read-tree", "--reset", critical=True),
             Point("update-ref", "--stdin", critical=True),
         ],
@@ -139,6 +144,7 @@ CASES = [
         MERGE,
         [],
         [
+            Point("worktree", None, critical=False),
             Point("merge", None, critical=False),
             Point("read-tree", "-u", critical=True),
             Point("update-ref", "--stdin", critical=True),
@@ -187,7 +193,7 @@ def test_a_signal_during_the_rollback_of_a_failed_sync_waits_for_it(
 
 @pytest.mark.parametrize(
     "point",
-    [Point("read-tree", "--reset", critical=True), Point("rebase", None, critical=False)],
+    [Point("read-tree", "--reset", critical=True), REPLAY],
     ids=lambda p: p.name,
 )
 def test_a_second_sigterm_never_skips_the_rollback(
@@ -232,10 +238,10 @@ def test_the_guard_stops_the_held_git_when_devkit_exits_by_signal_in_a_parallel_
     run = start_held(
         ["sync", "--mode", "rebase", "--autostash", "-j", "2", str(first), str(second)],
         root=tmp_path,
-        hold="rebase:*",
+        hold="merge-tree:*",
     )
     runs.append(run)
-    run.wait_held(count=2)  # both repositories are rebasing, each in its worker thread
+    run.wait_held(count=2)  # both repositories are merging, each in its worker thread
     run.signal(signal.SIGTERM)
     out, err = run.finish(timeout=60)
     assert run.process.returncode == 143, (out, err)
@@ -265,7 +271,8 @@ KILL_POINTS = [
     # (SIGKILL during the move itself: tests/gitflow/test_sync_crash.py)
     AfterKill(Point("fetch", None, False), "plain", False, False, False, False, False,
               "no_snapshot"),
-    AfterKill(Point("rebase", None, False), "plain", False, False, False, False, True,
+    AfterKill(REPLAY, "plain", False, False, False, False, False, "no_snapshot"),
+    AfterKill(Point("merge", None, False), "plain", False, False, False, False, True,
               "no_snapshot"),
     AfterKill(Point("push", None, False), "plain", True, True, True, True, False,
               "restores"),
@@ -280,6 +287,8 @@ def test_sigkill_leaves_no_process_and_a_known_repository_state(
     clone, _ = copy_scenario(templates[case.scenario], tmp_path)
     before = state(clone)
     args = AUTOSTASH if case.scenario == "overlap" else REBASE
+    if case.point.hold == "merge":
+        args = MERGE  # merging runs in a scratch worktree
     run = held_sync(runs, clone, tmp_path, case.point, *args)
     # devkit registers a child with its guard in one pipe write right after the fork; a
     # SIGKILL in exactly that moment would orphan it (the README says so). Not the case

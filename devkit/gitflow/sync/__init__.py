@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -146,6 +145,8 @@ def sync_repositories(
     if workers == 1:
         results = [one(p) for p in paths]
     else:
+        from concurrent.futures import ThreadPoolExecutor  # only for several at once
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devkit-sync") as pool:
             results = list(pool.map(one, paths))
     modes = {r.mode for r in results if r.mode}

@@ -144,6 +144,12 @@ class Plan:
     # A rebase replays only the commits after this one (the fork point of a rewritten
     # upstream), as `git pull --rebase` does; None: all commits the upstream lacks.
     replay_after: str | None = None
+    # The tracked paths integrating changes (before local changes are carried over),
+    # as predict found them; None: not known, the snapshot asks git.
+    incoming: tuple[str, ...] | None = None
+    # (path, (mode, blob)) in the old tip of those paths that it has: with a clean
+    # tree, the index entries the snapshot would otherwise list.
+    incoming_head_entries: tuple[tuple[str, tuple[str, str]], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from devkit.gitflow.snapshot import (
     state_commit,
     temporary_index,
 )
-from devkit.gitflow.status import paths_overlap
 from devkit.gitflow.sync.model import (
     Carried,
     Plan,
@@ -46,7 +45,9 @@ from devkit.gitflow.sync.model import (
     SyncStopped,
     Taken,
 )
+from devkit.gitflow.sync.overlap import untracked_at
 from devkit.gitflow.sync.push import push
+from devkit.gitflow.sync.replay import replay_rebase
 from devkit.gitflow.sync.scratch import integrate_in_scratch
 
 REASON = "before sync"
@@ -181,21 +182,27 @@ def snapshot(g: GitRepo, position: Position, plan: Plan, log: SyncLog) -> tuple[
         stash = g.text(["stash", "create", "devkit autostash"]).strip() or None
     log.note("taking a snapshot")
     touched = _incoming_paths(g, position, plan)
-    # Untracked files the move could overwrite or delete; the others (a 200 MiB
-    # download, a build directory) stay out of the snapshot: nothing touches them.
-    untracked = [
-        path
-        for path in position.status.untracked
-        if not path.endswith("/") and any(paths_overlap(path, t) for t in touched)
-    ]
+    clean = _tracked_clean(position)
+    # With a clean tree the index holds exactly HEAD's entries of the touched paths.
+    head_entries = (
+        dict(plan.incoming_head_entries)
+        if plan.incoming_head_entries is not None and plan.incoming is not None
+        else None
+    )
+    # Untracked (and ignored) files the move could overwrite or delete, found on disk
+    # where it writes; the others (a 200 MiB download, a build directory) stay out of
+    # the snapshot: nothing touches them. (Status ran without its untracked scan.)
+    tracked = head_entries.keys() if clean and head_entries is not None else ()
+    untracked = untracked_at(g, touched, tracked=tracked) if touched else []
     commit = snapshot_commit(
         g,
         branch=position.branch,
         head=position.old,
         reason=REASON,
-        clean=_tracked_clean(position),
+        clean=clean,
         touched=touched,
         untracked=untracked,
+        head_entries=head_entries,
     )
     return commit, stash
 
@@ -207,6 +214,8 @@ def _tracked_clean(position: Position) -> bool:
 
 def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
     """The tracked paths the move changes (before carrying local changes over)."""
+    if plan.incoming is not None:
+        return list(plan.incoming)
     target = plan.expected_tree or position.up_sha
     out = g.run(
         ["diff", "--name-only", "-z", "--no-renames", position.old, target, "--"], strip=False
@@ -217,10 +226,21 @@ def _incoming_paths(g: GitRepo, position: Position, plan: Plan) -> list[str]:
 def integrate(
     g: GitRepo, position: Position, plan: Plan, options: SyncOptions, log: SyncLog
 ) -> str:
-    """The new tip: the upstream for a fast-forward, else the result of a rebase or
-    merge run in a scratch worktree (the user's files are not touched)."""
+    """The new tip: the upstream for a fast-forward, else the result of a rebase
+    replayed from objects (sync/replay.py) or of a rebase or merge run in a scratch
+    worktree (the user's files are not touched either way)."""
     if plan.action == "fast-forward":
         return position.up_sha
+    if plan.action == "rebase":
+        # Objects only, no checkout; None when only a real `git rebase` will do.
+        replayed = replay_rebase(
+            g,
+            old=position.old,
+            onto=position.up_sha,
+            upstream=plan.replay_after or position.up_sha,
+        )
+        if replayed is not None:
+            return replayed
     return integrate_in_scratch(
         g,
         mode=plan.action,
@@ -244,10 +264,10 @@ def verify(
             code="verify_failed",
             hint="report this",
         )
-    _check_integrated_tree(g, position, plan, new=new)
+    checked_tree = _check_integrated_tree(g, position, plan, new=new)
     if stash is None:
         if _tracked_clean(position):  # index and files simply become the new tree
-            tree = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
+            tree = checked_tree or g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
             return Target(head=new, state=TrackedState(tree, tree), carried=False)
         return Target(head=new, state=_two_tree_state(g, old=position.old, new=new), carried=False)
     outcome = merge_with_base(g, new, stash, position.old)
@@ -296,15 +316,16 @@ def _carried_index(g: GitRepo, *, new: str, stash: str, old: str) -> str:
     return staged.tree if staged.clean else g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
 
 
-def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> None:
+def _check_integrated_tree(g: GitRepo, position: Position, plan: Plan, *, new: str) -> str | None:
     """The invariant of every integration: the result's tree is the merge of the local
     and the upstream trees. A rebase that replays a change twice, drops one or keeps a
-    commit the upstream reverted ends somewhere else, and must not move anything."""
+    commit the upstream reverted ends somewhere else, and must not move anything.
+    Returns the new tip's tree (None for a fast-forward, which has no prediction)."""
     if plan.expected_tree is None:
-        return
+        return None
     got = g.text(["rev-parse", f"{new}^{{tree}}"]).strip()
     if got == plan.expected_tree:
-        return
+        return got
     changed = g.text(["diff", "--name-only", "-z", plan.expected_tree, got, "--"])
     paths = sorted(p for p in changed.split("\0") if p)
     raise SyncStopped(

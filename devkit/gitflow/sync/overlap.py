@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from devkit.gitflow.gitcmd import GitRepo
@@ -48,10 +48,18 @@ def tracked_overlap(status: RepoStatus, changes: Sequence[tuple[str, str]]) -> l
 
 def untracked_in_the_way(g: GitRepo, changes: Sequence[tuple[str, str]]) -> list[str]:
     """Untracked or ignored files that placing the incoming paths would overwrite."""
+    return untracked_at(g, [rel for letter, rel in changes if letter in "AT"])
+
+
+def untracked_at(g: GitRepo, paths: Iterable[str], *, tracked: Collection[str] = ()) -> list[str]:
+    """Untracked or ignored files that overlap these paths: at one, inside one (a
+    directory on disk), or at a parent of one (a file where a directory must go).
+    Looked up on disk at those paths only, never by scanning the whole tree; the index
+    is asked only about files not in `tracked` (paths the caller knows it holds)."""
     candidates: set[str] = set()
-    for letter, rel in changes:
-        if letter in "AT":
-            candidates.update(_occupants(g.worktree, rel))
+    for rel in paths:
+        candidates.update(_occupants(g.worktree, rel))
+    candidates.difference_update(tracked)
     if not candidates:
         return []
     return sorted(candidates - _in_index(g, candidates))

@@ -37,7 +37,7 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
             raise _rewritten(position, action)
     replay_after = position.fork_point if action == "rebase" else None
     incoming_tree = _predicted_tree(g, position, action, replay_after)
-    changes = _changed_paths(g, position.old, incoming_tree)
+    changes, head_entries = _changed_paths(g, position.old, incoming_tree)
     overlapping = _local_work_in_the_way(g, position, changes, options)
     return Plan(
         action=action,
@@ -45,6 +45,8 @@ def predict(g: GitRepo, position: Position, options: SyncOptions) -> Plan:
         expected_tree=None if action == "fast-forward" else incoming_tree,
         fallback=fallback,
         replay_after=replay_after,
+        incoming=tuple(path for _, path in changes),
+        incoming_head_entries=tuple(head_entries.items()),
     )
 
 
@@ -133,9 +135,10 @@ def _predicted_tree(g: GitRepo, position: Position, action: str, replay_after: s
             outcome=outcome,
         )
     else:
-        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name.
+        # The branch is at `old` (we hold the lock) and `upstream` is the upstream's name;
+        # the report of a clean prediction is not shown, so it needs no merge base.
         report, outcome = predict_conflicts(
-            g, current=current, incoming=incoming, names_resolve=True
+            g, current=current, incoming=incoming, names_resolve=True, current_is_head=True
         )
     if not report.clean:
         raise SyncStopped(
@@ -148,10 +151,23 @@ def _predicted_tree(g: GitRepo, position: Position, action: str, replay_after: s
     return outcome.tree
 
 
-def _changed_paths(g: GitRepo, old: str, new_tree: str) -> list[tuple[str, str]]:
-    """(status letter, path) of what the incoming side changes."""
+def _changed_paths(
+    g: GitRepo, old: str, new_tree: str
+) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
+    """(status letter, path) of what the incoming side changes, and {path: (mode,
+    blob)} of those paths in `old` (the ones it has)."""
     raw = g.run(
-        ["diff", "--name-status", "-z", "--no-renames", old, new_tree, "--"], strip=False
+        ["diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new_tree, "--"], strip=False
     ).text
-    tokens = [t for t in raw.split("\0") if t]
-    return [(tokens[i][0], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
+    tokens = raw.split("\0")
+    changes: list[tuple[str, str]] = []
+    before: dict[str, tuple[str, str]] = {}
+    # Each entry: ":old_mode new_mode old_blob new_blob LETTER" NUL path NUL.
+    for header, path in zip(tokens[0:-1:2], tokens[1::2], strict=False):
+        fields = header.split(" ")
+        if not header.startswith(":") or len(fields) != 5:
+            continue
+        changes.append((fields[4][:1], path))
+        if fields[0] != ":000000":
+            before[path] = (fields[0][1:], fields[2])
+    return changes, before

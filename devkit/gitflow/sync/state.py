@@ -175,7 +175,10 @@ def _no_commits(branch: str, *, remote_branch: str | None = None) -> SyncStopped
 
 
 def _usable_status(g: GitRepo, branch: str) -> RepoStatus:
-    status = g.status()
+    # Tracked changes only: scanning a large tree for untracked files costs more than
+    # the rest of the status, and sync looks for them only where incoming paths go
+    # (overlap.untracked_at).
+    status = g.status(untracked="no")
     if status.head != branch:
         raise SyncStopped(f"HEAD moved off '{branch}' while syncing", code="branch_moved")
     if status.oid is None:
