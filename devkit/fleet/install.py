@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit import __version__, process
-from devkit.fleet.pack import LAUNCHER, AnyPack, compatibility
+from devkit.fleet.pack import LAUNCHER, Pack, compatibility
 from devkit.fleet.ssh import Master, Reach
 
 INSTALL_TIMEOUT = 600.0
@@ -95,7 +95,7 @@ def remote_devkit(pack_path: str) -> list[str]:
 
 
 def install_on(
-    master: Master, pack: AnyPack, env: Mapping[str, str], send: Callable[[], bytes]
+    master: Master, pack: Pack, env: Mapping[str, str], send: Callable[[], bytes]
 ) -> Installed:
     host = master.host.name
     probed = process.run_captured(
@@ -135,7 +135,7 @@ def install_on(
 def install_all(
     reached: Sequence[Reach],
     masters: Mapping[str, Master],
-    pack: AnyPack,
+    pack: Pack,
     env: Mapping[str, str],
     forks: int,
 ) -> list[Installed]:

@@ -17,7 +17,6 @@ once and never compresses anything.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -26,7 +25,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit import __version__
+from devkit.atomic import replace_file
 from devkit.errors import DevkitError
 
 LAUNCHER = "devkit-remote.py"
@@ -50,17 +49,28 @@ sys.exit(main())
 
 @dataclass(frozen=True)
 class Pack:
-    data: bytes
+    """A built pack: in memory (`content`) or kept in the cache (`path`), so that a run
+    that only needs its name never reads its bytes."""
+
     sha256: str
     distributions: tuple[str, ...]
+    content: bytes | None = None
+    path: Path | None = None
 
     @property
     def name(self) -> str:
         return f"{__version__}-{self.sha256[:16]}"
 
     @property
+    def data(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        assert self.path is not None
+        return self.path.read_bytes()
+
+    @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.content) if self.content is not None else os.path.getsize(str(self.path))
 
 
 class PackFailed(DevkitError):
@@ -164,7 +174,7 @@ def build_pack() -> Pack:
             _add(archive, name, path.read_bytes(), mode)
     data = buffer.getvalue()
     names = tuple(f"{d.metadata['Name']}=={d.version}" for d in distributions)
-    return Pack(data, hashlib.sha256(data).hexdigest(), names)
+    return Pack(hashlib.sha256(data).hexdigest(), names, content=data)
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
@@ -201,31 +211,7 @@ def _cache_folder() -> Path:
     return Path(base) / "devkit" / "packs"
 
 
-@dataclass(frozen=True)
-class CachedPack:
-    """A pack kept in the cache: its name without reading its bytes."""
-
-    path: Path
-    sha256: str
-    distributions: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{__version__}-{self.sha256[:16]}"
-
-    @property
-    def data(self) -> bytes:
-        return self.path.read_bytes()
-
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
-
-
-AnyPack = Pack | CachedPack
-
-
-def current_pack() -> AnyPack:
+def current_pack() -> Pack:
     """The pack of this installation, built once and then read from the cache. A cache
     that cannot be written (a read-only home) only costs the build on every run."""
     folder = _cache_folder()
@@ -234,7 +220,7 @@ def current_pack() -> AnyPack:
     try:
         meta = json.loads(meta_path.read_text())
         if zip_path.stat().st_size == meta["bytes"]:
-            return CachedPack(zip_path, meta["sha256"], tuple(meta["distributions"]))
+            return Pack(meta["sha256"], tuple(meta["distributions"]), path=zip_path)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     pack = build_pack()
@@ -244,20 +230,8 @@ def current_pack() -> AnyPack:
         for old in folder.iterdir():  # one installation, one pack: drop the stale ones
             if not old.name.startswith(key):
                 old.unlink(missing_ok=True)
-        _write_atomically(zip_path, pack.data)
-        _write_atomically(meta_path, json.dumps(meta).encode())
+        replace_file(zip_path, pack.data)
+        replace_file(meta_path, json.dumps(meta).encode())
     except OSError:
         return pack
-    return CachedPack(zip_path, pack.sha256, pack.distributions)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=".incoming-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    return Pack(pack.sha256, pack.distributions, path=zip_path)

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from devkit import process
 from devkit.errors import InterruptSignal
 from devkit.fleet.inventory import Host
-from devkit.fleet.pack import AnyPack
+from devkit.fleet.pack import Pack
 from devkit.fleet.ssh import Master, SshSettings
 
 # How long a host's run may take to clean up after Ctrl-C before ssh is stopped.
@@ -154,7 +154,7 @@ class FleetRun:
         self,
         jobs: Sequence[HostJob],
         options: FleetOptions,
-        pack: AnyPack,
+        pack: Pack,
         observer: FleetObserver,
         env: Mapping[str, str],
         folder: Path,

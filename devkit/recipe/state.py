@@ -14,17 +14,17 @@ caller gets a warning and the task simply is not remembered as up to date.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from devkit.atomic import replace_file
 
 STATE_DIR = ".devkit"
 # Compared to decide "up to date"; `recorded` only picks the newer of two copies.
@@ -207,23 +207,6 @@ def _update(path: Path, task: str, entry: dict[str, Any] | None) -> None:
             data.pop(task, None)
         else:
             data[task] = entry
-        _replace(path, json.dumps(data, indent=2, sort_keys=True))
+        replace_file(path, json.dumps(data, indent=2, sort_keys=True).encode())
     finally:
         os.close(lock)  # releases the flock
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write text to a unique temporary file beside `path`, fsync it, rename it over."""
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
