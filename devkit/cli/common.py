@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,47 @@ from devkit.errors import DevkitError, Interrupted
 JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout (errors included)."),
+]
+
+# The options every fleet command takes (`fleet install`, `run --hosts`).
+HostsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        metavar="HOSTS",
+        help="Comma-separated hosts; ranges as in Ansible: web[01:12].example.com.",
+        rich_help_panel="Fleet",
+    ),
+]
+InventoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory", "-i", metavar="FILE", help="An inventory YAML file.", rich_help_panel="Fleet"
+    ),
+]
+LimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--limit",
+        metavar="PATTERN",
+        help="Only these hosts: names, groups, globs, !x, &y.",
+        rich_help_panel="Fleet",
+    ),
+]
+ConnectTimeoutOption = Annotated[
+    int,
+    typer.Option(
+        "--connect-timeout", min=1, metavar="SECONDS", help="Per host.", rich_help_panel="Fleet"
+    ),
+]
+AcceptNewHostKeysOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-keys",
+        help="Trust the key of a host seen for the first time (ssh accept-new);"
+        " a changed key is always refused.",
+        rich_help_panel="Fleet",
+    ),
 ]
 
 # A command body gets the console (for live output) and returns its result.

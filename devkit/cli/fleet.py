@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devkit.cli.common import JsonOption, run_command
+from devkit.cli.common import (
+    AcceptNewHostKeysOption,
+    ConnectTimeoutOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    LimitOption,
+    run_command,
+)
 from devkit.console import CommandResult, Console, printable
 from devkit.errors import DevkitError, InvalidInput, OperationFailed
 
@@ -23,39 +30,14 @@ def register(app: typer.Typer) -> None:
         action: Annotated[
             str, typer.Argument(metavar="install", help="What to do on every host: install.")
         ],
-        hosts: Annotated[
-            str | None,
-            typer.Option(
-                "--hosts",
-                metavar="HOSTS",
-                help="Comma-separated hosts; ranges as in Ansible: web[01:12].example.com.",
-            ),
-        ] = None,
-        inventory: Annotated[
-            Path | None,
-            typer.Option("--inventory", "-i", metavar="FILE", help="An inventory YAML file."),
-        ] = None,
-        limit: Annotated[
-            str | None,
-            typer.Option(
-                "--limit", metavar="PATTERN", help="Only these hosts: names, groups, globs, !x."
-            ),
-        ] = None,
+        hosts: HostsOption = None,
+        inventory: InventoryOption = None,
+        limit: LimitOption = None,
         forks: Annotated[
             int, typer.Option("--forks", "-f", min=1, metavar="N", help="Hosts at once.")
         ] = 10,
-        connect_timeout: Annotated[
-            int,
-            typer.Option("--connect-timeout", min=1, metavar="SECONDS", help="Per host."),
-        ] = 10,
-        accept_new_host_keys: Annotated[
-            bool,
-            typer.Option(
-                "--accept-new-host-keys",
-                help="Trust the key of a host seen for the first time (ssh accept-new);"
-                " a changed key is always refused.",
-            ),
-        ] = False,
+        connect_timeout: ConnectTimeoutOption = 10,
+        accept_new_host_keys: AcceptNewHostKeysOption = False,
         json_output: JsonOption = False,
     ) -> CommandResult:
         """Install this devkit on every host, over ssh; hosts need python3, no internet.
@@ -72,26 +54,12 @@ def register(app: typer.Typer) -> None:
                 raise InvalidInput(
                     f"unknown fleet action {action!r}", code="usage", hint="use: install"
                 )
-            chosen = _hosts(hosts, inventory, limit)
+            from devkit.fleet.inventory import choose_hosts
+
+            chosen = choose_hosts(hosts, inventory, limit=limit)
             return _install(console, chosen, forks, connect_timeout, accept_new_host_keys)
 
         return run_command("fleet", json_mode=json_output, body=body)
-
-
-def _hosts(hosts: str | None, inventory: Path | None, limit: str | None) -> list[Host]:
-    from devkit.fleet.inventory import inventory_from_hosts, load_inventory
-
-    if (hosts is None) == (inventory is None):
-        raise InvalidInput(
-            "name the hosts with --hosts or --inventory (one of them)",
-            code="usage",
-            hint="e.g. devkit fleet install --hosts 'web[1:3]'",
-        )
-    chosen = load_inventory(inventory) if inventory else inventory_from_hosts(hosts or "")
-    selected = chosen.select(limit)
-    if not selected:
-        raise InvalidInput(f"--limit {limit!r} selects no host", code="no_hosts")
-    return selected
 
 
 def _install(

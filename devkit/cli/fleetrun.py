@@ -59,32 +59,9 @@ class RunFlags:
 
 
 def select_hosts(flags: FleetFlags, pattern: str | None) -> list[Host]:
-    """The hosts of --hosts or --inventory, narrowed by the recipe's `fleet: hosts:`
-    pattern and by --limit."""
-    from devkit.fleet.inventory import inventory_from_hosts, load_inventory
+    from devkit.fleet.inventory import choose_hosts
 
-    if flags.hosts is not None and flags.inventory is not None:
-        raise InvalidInput(
-            "name the hosts with --hosts or --inventory, not both",
-            code="usage",
-            hint="e.g. devkit run deploy.yaml --hosts 'web[1:3]'",
-        )
-    inventory = (
-        load_inventory(flags.inventory)
-        if flags.inventory
-        else inventory_from_hosts(flags.hosts or "")
-    )
-    chosen = inventory.select(pattern)
-    if flags.limit is not None:
-        keep = {host.name for host in inventory.select(flags.limit)}
-        chosen = [host for host in chosen if host.name in keep]
-    if not chosen:
-        raise InvalidInput(
-            "the host selection is empty",
-            code="no_hosts",
-            hint="check --limit and the recipe's 'fleet: hosts:' against the inventory",
-        )
-    return chosen
+    return choose_hosts(flags.hosts, flags.inventory, limit=flags.limit, pattern=pattern)
 
 
 def parse_serial(text: str | None) -> list[int | str] | None:

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from devkit.cli.common import JsonOption, interrupted, run_command
+from devkit.cli.common import (
+    AcceptNewHostKeysOption,
+    ConnectTimeoutOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    LimitOption,
+    interrupted,
+    run_command,
+)
 from devkit.console import CommandResult, Console, StatusSink, printable
 from devkit.errors import DevkitError, InvalidInput, OperationFailed
 
@@ -373,35 +382,9 @@ def register(app: typer.Typer) -> None:
                 help="Write a commented starter devkit.yaml (and .devkit-schema.json) here.",
             ),
         ] = False,
-        hosts: Annotated[
-            str | None,
-            typer.Option(
-                "--hosts",
-                metavar="HOSTS",
-                help="Run on these hosts over ssh: comma-separated, ranges as in Ansible"
-                " (web[01:12].example.com).",
-                rich_help_panel="Fleet",
-            ),
-        ] = None,
-        inventory: Annotated[
-            Path | None,
-            typer.Option(
-                "--inventory",
-                "-i",
-                metavar="FILE",
-                help="Run on the hosts of an inventory YAML file.",
-                rich_help_panel="Fleet",
-            ),
-        ] = None,
-        limit: Annotated[
-            str | None,
-            typer.Option(
-                "--limit",
-                metavar="PATTERN",
-                help="Only these hosts: names, groups, globs, !x, &y.",
-                rich_help_panel="Fleet",
-            ),
-        ] = None,
+        hosts: HostsOption = None,
+        inventory: InventoryOption = None,
+        limit: LimitOption = None,
         forks: Annotated[
             int | None,
             typer.Option(
@@ -432,25 +415,8 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel="Fleet",
             ),
         ] = None,
-        connect_timeout: Annotated[
-            int,
-            typer.Option(
-                "--connect-timeout",
-                min=1,
-                metavar="SECONDS",
-                help="Per host.",
-                rich_help_panel="Fleet",
-            ),
-        ] = 10,
-        accept_new_host_keys: Annotated[
-            bool,
-            typer.Option(
-                "--accept-new-host-keys",
-                help="Trust the key of a host seen for the first time (ssh accept-new);"
-                " a changed key is always refused.",
-                rich_help_panel="Fleet",
-            ),
-        ] = False,
+        connect_timeout: ConnectTimeoutOption = 10,
+        accept_new_host_keys: AcceptNewHostKeysOption = False,
         json_output: JsonOption = False,
         fleet_stdin: Annotated[
             bool,

@@ -102,6 +102,42 @@ class Inventory:
         return [host for host in self.hosts if host.name in chosen]
 
 
+def choose_hosts(
+    hosts: str | None,
+    inventory: Path | None,
+    *,
+    limit: str | None = None,
+    pattern: str | None = None,
+) -> list[Host]:
+    """The hosts of `--hosts` or `--inventory` (exactly one of them), kept by a recipe's
+    `fleet: hosts:` pattern and by `--limit`, in inventory order; InvalidInput when the
+    selection is empty."""
+    if (hosts is None) == (inventory is None):
+        raise InvalidInput(
+            "name the hosts with --hosts or --inventory: one of them, not both",
+            code="usage",
+            hint="e.g. --hosts 'web[1:3]'",
+        )
+    chosen_from = load_inventory(inventory) if inventory else inventory_from_hosts(hosts or "")
+    chosen = chosen_from.select(pattern)
+    if limit is not None:
+        keep = {host.name for host in chosen_from.select(limit)}
+        chosen = [host for host in chosen if host.name in keep]
+    if not chosen:
+        given = []
+        if limit is not None:
+            given.append(f"--limit {limit!r}")
+        if pattern is not None:
+            given.append(f"the recipe's 'fleet: hosts: {pattern}'")
+        why = f"{' with '.join(given)} selects no host" if given else "no host is named"
+        raise InvalidInput(
+            f"the host selection is empty: {why}",
+            code="no_hosts",
+            hint="compare the pattern with the host names and groups",
+        )
+    return chosen
+
+
 def inventory_from_hosts(text: str) -> Inventory:
     """The inventory a `--hosts` value makes: the hosts, nothing else."""
     return Inventory(tuple(Host(name) for name in expand_hosts(text)))
