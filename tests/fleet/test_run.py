@@ -53,6 +53,15 @@ def fleet_run(fleet: Fleet, args: list[str], cwd: Path) -> subprocess.CompletedP
     return run_devkit(["run", *args], cwd=cwd, env=fleet.env())
 
 
+def start_fleet_run(fleet: Fleet, args: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """A fleet run in the background, in a session of its own (signals go to it alone)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "devkit", "run", *args],
+        cwd=cwd, env={**os.environ, **fleet.env(), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
 def test_every_host_runs_the_recipe_with_its_own_variables(fleet: Fleet, tmp_path: Path) -> None:
     write(tmp_path, "hosts.yaml", """\
         defaults:
@@ -169,11 +178,9 @@ def test_secrets_travel_on_stdin_and_are_masked(fleet: Fleet, tmp_path: Path) ->
               - touch {tmp_path}/waiting-{{{{ host.name }}}}
               - while [ ! -e {gate} ]; do sleep 0.05; done
         """)  # fmt: skip
-    env = {**os.environ, **fleet.env(), "API_TOKEN": secret}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "run", "secret.yaml", "--hosts", "host1,host2"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_fleet_run(
+        fleet, ["secret.yaml", "--hosts", "host1,host2"], tmp_path, API_TOKEN=secret
+    )
     try:
         assert wait_until(lambda: all((tmp_path / f"waiting-host{n}").exists() for n in (1, 2)), 60)
         seen = [pid for pid, line in processes_with("") if secret in line]
@@ -198,11 +205,7 @@ def test_ctrl_c_stops_every_host_and_their_finally_runs(fleet: Fleet, tmp_path: 
             finally:
               - touch {tmp_path}/cleaned-{{{{ host.name }}}}
         """)  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "run", "long.yaml", "--hosts", "host1,host2"],
-        cwd=tmp_path, env={**os.environ, **fleet.env()},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    proc = start_fleet_run(fleet, ["long.yaml", "--hosts", "host1,host2"], tmp_path)
     try:
         assert wait_until(lambda: all((tmp_path / f"started-host{n}").exists() for n in (1, 2)), 60)
         assert wait_until(lambda: len(processes_with(marker)) >= 2, 10)
@@ -227,11 +230,7 @@ def test_a_dropped_connection_stops_the_hosts_steps(fleet: Fleet, tmp_path: Path
             finally:
               - touch {tmp_path}/cleaned
         """)  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "run", "long.yaml", "--hosts", "host1"],
-        cwd=tmp_path, env={**os.environ, **fleet.env()},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proc = start_fleet_run(fleet, ["long.yaml", "--hosts", "host1"], tmp_path)
     assert wait_until(lambda: (tmp_path / "started").exists(), 60)
     assert wait_until(lambda: bool(processes_with(marker)), 10)
     os.kill(proc.pid, signal.SIGKILL)  # no goodbye: the guard drops the ssh connections
@@ -333,11 +332,7 @@ def test_a_second_ctrl_c_cuts_the_connections_at_once(fleet: Fleet, tmp_path: Pa
               - sleep 8
               - touch {tmp_path}/cleaned
         """)  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "run", "slow.yaml", "--hosts", "host1"],
-        cwd=tmp_path, env={**os.environ, **fleet.env()},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    proc = start_fleet_run(fleet, ["slow.yaml", "--hosts", "host1"], tmp_path)
     try:
         assert wait_until(lambda: (tmp_path / "started").exists(), 60)
         os.kill(proc.pid, signal.SIGTERM)
