@@ -87,16 +87,27 @@ def fleet_command(
 ) -> CommandResult:
     """`devkit run RECIPE --hosts/--inventory`: the recipe is checked for every host
     (with its variables) before any host is contacted; `--check` stops there."""
-    recipe, hosts, settings = load_for_hosts(console, recipe_path, run, flags)
+    plan = load_for_hosts(console, recipe_path, run, flags)
+    recipe, hosts = plan.recipe, plan.hosts
     if check:
         console.outcome(True, f"{printable(recipe.name)} is valid for {len(hosts)} host(s)")
         return CommandResult("run", {"recipe": recipe.name, "hosts": [h.name for h in hosts]})
-    return run_on_fleet(console, recipe_path, recipe, run, flags, hosts, settings)
+    return run_on_fleet(console, plan, run, flags)
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """What a fleet run will do, settled before any host is contacted."""
+
+    recipe: Recipe  # as the first valid host sees it
+    hosts: list[Host]
+    tasks: tuple[str, ...]  # the tasks named on the command line, arguments bound
+    settings: dict[str, Any]  # the fleet: block, then the flags
 
 
 def load_for_hosts(
     console: Console, recipe_path: Path, run: RunFlags, flags: FleetFlags
-) -> tuple[Recipe, list[Host], dict[str, Any]]:
+) -> FleetPlan:
     """The recipe as the first host that passes sees it (its `fleet:` block narrows
     the hosts), then checked once per distinct set of groups and variables of the hosts
     that remain: `{{ vars.app_dir }}` missing on one host stops the run, naming it."""
@@ -120,7 +131,7 @@ def load_for_hosts(
     for host in hosts:
         if isinstance(_check_for(checked, recipe_path, host, run.cli_vars), RecipeInvalid):
             _raise_invalid(console, host, checked)
-    return first, hosts, settings
+    return FleetPlan(first, hosts, named, settings)
 
 
 def _host_key(host: Host) -> str:
@@ -164,34 +175,29 @@ def _raise_invalid(console: Console, host: Host, checked: Mapping[str, Any]) -> 
 
 
 def run_on_fleet(
-    console: Console,
-    recipe_path: Path,
-    recipe: Recipe,
-    run: RunFlags,
-    flags: FleetFlags,
-    hosts: list[Host],
-    settings: dict[str, Any],
+    console: Console, fleet_plan: FleetPlan, run: RunFlags, flags: FleetFlags
 ) -> CommandResult:
     from devkit.fleet.pack import current_pack
-    from devkit.fleet.remote import request_line
+    from devkit.fleet.remote import request_files, request_line
     from devkit.fleet.run import FleetOptions, FleetRun, HostJob
     from devkit.fleet.ssh import SshSettings, connections
-    from devkit.recipe.arguments import bind_arguments
     from devkit.recipe.runner import plan
 
-    named, _ = bind_arguments(recipe, run.tasks)
-    secrets = _secrets(recipe, plan(recipe, named or _default(recipe)), run.dry_run)
+    recipe, hosts, settings = fleet_plan.recipe, fleet_plan.hosts, fleet_plan.settings
+    planned = plan(recipe, fleet_plan.tasks or _default(recipe))
+    secrets = _secrets(recipe, planned, run.dry_run)
     _register_secrets(list(secrets.values()))
+    files = request_files(recipe)  # read once, sent to every host
     jobs = [
         HostJob(host, request_line(recipe, host=_fleet_host(host), cli_vars=run.cli_vars,
-                                   secrets=secrets))
+                                   secrets=secrets, files=files))
         for host in hosts
     ]  # fmt: skip
     options = FleetOptions(
         ssh=SshSettings(
             connect_timeout=flags.connect_timeout, accept_new_host_keys=flags.accept_new_host_keys
         ),
-        remote_args=_remote_args(run, console),
+        remote_args=_remote_args(run),
         forks=int(settings.get("forks") or 10),
         serial=settings.get("serial"),
         max_fail_percentage=settings.get("max_fail_percentage"),
@@ -246,8 +252,9 @@ def _secrets(recipe: Recipe, planned: Sequence[str], dry_run: bool) -> dict[str,
     """The values of the secrets the run needs, read here (the hosts get them on stdin);
     a missing one stops the run before any host is contacted."""
     from devkit.recipe.secrets import run_secrets, task_secrets
+    from devkit.recipe.vars import environment as run_environment
 
-    environment = {**recipe.dotenv_values, **os.environ}
+    environment = run_environment(os.environ, recipe.dotenv_values)
     run_secrets(recipe, environment, planned, dry_run=dry_run)
     declared = {*recipe.secrets, *task_secrets(recipe)}
     return {name: environment[name] for name in sorted(declared) if name in environment}
@@ -263,7 +270,7 @@ def _register_secrets(values: Sequence[str]) -> None:
         redaction.mask_everywhere(Masker(values).text)
 
 
-def _remote_args(run: RunFlags, console: Console) -> tuple[str, ...]:
+def _remote_args(run: RunFlags) -> tuple[str, ...]:
     args = ["run", "--fleet-stdin"]
     args += ["--dry-run"] * run.dry_run + ["--force"] * run.force + ["--yes"] * run.yes
     if run.jobs is not None:

@@ -62,15 +62,17 @@ def request_line(
     host: FleetHost,
     cli_vars: Mapping[str, str] | None = None,
     secrets: Mapping[str, str] | None = None,
+    files: tuple[str, dict[str, str]] | None = None,
 ) -> bytes:
     """For the controller: the request line (JSON and its newline) that runs `recipe`
     (loaded with load_recipe(..., host=host)) on `host`. `secrets`: the values of the
-    recipe's declared secrets, read on the controller."""
-    name, files = request_files(recipe)
+    recipe's declared secrets, read on the controller. `files`: request_files(recipe),
+    when the caller read them once for many hosts."""
+    name, encoded = files if files is not None else request_files(recipe)
     document = {
         "protocol": PROTOCOL,
         "recipe": name,
-        "files": files,
+        "files": encoded,
         "host": {"name": host.name, "groups": list(host.groups)},
         "vars": dict(host.vars),
         "cli_vars": dict(cli_vars or {}),

@@ -168,6 +168,7 @@ class FleetRun:
         self.folder = folder
         self.index = {job.host.name: number for number, job in enumerate(self.jobs)}
         self.pack_lock = threading.Lock()
+        self.pack_data: bytes | None = None  # read when the first host needs the pack
 
     def run(self) -> FleetReport:
         from devkit.fleet.batches import batches, threshold_reached
@@ -249,9 +250,9 @@ class FleetRun:
         name = master.host.name
         self.observer.host_phase(name, "installing devkit")
         with self.pack_lock:  # read the pack's bytes once, whichever host needs them first
-            data = getattr(self, "_pack_data", None)
-            if data is None:
-                data = self._pack_data = self.pack.data
+            if self.pack_data is None:
+                self.pack_data = self.pack.data
+            data = self.pack_data
         done = install_on(master, self.pack, self.env, lambda: data)
         if done.ok:
             return None
