@@ -6,6 +6,11 @@ it if devkit is SIGKILLed. Its output is read here with two watches no plain pip
 has: the stall limit (DEVKIT_TOOL_TIMEOUT seconds without a byte: the group is
 stopped and DecoderStalled says so) and signals (an extraction in a worker thread,
 where the signal handler cannot raise, stops with InterruptSignal all the same).
+
+For big members the output is read ahead in a thread (ReadAhead): the pipe is drained
+while devkit checksums and writes the previous megabytes, so the decoder waits less on
+a full pipe and devkit less on an empty one. The thread only reads; every check
+stays with the reader of the Decoder.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import os
 import select
 import shutil
 import subprocess
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
@@ -28,6 +35,9 @@ DECODER_GRACE = 2.0
 # How often a wait for output looks at signals (a worker thread has no other way).
 SIGNAL_CHECK_SECONDS = 0.1
 READ_SIZE = 1024 * 1024
+# How many pieces of output the read-ahead thread may hold before it waits for the
+# reader: with the pipe's megabyte, at most ~5 MiB in flight per decoder.
+READ_AHEAD_PIECES = 4
 # Linux: a larger pipe means fewer wake-ups per megabyte of decoded data.
 _F_SETPIPE_SZ = 1031
 # A password line must fit in a pipe's buffer (64 KiB on Linux; POSIX promises 4 KiB)
@@ -118,6 +128,82 @@ class Decoders:
         return Decoder(child, name=name, decoders=self)
 
 
+class ReadAhead:
+    """A thread that moves a decoder's output from the pipe into a short queue of
+    pieces (at most READ_AHEAD_PIECES), for one reader to `take`. The end of the output
+    is an empty piece; a failed read is handed over as its exception. `stop` ends the
+    thread (within SIGNAL_CHECK_SECONDS when the decoder is silent) and must come
+    before the pipe is closed, so that the thread never reads a reused descriptor."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd = fd
+        self._pieces: deque[bytes | OSError] = deque()
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"read-ahead {name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd, pieces, changed = self._fd, self._pieces, self._changed
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        piece: bytes | OSError
+        try:
+            # Non-blocking: a read that finds the pipe empty waits in poll, which
+            # `stop` can outwait; a blocking read could wait for the decoder forever.
+            os.set_blocking(fd, False)
+        except OSError as error:
+            piece = error
+        else:
+            piece = b""
+        while not isinstance(piece, OSError):
+            try:
+                piece = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                poller.poll(SIGNAL_CHECK_SECONDS * 1000)
+                if self._stopping:
+                    return
+                continue
+            except OSError as error:
+                piece = error
+            with changed:
+                while len(pieces) >= READ_AHEAD_PIECES and not self._stopping:
+                    changed.wait()
+                if self._stopping:
+                    return
+                pieces.append(piece)
+                changed.notify()
+            if not piece:
+                return
+        with changed:
+            pieces.append(piece)
+            changed.notify()
+
+    def take(self, timeout: float) -> bytes | None:
+        """The next piece (b"" at the end of the output), or None if none came within
+        `timeout` seconds; a failed read raises its error here, in the reader's thread."""
+        with self._changed:
+            if not self._pieces:
+                self._changed.wait(timeout)
+                if not self._pieces:
+                    return None
+            piece = self._pieces.popleft()
+            self._changed.notify()
+        if isinstance(piece, OSError):
+            raise piece
+        return piece
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        self._thread.join()
+
+
 class Decoder:
     """A running decoder and its output, read with the stall limit and signal checks.
 
@@ -139,6 +225,7 @@ class Decoder:
         self._poller.register(self._fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         self._data = b""
         self._pos = 0
+        self._ahead: ReadAhead | None = None
         self.eof = False
         self.closed = False
         self.stalled = False
@@ -151,10 +238,23 @@ class Decoder:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _wait_for_output(self) -> None:
+    def read_ahead(self) -> None:
+        """From now on, read the output ahead in a thread (see ReadAhead): for a reader
+        that is about to stream megabytes. Once started it runs to the end of the output."""
+        if self._ahead is None and not self.eof and not self.closed:
+            self._ahead = ReadAhead(self._fd, self.name)
+
+    def _next_piece(self) -> bytes:
+        """The next piece of output (b"" at its end), waited for with the stall limit
+        and signal checks."""
         limit = self._decoders.stall_timeout
         deadline = time.monotonic() + limit
+        ahead = self._ahead
         while True:
+            if ahead is not None:
+                piece = ahead.take(0.0)
+                if piece is not None:
+                    return piece
             self._decoders.raise_if_interrupted()
             left = deadline - time.monotonic()
             if left <= 0:
@@ -166,15 +266,19 @@ class Decoder:
                     hint="raise DEVKIT_TOOL_TIMEOUT (seconds) for very slow archives",
                     details={"decoder": self.name, "timeout": limit},
                 )
-            if self._poller.poll(min(left, SIGNAL_CHECK_SECONDS) * 1000):
-                return
+            wait = min(left, SIGNAL_CHECK_SECONDS)
+            if ahead is not None:
+                piece = ahead.take(wait)
+                if piece is not None:
+                    return piece
+            elif self._poller.poll(wait * 1000):
+                return os.read(self._fd, READ_SIZE)
 
     def _fill(self) -> bool:
         """Read the next piece of output into the buffer; False at its end."""
         if self.eof:
             return False
-        self._wait_for_output()
-        more = os.read(self._fd, READ_SIZE)
+        more = self._next_piece()
         if not more:
             self.eof = True
             # Output that ends because a signal stopped the decoder is an interruption.
@@ -221,6 +325,8 @@ class Decoder:
         """Close the output (a decoder still writing gets SIGPIPE); whatever is left of
         the group is stopped when the block ends."""
         self.closed = True
+        if self._ahead is not None:
+            self._ahead.stop()
         with contextlib.suppress(OSError):
             self._pipe.close()
 
@@ -263,6 +369,12 @@ class Decoder:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if self._ahead is not None and self._ahead.running:
+                # Output not read to its end: stop the decoder first, so that the
+                # thread sees the pipe close instead of waiting for more.
+                self.child.stop()
+            if self._ahead is not None:
+                self._ahead.stop()
             self.child.__exit__(*exc)
         finally:
             if self.messages is not None:

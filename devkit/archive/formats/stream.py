@@ -19,6 +19,8 @@ class DecodedStream(Protocol):
 
     def read_some(self, size: int, /) -> bytes: ...
 
+    def read_ahead(self) -> None: ...
+
 
 def ended_early(path: Path, label: str) -> Exception:
     return corrupt(path, EOFError(f"{label} data ended early"))
@@ -35,6 +37,9 @@ class MemberSlice:
         self._label = label
         self._on_data = on_data
         self.left = size
+        if size > CHUNK:
+            # Reading the pipe ahead overlaps the checksum and the write of megabytes.
+            stream.read_ahead()
 
     def read(self, size: int = -1, /) -> bytes:
         if not self.left:
@@ -60,6 +65,8 @@ def discard(
     stream: DecodedStream, size: int, path: Path, label: str, on_data: OnData = None
 ) -> None:
     """Read past a member that is not written (skipped, refused, an old version)."""
+    if size > CHUNK:
+        stream.read_ahead()
     while size:
         data = stream.read_some(min(size, CHUNK))
         if not data:
