@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import os
 import struct
 import tempfile
 import threading
@@ -182,15 +183,44 @@ def _vint(data: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("bad vint")
 
 
-def _rar5_layout_ok(volume: str, header: Any) -> bool:
+class _Volumes:
+    """The volumes whose headers devkit reads again to check them, each opened once
+    (not once per header: a 1,000-member RAR has 1,000 headers); closed with `close`."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[int, int]] = {}  # volume -> (descriptor, size)
+
+    def _get(self, volume: str) -> tuple[int, int]:
+        known = self._open.get(volume)
+        if known is None:
+            fd = os.open(volume, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                known = (fd, os.fstat(fd).st_size)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._open[volume] = known
+        return known
+
+    def size(self, volume: str) -> int:
+        return self._get(volume)[1]
+
+    def read(self, volume: str, offset: int, size: int) -> bytes:
+        """Up to `size` bytes at `offset` (fewer only at the end of the volume)."""
+        return os.pread(self._get(volume)[0], size, offset)
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1][0])
+
+
+def _rar5_layout_ok(volumes: _Volumes, volume: str, header: Any) -> bool:
     """The fixed fields of a RAR5 main, file or service header must end exactly where
     its extra area starts, as 7-Zip and unrar require; rarfile reads the fields it
     knows and does not check that the sizes add up."""
     if header.type not in _RAR5_CHECKED_BLOCKS or not header.header_offset:
         return True
-    with open(volume, "rb") as stream:
-        stream.seek(header.header_offset)
-        block = stream.read(4 + 3 + header.header_size)
+    block = volumes.read(volume, header.header_offset, 4 + 3 + header.header_size)
     try:
         size, pos = _vint(block, 4)
         end = pos + size
@@ -268,11 +298,14 @@ class RarReader:
         self._misshapen = ""
         self._header_types: list[int] = []
         self._file_headers: list[Any] = []  # every file header, old versions too
-        self._volume_sizes: dict[str, int] = {}
+        self._volumes = _Volumes()
         self._backend = _Backend(rarfile, self.tool, decoders, password)
         # Headers may hold compressed comments that rarfile decodes with the backend.
-        with self._backend.active():
-            infos = self._open_headers(path, password)
+        try:
+            with self._backend.active():
+                infos = self._open_headers(path, password)
+        finally:
+            self._volumes.close()
         if not infos and self._headers_encrypted():
             raise PasswordError(
                 f"wrong password for {path.name} (its headers are encrypted)"
@@ -332,14 +365,13 @@ class RarReader:
         self._ended = header.type == rarfile.RAR_BLOCK_ENDARC
         end = (header.data_offset or 0) + (header.add_size or 0)
         volume = str(header.volume_file or self.path)
-        if volume not in self._volume_sizes:
-            self._volume_sizes[volume] = Path(volume).stat().st_size
-        if end > self._volume_sizes[volume]:
-            self._misshapen = f"a block ends {end - self._volume_sizes[volume]} bytes past the end"
+        size = self._volumes.size(volume)
+        if end > size:
+            self._misshapen = f"a block ends {end - size} bytes past the end"
         elif (
             isinstance(header, rarfile.Rar5Info)
             and not self._encrypted_headers
-            and not _rar5_layout_ok(volume, header)
+            and not _rar5_layout_ok(self._volumes, volume, header)
         ):
             self._misshapen = "a RAR5 header is malformed (its fields, sizes or method)"
         elif isinstance(header, rarfile.Rar3Info) and header.type not in _RAR3_BLOCKS:
@@ -358,10 +390,8 @@ class RarReader:
             rarfile.RAR_OLD_SUB_MAC,
         ):
             return True
-        start = header.header_offset
-        with open(volume, "rb") as stream:
-            stream.seek(start + 2)
-            block = stream.read(header.header_size + (header.add_size or 0) - 2)
+        size = header.header_size + (header.add_size or 0) - 2
+        block = self._volumes.read(volume, header.header_offset + 2, size)
         return (zlib.crc32(block) & 0xFFFF) == int(header.header_crc)
 
     def _check_end(self, path: Path, infos: list[Any]) -> None:
@@ -567,6 +597,7 @@ class RarReader:
 
     def close(self) -> None:
         self._backend.stop_all()
+        self._volumes.close()
         self.archive.close()
 
 
