@@ -62,11 +62,11 @@ def big_rar(tmp_path: Path) -> Path:
     return corpus(tmp_path, VOLUMES.format(1), *siblings)
 
 
-def wrapped_backend(folder: Path, mode: str) -> dict[str, str]:
-    """The env that makes a wrapped 7zz in `folder` the RAR backend."""
+def wrapped_backend(folder: Path, mode: str, at: int = DAMAGE_AT) -> dict[str, str]:
+    """The env that makes a wrapped 7zz in `folder` the RAR backend (damage at `at`)."""
     folder.mkdir(parents=True, exist_ok=True)
     wrapper = folder / "7zz"
-    body = WRAPPER.format(real=str(bundled_7zz()), mode=mode, at=DAMAGE_AT)
+    body = WRAPPER.format(real=str(bundled_7zz()), mode=mode, at=at)
     wrapper.write_text(f"#!{sys.executable}\n{body}")
     wrapper.chmod(0o755)
     return {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
