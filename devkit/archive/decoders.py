@@ -7,10 +7,10 @@ has: the stall limit (DEVKIT_TOOL_TIMEOUT seconds without a byte: the group is
 stopped and DecoderStalled says so) and signals (an extraction in a worker thread,
 where the signal handler cannot raise, stops with InterruptSignal all the same).
 
-For big members the output is read ahead in a thread (ReadAhead): the pipe is drained
-while devkit checksums and writes the previous megabytes, so the decoder waits less on
-a full pipe and devkit less on an empty one. The thread only reads; every check
-stays with the reader of the Decoder.
+While a big member is read, the output is read ahead in a thread (ReadAhead): the
+pipe is drained while devkit checksums and writes the previous megabytes, so the
+decoder waits less on a full pipe and devkit less on an empty one when a core is
+free. The thread only reads; every check stays with the reader of the Decoder.
 """
 
 from __future__ import annotations
@@ -130,54 +130,53 @@ class Decoders:
 
 class ReadAhead:
     """A thread that moves a decoder's output from the pipe into a short queue of
-    pieces (at most READ_AHEAD_PIECES), for one reader to `take`. The end of the output
-    is an empty piece; a failed read is handed over as its exception. `stop` ends the
-    thread (within SIGNAL_CHECK_SECONDS when the decoder is silent) and must come
-    before the pipe is closed, so that the thread never reads a reused descriptor."""
+    pieces (READ_AHEAD_PIECES, one more when it is stopped mid-read), for one reader
+    to `take`. The end of the output is an empty piece; a failed read is handed over
+    as its exception. `stop` ends the thread at once (a byte on a wake-up pipe ends
+    its wait for output) and returns the pieces not taken; it must come before the
+    output pipe is closed, so that the thread never reads a reused descriptor."""
 
     def __init__(self, fd: int, name: str) -> None:
+        # Non-blocking: the thread waits for output in poll, where `stop` can wake it.
+        os.set_blocking(fd, False)
         self._fd = fd
         self._pieces: deque[bytes | OSError] = deque()
         self._changed = threading.Condition()
         self._stopping = False
+        self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"read-ahead {name}", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._close_wake()
+            raise
 
     def _run(self) -> None:
         fd, pieces, changed = self._fd, self._pieces, self._changed
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-        piece: bytes | OSError
-        try:
-            # Non-blocking: a read that finds the pipe empty waits in poll, which
-            # `stop` can outwait; a blocking read could wait for the decoder forever.
-            os.set_blocking(fd, False)
-        except OSError as error:
-            piece = error
-        else:
-            piece = b""
-        while not isinstance(piece, OSError):
+        poller.register(self._wake_read, select.POLLIN)
+        while True:
+            piece: bytes | OSError
             try:
                 piece = os.read(fd, READ_SIZE)
             except BlockingIOError:
-                poller.poll(SIGNAL_CHECK_SECONDS * 1000)
                 if self._stopping:
                     return
+                poller.poll()
                 continue
             except OSError as error:
                 piece = error
             with changed:
                 while len(pieces) >= READ_AHEAD_PIECES and not self._stopping:
                     changed.wait()
-                if self._stopping:
-                    return
+                # Kept even when stopping: the reader gets every byte read.
                 pieces.append(piece)
                 changed.notify()
-            if not piece:
+                if self._stopping:
+                    return
+            if not piece or isinstance(piece, OSError):
                 return
-        with changed:
-            pieces.append(piece)
-            changed.notify()
 
     def take(self, timeout: float) -> bytes | None:
         """The next piece (b"" at the end of the output), or None if none came within
@@ -193,15 +192,21 @@ class ReadAhead:
             raise piece
         return piece
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
+    def stop(self) -> deque[bytes | OSError]:
+        """End the thread; the pieces it read that were not taken, in order."""
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"!")
         self._thread.join()
+        self._close_wake()
+        return self._pieces
+
+    def _close_wake(self) -> None:
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class Decoder:
@@ -226,6 +231,8 @@ class Decoder:
         self._data = b""
         self._pos = 0
         self._ahead: ReadAhead | None = None
+        # Pieces a stopped read-ahead thread had read and the reader had not taken yet.
+        self._read_ahead: deque[bytes | OSError] = deque()
         self.eof = False
         self.closed = False
         self.stalled = False
@@ -238,15 +245,27 @@ class Decoder:
 
     # -- reading -------------------------------------------------------------------------
 
-    def read_ahead(self) -> None:
-        """From now on, read the output ahead in a thread (see ReadAhead): for a reader
-        that is about to stream megabytes. Once started it runs to the end of the output."""
+    def start_read_ahead(self) -> None:
+        """Read the output ahead in a thread (see ReadAhead) until end_read_ahead: for
+        a reader about to stream megabytes, whose checksum and writes then overlap
+        the reading. (Not for small members: there the GIL hand-offs cost more.)"""
         if self._ahead is None and not self.eof and not self.closed:
             self._ahead = ReadAhead(self._fd, self.name)
+
+    def end_read_ahead(self) -> None:
+        """Stop the thread; what it read ahead is still read first."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self._read_ahead.extend(ahead.stop())
 
     def _next_piece(self) -> bytes:
         """The next piece of output (b"" at its end), waited for with the stall limit
         and signal checks."""
+        if self._read_ahead:
+            queued = self._read_ahead.popleft()
+            if isinstance(queued, OSError):
+                raise queued
+            return queued
         limit = self._decoders.stall_timeout
         deadline = time.monotonic() + limit
         ahead = self._ahead
@@ -272,7 +291,9 @@ class Decoder:
                 if piece is not None:
                     return piece
             elif self._poller.poll(wait * 1000):
-                return os.read(self._fd, READ_SIZE)
+                # Non-blocking once a read-ahead thread had it: poll said it is ready.
+                with contextlib.suppress(BlockingIOError):
+                    return os.read(self._fd, READ_SIZE)
 
     def _fill(self) -> bool:
         """Read the next piece of output into the buffer; False at its end."""
@@ -325,8 +346,7 @@ class Decoder:
         """Close the output (a decoder still writing gets SIGPIPE); whatever is left of
         the group is stopped when the block ends."""
         self.closed = True
-        if self._ahead is not None:
-            self._ahead.stop()
+        self.end_read_ahead()
         with contextlib.suppress(OSError):
             self._pipe.close()
 
@@ -369,12 +389,7 @@ class Decoder:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self._ahead is not None and self._ahead.running:
-                # Output not read to its end: stop the decoder first, so that the
-                # thread sees the pipe close instead of waiting for more.
-                self.child.stop()
-            if self._ahead is not None:
-                self._ahead.stop()
+            self.end_read_ahead()
             self.child.__exit__(*exc)
         finally:
             if self.messages is not None:

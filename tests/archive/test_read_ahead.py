@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit import process
 from devkit.archive import ExtractOptions, extract_archive
+from devkit.archive.decoders import Decoders
 from devkit.archive.errors import ArchiveCorrupt, CapExceeded, DecoderStalled
 from devkit.archive.tools import bundled_7zz
 from tests.archive.conftest import (
@@ -185,3 +187,23 @@ def test_a_7z_with_big_and_small_members_extracts_intact(tmp_path: Path) -> None
     got = {p.name: p.read_bytes() for p in Path(result.path).rglob("*") if p.is_file()}
     assert got == expected
     assert read_ahead_threads() == []
+
+
+@pytest.mark.parametrize("take_first", [0, 1, 3 * 1024 * 1024, 9 * 1024 * 1024])
+def test_reading_ahead_and_ending_it_loses_and_reorders_nothing(
+    tmp_path: Path, take_first: int
+) -> None:
+    """A decoder's output read partly through the thread, the thread ended, the rest
+    read directly: the bytes arrive whole and in order, and the thread is gone."""
+    data = random.Random(take_first).randbytes(9 * 1024 * 1024 + 17)
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    decoders = Decoders(os.environ, signals_at_start=process.signal_count())
+    with decoders.start(["cat", str(source)], name="cat") as decoder:
+        decoder.start_read_ahead()
+        first = decoder.read(take_first)
+        decoder.end_read_ahead()
+        assert read_ahead_threads() == []
+        rest = decoder.read()
+        assert decoder.finish() == 0
+    assert first + rest == data

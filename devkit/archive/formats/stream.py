@@ -19,7 +19,9 @@ class DecodedStream(Protocol):
 
     def read_some(self, size: int, /) -> bytes: ...
 
-    def read_ahead(self) -> None: ...
+    def start_read_ahead(self) -> None: ...
+
+    def end_read_ahead(self) -> None: ...
 
 
 def ended_early(path: Path, label: str) -> Exception:
@@ -39,7 +41,7 @@ class MemberSlice:
         self.left = size
         if size > CHUNK:
             # Reading the pipe ahead overlaps the checksum and the write of megabytes.
-            stream.read_ahead()
+            stream.start_read_ahead()
 
     def read(self, size: int = -1, /) -> bytes:
         if not self.left:
@@ -49,6 +51,8 @@ class MemberSlice:
         if not data:
             raise ended_early(self._path, self._label)
         self.left -= len(data)
+        if not self.left:
+            self._stream.end_read_ahead()
         if self._on_data is not None:
             self._on_data(data)
         return data
@@ -66,7 +70,7 @@ def discard(
 ) -> None:
     """Read past a member that is not written (skipped, refused, an old version)."""
     if size > CHUNK:
-        stream.read_ahead()
+        stream.start_read_ahead()
     while size:
         data = stream.read_some(min(size, CHUNK))
         if not data:
@@ -74,3 +78,4 @@ def discard(
         if on_data is not None:
             on_data(data)
         size -= len(data)
+    stream.end_read_ahead()
