@@ -171,6 +171,8 @@ def _install_hooks(rarfile: Any) -> None:
 
 def _vint(data: bytes, pos: int) -> tuple[int, int]:
     """A RAR5 variable-length integer: (value, position after it); ValueError if cut."""
+    if pos < len(data) and data[pos] < 0x80:
+        return data[pos], pos + 1  # most fields (types, flags, small sizes): one byte
     value = shift = 0
     while pos < len(data):
         byte = data[pos]
