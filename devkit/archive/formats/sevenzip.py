@@ -9,6 +9,7 @@ stopped with a clear error when it stalls."""
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 import re
@@ -130,6 +131,8 @@ def _member(info: Any) -> SevenZipMember:
     )
 
 
+# Members share a handful of attribute values: one decision per value, not per member.
+@functools.lru_cache(maxsize=1024)
 def _kind(attributes: int | None) -> tuple[Kind, int | None]:
     """(kind, POSIX permission bits) from the attribute bits, with py7zr's semantics,
     asked in the order devkit always asked them: is_directory (so a junction, a folder

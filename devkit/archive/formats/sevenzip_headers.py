@@ -290,7 +290,7 @@ def _unpack_info(cursor: _Cursor) -> list[_Folder]:
     if count > _MAX_FOLDERS:
         raise NeedsPy7zr(f"{count} folders")
     cursor.count(count)
-    folders = [_folder(cursor) for _ in range(count)]
+    folders = _folders(cursor, count)
     if cursor.byte() != _CODERS_UNPACK_SIZE:
         raise HeaderDamage("folders without unpack sizes")
     for folder in folders:
@@ -305,6 +305,32 @@ def _unpack_info(cursor: _Cursor) -> list[_Folder]:
         kind = cursor.byte()
     if kind != _END:
         raise HeaderDamage(f"unexpected property {kind:#x} in unpack info")
+    return folders
+
+
+def _folders(cursor: _Cursor, count: int) -> list[_Folder]:
+    """`count` folders. A non-solid archive repeats one folder's bytes for every file:
+    the same bytes parse the same, so each repeat is copied rather than parsed again."""
+    folders: list[_Folder] = []
+    encoded = b""
+    for _ in range(count):
+        if encoded and cursor.data.startswith(encoded, cursor.pos, cursor.end):
+            cursor.pos += len(encoded)
+            last = folders[-1]
+            folders.append(
+                _Folder(
+                    last.methods,
+                    last.properties,
+                    last.chain,
+                    last.main_output,
+                    last.packed_streams,
+                    unpack_sizes=[],
+                )
+            )
+        else:
+            start = cursor.pos
+            folders.append(_folder(cursor))
+            encoded = cursor.data[start : cursor.pos]
     return folders
 
 
