@@ -227,6 +227,24 @@ def test_volumes_and_self_extractors_on_both_paths(
     both_paths(monkeypatch, sfx, offset=len(stub))
 
 
+def test_py7zr_reads_what_devkit_declined_in_volumes_and_self_extractors(
+    source: Path, tmp_path: Path
+) -> None:
+    """devkit's reader has moved through the file before it declines: py7zr, which
+    looks for the signature where the file stands, must still find it."""
+    make_7z(source, tmp_path / "v.7z", "-v20k", "-mx=0", "-mhe=on", f"-p{PASSWORD}")
+    hidden = make_7z(source, tmp_path / "hidden.7z", "-mhe=on", f"-p{PASSWORD}")
+    stub = b"MZ" + b"\0" * 4094
+    sfx = tmp_path / "setup.exe"
+    sfx.write_bytes(stub + hidden.read_bytes())
+    expected = sorted((m.filename, m.uncompressed) for m in py7zr_facts(hidden)[0])
+    for path, offset in [(tmp_path / "v.7z.001", 0), (sfx, len(stub))]:
+        reader = open_reader(path, password=PASSWORD, offset=offset)
+        assert reader.archive is not None, "devkit's reader read encrypted headers"
+        assert sorted((e.name, e.size) for e in reader.members()) == expected
+        reader.close()
+
+
 def test_extracting_a_plain_7z_does_not_import_py7zr(source: Path, tmp_path: Path) -> None:
     plain = make_7z(source, tmp_path / "plain.7z")
     hidden = make_7z(source, tmp_path / "hidden.7z", "-mhe=on", f"-p{PASSWORD}")

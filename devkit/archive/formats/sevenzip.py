@@ -173,9 +173,13 @@ class SevenZipReader:
             self._fileobj = _OffsetFile(path, offset)
         try:
             headers: SevenZipHeaders | None = read_headers(self._fileobj or path)
-        except (NeedsPy7zr, HeaderDamage):
-            headers = None  # py7zr decides, as it always did: its verdicts and messages
+        except (NeedsPy7zr, HeaderDamage, OSError):
+            # py7zr decides, as it always did: its verdicts and messages (a read error
+            # too: py7zr meets it again and reports it as before).
+            headers = None
         if headers is None:
+            if self._fileobj is not None:
+                self._fileobj.seek(0)  # py7zr looks for the signature where the file is
             members = self._open_with_py7zr(path, password)
         else:
             members = headers.members
