@@ -148,6 +148,27 @@ def test_archives_of_one_member(source: Path, tmp_path: Path, members: str) -> N
     assert len(read_headers(archive).members) == 1
 
 
+@pytest.mark.parametrize("name", ["default", "encrypted", "zstd", "delta", "bzip2"])
+def test_archives_py7zr_writes(source: Path, tmp_path: Path, name: str) -> None:
+    """py7zr writes its headers differently from 7zz (padding, digests, filters)."""
+    import py7zr
+
+    options: dict[str, Any] = {
+        "default": {},
+        "encrypted": {"password": PASSWORD},
+        "zstd": {"filters": [{"id": py7zr.FILTER_ZSTD}]},
+        "delta": {"filters": [{"id": py7zr.FILTER_DELTA}, {"id": py7zr.FILTER_LZMA2}]},
+        "bzip2": {"filters": [{"id": py7zr.FILTER_BZIP2}]},
+    }[name]
+    archive = tmp_path / f"{name}.7z"
+    with py7zr.SevenZipFile(archive, "w", **options) as writing:
+        writing.write(source / "top" / "notes.txt", "top/notes.txt")
+        writing.write(source / "top" / "sub", "top/sub")
+        writing.write(source / "top" / "sub" / "zero.bin", "top/sub/zero.bin")
+        writing.write(source / "top" / "ls", "top/ls")
+    assert_same_as_py7zr(archive)
+
+
 def test_encrypted_headers_are_left_to_py7zr(source: Path, tmp_path: Path) -> None:
     archive = make_7z(source, tmp_path / "he.7z", "-mhe=on", f"-p{PASSWORD}")
     with pytest.raises(NeedsPy7zr):
