@@ -16,7 +16,6 @@ pipe has left (EPIPE), what is written is lost, but cleanup and the exit code go
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -395,6 +394,8 @@ class Console:
             self._write(error_line(error), style="bold red", err=True)
         if self.json_mode:
             doc = redact_data(envelope(result))
+            import json  # only --json documents and log lines: not every run pays for it
+
             self._stdout.write(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
             self._stdout.flush()
         return int(result.exit_code)
@@ -403,6 +404,8 @@ class Console:
         """One JSON object on one line of stdout, masked, flushed at once: the event
         stream a fleet controller reads from a host (devkit/cli/remote.py). ASCII
         only, so that no locale on either side can garble or refuse it."""
+        import json
+
         line = json.dumps(redact_data(dict(record)), separators=(",", ":"), default=str)
         self._stdout.write(line + "\n")
         self._stdout.flush()

@@ -4,11 +4,7 @@ only a hint (for the raw .lzma format, which has no magic, and for naming output
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +98,10 @@ def _is_empty_tar(block: bytes, path: Path) -> bool:
 
 def _peek(fmt: str, path: Path) -> bytes:
     """The first decompressed bytes of a compressed stream ("" if it will not decode)."""
+    import bz2
+    import gzip
+    import lzma
+
     from devkit.archive.formats.compressed import damage_errors  # formats imports detect
 
     try:
@@ -211,6 +211,8 @@ def detect(path: Path) -> Detected:
     stub = _behind_stub(head)
     if stub is not None:
         return stub
+    import zipfile  # a zip behind a prefix this far down: rare, and the import is not free
+
     if zipfile.is_zipfile(path):
         return Detected("zip")
     raise UnknownFormat(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
+from zlib import adler32
 
 from devkit.archive.formats.compressed import (
     CountingFile,
@@ -32,6 +33,8 @@ READ_SIZE = 1024 * 1024
 QUEUE_DEPTH = 8  # at most ~8 MiB of decoded data waits for the parser
 MAX_EXTENDED_HEADER = 1024 * 1024
 _EXTENDED_TYPES = (b"L", b"K", b"x", b"g")
+_PLAIN_FILE_TYPES = (b"0", b"\x00", b"7")
+_ZERO_BLOCK = bytes(BLOCK)
 _KINDS: dict[bytes, Kind] = {
     b"0": "file",
     b"\x00": "file",
@@ -137,19 +140,37 @@ class _Buffer:
         return complete
 
     def take(self, size: int) -> bytes | None:
-        if not self._fill(size):
-            return None
         start = self._pos
-        self._pos += size
-        return self._data[start : self._pos]
+        end = start + size
+        if end <= len(self._data):
+            self._pos = end
+            return self._data[start:end]
+        return self._take_across(size)
 
-    def take_some(self, limit: int) -> bytes | None:
-        """Up to `limit` bytes, without joining blocks (large members)."""
+    def _take_across(self, size: int) -> bytes | None:
+        """`size` bytes that begin in this block and end in a later one: only they are
+        copied (joining the whole next block copied ~1 MiB per block boundary)."""
+        pieces = [self._data[self._pos :]]
+        have = len(pieces[0])
+        while True:
+            more = self._get()
+            if more is None:
+                self._data, self._pos = b"".join(pieces), 0  # for left()
+                return None
+            if have + len(more) >= size:
+                pieces.append(more[: size - have])
+                self._data, self._pos = more, size - have
+                return b"".join(pieces)
+            pieces.append(more)
+            have += len(more)
+
+    def take_some(self, limit: int) -> memoryview | None:
+        """Up to `limit` bytes, without joining or copying blocks (large members)."""
         if self._pos >= len(self._data) and not self._fill(1):
             return None
         start = self._pos
         self._pos = min(len(self._data), start + limit)
-        return self._data[start : self._pos]
+        return memoryview(self._data)[start : self._pos]
 
     def skip(self, size: int) -> None:
         while size:
@@ -176,7 +197,7 @@ class _Member:
         self.left = size
         self._path = path
 
-    def read(self, size: int = -1, /) -> bytes:
+    def read(self, size: int = -1, /) -> bytes | memoryview:
         if not self.left:
             return b""
         want = self.left if size < 0 else min(size, self.left)
@@ -255,15 +276,16 @@ class FastTar:
     def _parse(self, buf: _Buffer, writer: TreeWriter) -> None:
         extended = _Extended()
         first = True
+        take = buf.take
         while True:
-            header = buf.take(BLOCK)
+            header = take(BLOCK)
             if header is None:
                 if first:
                     raise corrupt(self.path, EOFError("empty tar archive"))
                 if buf.left():
                     raise corrupt(self.path, EOFError("the last tar header is cut short"))
                 return  # end without the zero blocks: tolerated like GNU tar
-            if header.count(0) == BLOCK:
+            if header == _ZERO_BLOCK:
                 buf.drain()  # second zero block, padding, and the checksum of gz/xz/zst
                 return
             first = False
@@ -271,8 +293,40 @@ class FastTar:
             typeflag = header[156:157]
             if typeflag in _EXTENDED_TYPES:
                 self._read_extended(buf, typeflag, size, extended)
+            elif (
+                typeflag in _PLAIN_FILE_TYPES
+                and size <= CHUNK
+                and not extended.pending()
+                and self._write_plain(buf, header, typeflag, size, writer)
+            ):
                 continue
-            self._write(buf, _entry(header, typeflag, size, extended), writer)
+            else:
+                self._write(buf, _entry(header, typeflag, size, extended), writer)
+
+    def _write_plain(
+        self, buf: _Buffer, header: bytes, typeflag: bytes, size: int, writer: TreeWriter
+    ) -> bool:
+        """A small regular file, the member most archives are mostly made of, without
+        the general path's layers (an Entry, `admit`): True once it is handled; False,
+        having read nothing, when its header needs the general path."""
+        name = _header_name(header)
+        if name.endswith("/"):
+            return False  # a folder, as GNU tar reads it
+        try:
+            mode = _octal(header[100:108])
+            mtime = float(_octal(header[136:148]))
+        except ValueError:
+            return False
+        block = buf.take(_padded(size))
+        if block is None:
+            raise corrupt(self.path, EOFError("unexpected end of data"))
+        data = memoryview(block)[:size]
+        if not writer.add_plain_file(name, data, mode, mtime):
+            # A name or place the writer looks at closer: the general path, same data.
+            entry = _entry(header, typeflag, size, _Extended())
+            if writer.admit(entry):
+                writer.add_bytes(entry, data)
+        return True
 
     def _read_extended(self, buf: _Buffer, typeflag: bytes, size: int, extended: _Extended) -> None:
         """A GNU long name or link, or pax records, for the next member (or all)."""
@@ -322,6 +376,12 @@ class _Extended:
     pax: dict[str, str] = field(default_factory=dict)
     global_pax: dict[str, str] = field(default_factory=dict)
 
+    def pending(self) -> bool:
+        """Whether anything applies to the next member."""
+        return bool(
+            self.long_name is not None or self.long_link is not None or self.pax or self.global_pax
+        )
+
     def take(self) -> tuple[str | None, str | None, dict[str, str]]:
         """(long name, long link, pax records) for this member, forgotten for the next."""
         merged = {**self.global_pax, **self.pax} if self.global_pax else self.pax
@@ -331,15 +391,32 @@ class _Extended:
         return taken
 
 
+def _octal(field: bytes) -> int:
+    """`_number` for the usual field (octal digits, NUL or space padded) in one call:
+    int() fails on anything else, which `_number` then reads."""
+    try:
+        return int(field.rstrip(b"\0 ") or b"0", 8)
+    except ValueError:
+        return _number(field)
+
+
+def _byte_sum(header: bytes) -> int:
+    """sum(header) for a 512-byte block, in C: Adler-32's first half is 1 + the byte sum
+    modulo 65521, which never wraps for 256 bytes (at most 65,280). sum() iterating
+    Python ints took as long as the rest of a member's parsing."""
+    view = memoryview(header)
+    return (adler32(view[:256]) & 0xFFFF) + (adler32(view[256:]) & 0xFFFF) - 2
+
+
 def _checked_size(header: bytes) -> int:
     """The member's size once the header checksum matches. Anything odd (signed
     checksums, bad numbers) is left to tarfile to judge."""
     try:
-        stored = _number(header[148:156])
-        size = _number(header[124:136])
+        stored = _octal(header[148:156])
+        size = _octal(header[124:136])
     except ValueError as error:
         raise UseTarfile("unusual numeric field") from error
-    if stored != sum(header) - sum(header[148:156]) + 256 or size < 0:
+    if stored != _byte_sum(header) - sum(header[148:156]) + 256 or size < 0:
         raise UseTarfile("unusual header")
     return size
 

