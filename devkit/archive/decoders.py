@@ -136,10 +136,11 @@ class ReadAhead:
     its wait for output) and returns the pieces not taken; it must come before the
     output pipe is closed, so that the thread never reads a reused descriptor."""
 
-    def __init__(self, fd: int, name: str) -> None:
+    def __init__(self, fd: int, name: str, pieces: int = READ_AHEAD_PIECES) -> None:
         # Non-blocking: the thread waits for output in poll, where `stop` can wake it.
         os.set_blocking(fd, False)
         self._fd = fd
+        self._limit = pieces
         self._pieces: deque[bytes | OSError] = deque()
         self._changed = threading.Condition()
         self._stopping = False
@@ -168,7 +169,7 @@ class ReadAhead:
             except OSError as error:
                 piece = error
             with changed:
-                while len(pieces) >= READ_AHEAD_PIECES and not self._stopping:
+                while len(pieces) >= self._limit and not self._stopping:
                     changed.wait()
                 # Kept even when stopping: the reader gets every byte read.
                 pieces.append(piece)
@@ -245,12 +246,12 @@ class Decoder:
 
     # -- reading -------------------------------------------------------------------------
 
-    def start_read_ahead(self) -> None:
+    def start_read_ahead(self, pieces: int = READ_AHEAD_PIECES) -> None:
         """Read the output ahead in a thread (see ReadAhead) until end_read_ahead: for
         a reader about to stream megabytes, whose checksum and writes then overlap
         the reading. (Not for small members: there the GIL hand-offs cost more.)"""
         if self._ahead is None and not self.eof and not self.closed:
-            self._ahead = ReadAhead(self._fd, self.name)
+            self._ahead = ReadAhead(self._fd, self.name, pieces)
 
     def end_read_ahead(self) -> None:
         """Stop the thread; what it read ahead is still read first."""

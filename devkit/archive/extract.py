@@ -257,7 +257,9 @@ def _extract_one(
     started = time.monotonic()
     fmt = detect(archive)
     stem = archive_stem(archive)
-    reader = open_reader(fmt, archive, password=run.options.password, decoders=run.decoders)
+    reader = open_reader(
+        fmt, archive, password=run.options.password, decoders=run.decoders, extracting=True
+    )
     staging: Staging | None = None
     try:
         size = reader.packed_size()

@@ -30,9 +30,15 @@ class ArchiveReader(Protocol):
 
 
 def open_reader(
-    detected: Detected, path: Path, *, password: str | None, decoders: Decoders
+    detected: Detected,
+    path: Path,
+    *,
+    password: str | None,
+    decoders: Decoders,
+    extracting: bool = False,
 ) -> ArchiveReader:
-    """The reader for a detected format; 7z and rar start their decoders from `decoders`."""
+    """The reader for a detected format; 7z and rar start their decoders from `decoders`
+    (`extracting`: a 7z's decoder at once, to start up while the headers are checked)."""
     fmt = detected.format
     if fmt == "zip":
         from devkit.archive.formats.zip import ZipReader
@@ -45,7 +51,13 @@ def open_reader(
     if fmt == "7z":
         from devkit.archive.formats.sevenzip import SevenZipReader
 
-        return SevenZipReader(path, password=password, decoders=decoders, offset=detected.offset)
+        return SevenZipReader(
+            path,
+            password=password,
+            decoders=decoders,
+            offset=detected.offset,
+            start_decoder=extracting,
+        )
     if fmt == "rar":
         from devkit.archive.formats.rar import RarReader
 
