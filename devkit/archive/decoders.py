@@ -20,6 +20,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -126,6 +127,49 @@ class Decoders:
             if password is not None:
                 os.close(stdin)
         return Decoder(child, name=name, decoders=self)
+
+
+# Output pieces (up to a megabyte each) that a decoder started early (DecoderRun) may
+# decode ahead while devkit reads and checks an archive's headers: at most 32 MiB.
+EARLY_PIECES = 32
+
+
+class DecoderRun:
+    """A decoder started with a file of its own for its messages (so no thread drains
+    them, and nothing is left behind), and the command it runs."""
+
+    def __init__(self, decoder: Decoder, messages: IO[bytes], command: list[str]) -> None:
+        self.decoder = decoder
+        self.messages = messages
+        self.command = command
+
+    @classmethod
+    def start(
+        cls, decoders: Decoders, command: list[str], *, name: str, password: str | None
+    ) -> DecoderRun:
+        """Start `command` (OSError when it cannot run)."""
+        messages = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the run
+        try:
+            decoder = decoders.start(command, name=name, stderr=messages, password=password)
+        except BaseException:
+            messages.close()
+            raise
+        return cls(decoder, messages, command)
+
+    def read_ahead_early(self) -> None:
+        """Take the output in a thread (EARLY_PIECES at most) until the data is read:
+        an archive's reader starts its decoder before it reads the headers, so that the
+        decoder starts up and decodes on one core while devkit checks the members on
+        the other. The pipe alone holds a megabyte, a few milliseconds of decoding."""
+        self.decoder.start_read_ahead(pieces=EARLY_PIECES)
+
+    def close(self) -> None:
+        """Stop a run whose output was never read (the extraction stopped before it)."""
+        try:
+            with self.decoder:
+                pass
+        finally:
+            self.messages.close()
 
 
 class ReadAhead:

@@ -38,7 +38,7 @@ def open_reader(
     extracting: bool = False,
 ) -> ArchiveReader:
     """The reader for a detected format; 7z and rar start their decoders from `decoders`
-    (`extracting`: a 7z's decoder at once, to start up while the headers are checked)."""
+    (`extracting`: a 7z's or a RAR's decoder at once, to start while the headers are read)."""
     fmt = detected.format
     if fmt == "zip":
         from devkit.archive.formats.zip import ZipReader
@@ -61,7 +61,7 @@ def open_reader(
     if fmt == "rar":
         from devkit.archive.formats.rar import RarReader
 
-        return RarReader(path, password=password, decoders=decoders)
+        return RarReader(path, password=password, decoders=decoders, start_decoder=extracting)
     from devkit.archive.formats.single import SingleReader
 
     return SingleReader(path, compression=fmt, decoders=decoders)

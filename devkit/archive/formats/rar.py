@@ -25,11 +25,11 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from devkit.archive.decoders import Decoder, Decoders
+from devkit.archive.decoders import Decoder, DecoderRun, Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.blake2sp import Blake2SP
 from devkit.archive.formats.compressed import corrupt
-from devkit.archive.formats.rarstream import OnePass, StreamItem
+from devkit.archive.formats.rarstream import OnePass, StreamItem, start_early
 from devkit.archive.model import Entry, Kind
 from devkit.archive.safety import member_path
 from devkit.archive.tools import Tool
@@ -287,7 +287,28 @@ def _kind(info: Any, rarfile: Any) -> tuple[Kind, str | None, str | None]:
 class RarReader:
     format = "rar"
 
-    def __init__(self, path: Path, *, password: str | None, decoders: Decoders) -> None:
+    def __init__(
+        self, path: Path, *, password: str | None, decoders: Decoders, start_decoder: bool = False
+    ) -> None:
+        """`start_decoder`: start the one-pass decoder at once, for an extraction, so
+        that it starts up while rarfile is imported and the headers are checked."""
+        self._early: DecoderRun | None = None
+        if start_decoder:
+            tool = decoders.rar(needs_password=True)
+            if tool is not None and tool.kind == "7zz":
+                self._early = start_early(path, tool.path, password, decoders)
+        try:
+            self._read_headers(path, password, decoders)
+        except BaseException:
+            self._stop_early()
+            raise
+
+    def _stop_early(self) -> None:
+        run, self._early = self._early, None
+        if run is not None:
+            run.close()
+
+    def _read_headers(self, path: Path, password: str | None, decoders: Decoders) -> None:
         import rarfile
 
         _install_hooks(rarfile)
@@ -477,9 +498,12 @@ class RarReader:
                 )
             raise MissingTool(_NO_BACKEND, hint=_NO_BACKEND_HINT)
         one_pass = self._one_pass()
+        started, self._early = self._early, None
         if one_pass is not None:
-            one_pass.extract(self._stream_items(), writer)
+            one_pass.extract(self._stream_items(), writer, started)
             return
+        if started is not None:
+            started.close()
         with self._backend.active():
             for entry in self.entries:
                 if writer.admit(entry):
@@ -599,6 +623,7 @@ class RarReader:
         return corrupt(self.path, ValueError(f"{name}: {detail}"))
 
     def close(self) -> None:
+        self._stop_early()
         self._backend.stop_all()
         self._volumes.close()
         self.archive.close()

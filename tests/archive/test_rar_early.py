@@ -1,0 +1,72 @@
+"""A RAR extraction starts its one-pass decoder (7zz) before rarfile is imported and the
+headers are read (rarstream.start_early). That decoder is the one that decodes the
+archive (one start, as tests/archive/test_rar_one_pass.py counts); it never outlives an
+extraction that stops before the data; listings and dry runs start none; and an
+archive that does not begin with a RAR signature (a self-extractor) starts none early."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from devkit.archive import ExtractOptions, extract_archive, list_archive
+from devkit.archive.errors import CapExceeded
+from devkit.archive.extract import plan_extraction
+from tests.archive.conftest import TESTDATA, corpus, snapshot
+from tests.archive.test_rar_one_pass import logging_backend
+from tests.archive.test_sevenzip_early import processes_naming, starts
+
+pytestmark = pytest.mark.skipif(TESTDATA is None, reason="needs the shared corpus")
+
+
+def test_a_refusal_before_the_data_stops_the_early_decoder(tmp_path: Path) -> None:
+    archive = corpus(tmp_path, "rarfile/rar5-subdirs.rar")
+    wrapper, log = logging_backend(tmp_path / "tool")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
+    dest = tmp_path / "out"
+    dest.mkdir()
+    before = snapshot(dest)
+    with pytest.raises(CapExceeded):
+        extract_archive(archive, dest=dest, options=ExtractOptions(max_entries=1), env=env)
+    assert starts(log) == ["e"]  # it had started, and is gone:
+    assert processes_naming(archive) == []
+    assert snapshot(dest) == before
+
+
+@pytest.mark.parametrize("name", ["rarfile/rar3-solid.rar", "rarfile/rar5-solid.rar"])
+def test_the_early_decoder_is_the_one_that_decodes(tmp_path: Path, name: str) -> None:
+    """Compressed members: a second decoder would show as a second start."""
+    archive = corpus(tmp_path, name)
+    wrapper, log = logging_backend(tmp_path / "tool")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
+    result = extract_archive(archive, dest=tmp_path / "out", env=env)
+    assert result.files >= 1
+    assert starts(log) == ["e"]
+    assert processes_naming(archive) == []
+
+
+def test_listings_and_dry_runs_start_no_decoder(tmp_path: Path) -> None:
+    archive = corpus(tmp_path, "rarfile/rar5-subdirs.rar")
+    wrapper, log = logging_backend(tmp_path / "tool")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
+    list_archive(archive, env=env)
+    plan_extraction(archive, dest=tmp_path / "out", env=env)
+    assert starts(log) == []
+
+
+def test_a_self_extractor_starts_its_decoder_once_its_headers_are_read(
+    tmp_path: Path,
+) -> None:
+    """A stub before the signature: no early start, and the one pass still runs once."""
+    source = corpus(tmp_path, "rarfile/rar5-solid.rar")
+    archive = tmp_path / "stubbed.rar"
+    archive.write_bytes(b"MZ" + bytes(4094) + source.read_bytes())
+    wrapper, log = logging_backend(tmp_path / "tool")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
+    plain = extract_archive(source, dest=tmp_path / "plain")
+    stubbed = extract_archive(archive, dest=tmp_path / "out", env=env)
+    assert starts(log) == ["e"]
+    assert snapshot(Path(stubbed.path)) == snapshot(Path(plain.path))
+    assert processes_naming(archive) == []
