@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import typer
 
@@ -102,5 +103,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             return Console(json_mode=result.json_mode).render(result)
 
 
+def run() -> NoReturn:
+    """The `devkit` program: `main`, then an exit without the interpreter's teardown
+    when it has nothing left to do (see _exit)."""
+    _exit(main())
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit now, skipping the interpreter's teardown (freeing every module and object:
+    ~9 ms of each run, a tenth of devkit's start-up, measured), when it would do nothing
+    else for us: the output is flushed, no atexit callback is registered and no other
+    thread is running. Otherwise, or if the flush fails (a closed pipe), exit as usual."""
+    import atexit
+    import threading
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    pending = getattr(atexit, "_ncallbacks", lambda: 1)()
+    if pending or any(not thread.daemon for thread in others):
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

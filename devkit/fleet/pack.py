@@ -42,8 +42,8 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _LAUNCHER_TEXT = """\
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "site"))
-from devkit.__main__ import main
-sys.exit(main())
+from devkit.__main__ import run
+run()
 """
 
 
