@@ -161,16 +161,14 @@ def test_the_sweep_never_removes_the_folder_of_a_running_extraction(tmp_path: Pa
     )
     try:
         assert wait_until(lambda: started.exists() or running.poll() is not None, timeout=30)
+
         # 7zz starts before the temp folder exists (it decodes while devkit checks the
         # members); the folder's payload is made once the folder is locked.
-        assert wait_until(
-            lambda: (
-                any((folder / "payload").exists() for folder in temp_folders(dest))
-                and len(set(temp_folders(dest)) - {stale}) == 1
-                or running.poll() is not None
-            ),
-            timeout=30,
-        )
+        def locked_folder() -> bool:
+            fresh = set(temp_folders(dest)) - {stale}
+            return len(fresh) == 1 and (next(iter(fresh)) / "payload").exists()
+
+        assert wait_until(lambda: locked_folder() or running.poll() is not None, timeout=30)
         assert running.poll() is None, running.communicate()
         (in_use,) = set(temp_folders(dest)) - {stale}
         done = run_devkit(["extract", str(small_tgz(tmp_path / "small.tgz")), "-C", str(dest)])
