@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ from devkit.archive.safety import (
 CHUNK = 1024 * 1024
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _SPECIAL_MODES = 0o7000
+# A name that normalize_name (backslash no separator) returns as it is: components of
+# anything but "/" and NUL, none empty, "." or "..", and no drive letter in front. Half
+# the cost of normalising each name of a tar's short path (0.44 against 0.94 us).
+_CLEAN_NAME = re.compile(r"(?![A-Za-z]:)(?!\.\.?(?:/|\Z))[^/\x00]+(?:/(?!\.\.?(?:/|\Z))[^/\x00]+)*")
 # How problem() names an ancestor that is not a folder.
 _THROUGH = {"symlink": "the symlink", "refused": "the unsafe member"}
 
@@ -362,14 +367,14 @@ class TreeWriter:
         Per member, the general path's layers cost as much as the system calls on a
         tmpfs (bench/extract.py, 8,000 small files); every check that could fire for
         such a member is still made here."""
-        if self.unsafe or "\x00" in name or name in self.kinds:
+        if self.unsafe or name in self.kinds:
             return False
         slash = name.rfind("/")
         if self.kinds.get(name[:slash] if slash > 0 else "") != "dir":
             return False
-        path, _ = normalize_name(name, backslash_is_separator=False)
-        if path != name:
+        if not _CLEAN_NAME.fullmatch(name):
             return False  # "./x", "a//b", "/etc/x", "..": the general path says what
+        path = name
         process.raise_if_interrupted(self.signals_at_start)
         self.budget.count_entry()
         self._account(len(data))
