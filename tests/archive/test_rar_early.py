@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from devkit.archive import ExtractOptions, extract_archive, list_archive
-from devkit.archive.errors import CapExceeded
+from devkit.archive import extract_archive, list_archive
 from devkit.archive.extract import plan_extraction
 from tests.archive.conftest import TESTDATA, corpus, snapshot
 from tests.archive.test_rar_one_pass import logging_backend
-from tests.archive.test_sevenzip_early import processes_naming, starts
+from tests.archive.test_sevenzip_early import (
+    assert_a_cap_stops_the_early_decoder,
+    processes_naming,
+    starts,
+)
 
 pytestmark = pytest.mark.skipif(TESTDATA is None, reason="needs the shared corpus")
 
@@ -25,14 +28,7 @@ def test_a_refusal_before_the_data_stops_the_early_decoder(tmp_path: Path) -> No
     archive = corpus(tmp_path, "rarfile/rar5-subdirs.rar")
     wrapper, log = logging_backend(tmp_path / "tool")
     env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
-    dest = tmp_path / "out"
-    dest.mkdir()
-    before = snapshot(dest)
-    with pytest.raises(CapExceeded):
-        extract_archive(archive, dest=dest, options=ExtractOptions(max_entries=1), env=env)
-    assert starts(log) == ["e"]  # it had started, and is gone:
-    assert processes_naming(archive) == []
-    assert snapshot(dest) == before
+    assert_a_cap_stops_the_early_decoder(archive, tmp_path / "out", env, log)
 
 
 @pytest.mark.parametrize("name", ["rarfile/rar3-solid.rar", "rarfile/rar5-solid.rar"])

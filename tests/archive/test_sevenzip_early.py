@@ -74,17 +74,23 @@ def test_an_extraction_starts_one_decoder_and_gets_every_byte(tmp_path: Path) ->
     assert processes_naming(archive) == []
 
 
-def test_a_refusal_before_the_data_stops_the_early_decoder(tmp_path: Path) -> None:
-    archive = three_files(tmp_path)
-    env, log = logging_7zz(tmp_path / "tool")
-    dest = tmp_path / "out"
+def assert_a_cap_stops_the_early_decoder(
+    archive: Path, dest: Path, env: dict[str, str], log: Path
+) -> None:
+    """An entry cap refuses `archive` before its data: the decoder that had started
+    is gone and DEST is as it was."""
     dest.mkdir()
     before = snapshot(dest)
     with pytest.raises(CapExceeded):
-        extract_archive(archive, dest=dest, options=ExtractOptions(max_entries=2), env=env)
+        extract_archive(archive, dest=dest, options=ExtractOptions(max_entries=1), env=env)
     assert starts(log) == ["e"]  # it had started, and is gone:
     assert processes_naming(archive) == []
     assert snapshot(dest) == before
+
+
+def test_a_refusal_before_the_data_stops_the_early_decoder(tmp_path: Path) -> None:
+    env, log = logging_7zz(tmp_path / "tool")
+    assert_a_cap_stops_the_early_decoder(three_files(tmp_path), tmp_path / "out", env, log)
 
 
 def test_listings_and_dry_runs_start_no_decoder(tmp_path: Path) -> None:

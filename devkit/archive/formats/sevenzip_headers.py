@@ -198,13 +198,7 @@ def _read(file: BinaryIO) -> SevenZipHeaders:
     start_crc, offset, length, crc = struct.unpack_from("<IQQI", start, 8)
     if zlib.crc32(start[12:]) != start_crc:
         raise HeaderDamage("start header CRC mismatch")
-    header_at = SIGNATURE_HEADER_SIZE + offset
-    if header_at > size or length > size - header_at:
-        raise HeaderDamage("next header lies past the end of the archive")
-    file.seek(header_at)
-    raw = file.read(length)
-    if len(raw) != length:
-        raise HeaderDamage("next header is truncated")
+    raw = _read_span(file, SIGNATURE_HEADER_SIZE + offset, length, size, "next header")
     if zlib.crc32(raw) != crc:
         raise HeaderDamage("next header CRC mismatch")
     if not raw:
@@ -238,6 +232,17 @@ class _Streams:
     pack_sizes: list[int] | None
     folders: list[_Folder] | None
     substream_sizes: list[int] | None  # one per substream, folders in order
+
+
+def _read_span(file: BinaryIO, at: int, length: int, size: int, what: str) -> bytes:
+    """`length` bytes at offset `at` of an archive of `size` bytes, all of them there."""
+    if at > size or length > size - at:
+        raise HeaderDamage(f"{what} lies past the end of the archive")
+    file.seek(at)
+    data = file.read(length)
+    if len(data) != length:
+        raise HeaderDamage(f"{what} is truncated")
+    return data
 
 
 def _streams(cursor: _Cursor) -> _Streams:
@@ -488,13 +493,7 @@ def _decode_header(file: BinaryIO, raw: bytes, size: int) -> bytes:
         raise HeaderDamage(f"packed header claims {unpacked} bytes")
     filters = _lzma_filters(folder, unpacked)
     packed_at = SIGNATURE_HEADER_SIZE + streams.pack_pos
-    packed_size = streams.pack_sizes[0]
-    if packed_at > size or packed_size > size - packed_at:
-        raise HeaderDamage("packed header lies past the end of the archive")
-    file.seek(packed_at)
-    packed = file.read(packed_size)
-    if len(packed) != packed_size:
-        raise HeaderDamage("packed header is truncated")
+    packed = _read_span(file, packed_at, streams.pack_sizes[0], size, "packed header")
     try:
         data = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters).decompress(
             packed, max_length=unpacked
