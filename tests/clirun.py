@@ -67,3 +67,23 @@ def run_devkit(
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def start_devkit(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """A real `python -m devkit` process left running, in its own session so that a
+    test can signal exactly it; `env` is added to this process's environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "devkit", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.archive.conftest import TESTDATA, corpus, snapshot
-from tests.clirun import invoke, run_devkit
+from tests.clirun import invoke, run_devkit, start_devkit
 from tests.proctools import wait_gone, wait_until
 
 
@@ -186,15 +186,7 @@ def test_a_signal_while_the_rar_backend_decodes_removes_everything(
     (dest / "keep.txt").write_text("keep")
     before = snapshot(dest)
     env = dict(os.environ, DEVKIT_RAR_TOOLS=str(fake))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "extract", str(archive), "-C", str(dest)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_devkit(["extract", str(archive), "-C", str(dest)], env=env)
     assert wait_until(lambda: started.exists() or proc.poll() is not None, timeout=30)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signum)

@@ -30,6 +30,7 @@ from tests.archive.conftest import (
     snapshot,
     temp_folders,
 )
+from tests.clirun import start_devkit
 from tests.proctools import processes_with, wait_gone, wait_until
 
 pytestmark = needs_testdata
@@ -144,15 +145,7 @@ def test_a_signal_while_a_big_member_is_read_ahead_leaves_nothing(tmp_path: Path
     dest.mkdir()
     before = snapshot(dest)
     env = wrapped_backend(tmp_path / marker, "slow")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit", "extract", str(archive), "-C", str(dest)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_devkit(["extract", str(archive), "-C", str(dest)], env=env)
     started = wait_until(
         lambda: bytes_in_temp_folders(dest) >= DAMAGE_AT or proc.poll() is not None,
         timeout=60,

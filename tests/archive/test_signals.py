@@ -25,7 +25,7 @@ from tests.archive.conftest import (
     snapshot,
     temp_folders,
 )
-from tests.clirun import run_devkit
+from tests.clirun import run_devkit, start_devkit
 from tests.proctools import path_without, processes_with, wait_gone, wait_until
 
 INTERRUPTS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
@@ -49,18 +49,6 @@ def prepared_dest(tmp_path: Path) -> Path:
     (dest / "old").mkdir(parents=True)
     (dest / "old" / "keep.txt").write_text("keep me\n")
     return dest
-
-
-def start_devkit(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "devkit", *args],
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def wait_for_bytes(dest: Path, proc: subprocess.Popen[str]) -> None:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -33,19 +32,6 @@ def devkit(
     args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return run_devkit(args, cwd=cwd, env=env, timeout=timeout)
-
-
-def start_devkit(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    """A devkit process in its own session, so a test can signal exactly it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "devkit", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def wait_for_file(path: Path, timeout: float = 20) -> str:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.clirun import start_devkit
 from tests.recipe.conftest import (
     devkit,
     kill_if_alive,
     process_gone,
-    start_devkit,
     wait_for_file,
     wait_gone,
 )

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.clirun import start_devkit
 from tests.proctools import path_without, processes_with, wait_gone, wait_until
-from tests.recipe.conftest import devkit, start_devkit, wait_for_file
+from tests.recipe.conftest import devkit, wait_for_file
 
 GRACE = 0.4
 
