@@ -20,7 +20,6 @@ import os
 import select
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -148,6 +147,8 @@ class DecoderRun:
         cls, decoders: Decoders, command: list[str], *, name: str, password: str | None
     ) -> DecoderRun:
         """Start `command` (OSError when it cannot run)."""
+        import tempfile  # only archives with a decoder: tar's start-up does without
+
         messages = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the run
         try:
             decoder = decoders.start(command, name=name, stderr=messages, password=password)
