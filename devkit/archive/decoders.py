@@ -128,6 +128,17 @@ class Decoders:
         return Decoder(child, name=name, decoders=self)
 
 
+def sevenzip_stream_command(
+    tool: str, archive: object, *, password: str | None, type_switch: str | None = None
+) -> list[str]:
+    """`7zz e -so`: every member of `archive`, decoded in order to stdout, for devkit to
+    split; `type_switch` names the format (-trar5) where 7zz should not guess it."""
+    command = [tool, "e", "-so", "-bd", "-bb0", "-y", *([type_switch] if type_switch else [])]
+    # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
+    command += [] if password is not None else ["-p"]
+    return [*command, "--", str(archive)]
+
+
 # Output pieces (up to a megabyte each) that a decoder started early (DecoderRun) may
 # decode ahead while devkit reads and checks an archive's headers: at most 32 MiB.
 EARLY_PIECES = 32

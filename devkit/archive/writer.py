@@ -350,9 +350,20 @@ class TreeWriter:
         self._ensure_parent(path)
         if path in self.kinds:
             self._drop_existing(entry)
+        self._create_small(path, data, entry.mode, entry.mtime)
+
+    def _create_small(
+        self, path: str, data: memoryview, mode: int | None, mtime: float | None
+    ) -> None:
+        """Count, create and record a small regular file at a free `path`."""
         self._account(len(data))
-        mode = (0o666 if entry.mode is None else entry.mode) & 0o777 & ~self.umask
-        _write_small(f"{self.root}/{path}", data, mode, entry.mtime, chmod=self._chmod_needed)
+        _write_small(
+            f"{self.root}/{path}",
+            data,
+            (0o666 if mode is None else mode) & 0o777 & ~self.umask,
+            mtime,
+            chmod=self._chmod_needed,
+        )
         self.kinds[path] = "file"
         self.files += 1
 
@@ -374,19 +385,9 @@ class TreeWriter:
             return False
         if not _CLEAN_NAME.fullmatch(name):
             return False  # "./x", "a//b", "/etc/x", "..": the general path says what
-        path = name
         process.raise_if_interrupted(self.signals_at_start)
         self.budget.count_entry()
-        self._account(len(data))
-        _write_small(
-            f"{self.root}/{path}",
-            data,
-            (0o666 if mode is None else mode) & 0o777 & ~self.umask,
-            mtime,
-            chmod=self._chmod_needed,
-        )
-        self.kinds[path] = "file"
-        self.files += 1
+        self._create_small(name, data, mode, mtime)
         return True
 
     def _full(self, path: str) -> str:

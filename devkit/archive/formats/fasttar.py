@@ -120,24 +120,14 @@ class _Buffer:
         except damage_errors() as error:
             raise corrupt(self._path, error) from error
 
-    def _fill(self, need: int) -> bool:
-        """Make `need` bytes available; False at a clean end of stream. (Blocks are
-        joined once, not one at a time: that copied a member up to 16 times.)"""
-        have = len(self._data) - self._pos
-        if have >= need:
-            return True
-        pieces = [self._data[self._pos :]] if have else []
-        complete = True
-        while have < need:
-            more = self._get()
-            if more is None:
-                complete = False
-                break
-            pieces.append(more)
-            have += len(more)
-        self._data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self._pos = 0
-        return complete
+    def _next_block(self) -> bool:
+        """Move on to the next decoded block, this one being used up; False at a clean
+        end of stream."""
+        more = self._get()
+        if more is None:
+            return False
+        self._data, self._pos = more, 0
+        return True
 
     def take(self, size: int) -> bytes | None:
         start = self._pos
@@ -166,7 +156,7 @@ class _Buffer:
 
     def take_some(self, limit: int) -> memoryview | None:
         """Up to `limit` bytes, without joining or copying blocks (large members)."""
-        if self._pos >= len(self._data) and not self._fill(1):
+        if self._pos >= len(self._data) and not self._next_block():
             return None
         start = self._pos
         self._pos = min(len(self._data), start + limit)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from devkit.archive.decoders import DecoderRun, Decoders
+from devkit.archive.decoders import DecoderRun, Decoders, sevenzip_stream_command
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.formats.stream import (
@@ -66,10 +66,8 @@ class StreamItem:
 
 
 def one_pass_command(tool: str, path: Path, *, rar5: bool, password: str | None) -> list[str]:
-    command = [tool, "e", "-so", "-bd", "-bb0", "-y", "-trar5" if rar5 else "-trar"]
-    # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
-    command += [] if password is not None else ["-p"]
-    return [*command, "--", str(path)]
+    type_switch = "-trar5" if rar5 else "-trar"
+    return sevenzip_stream_command(tool, path, password=password, type_switch=type_switch)
 
 
 _RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"

