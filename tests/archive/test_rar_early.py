@@ -26,9 +26,9 @@ pytestmark = pytest.mark.skipif(TESTDATA is None, reason="needs the shared corpu
 
 def test_a_refusal_before_the_data_stops_the_early_decoder(tmp_path: Path) -> None:
     archive = corpus(tmp_path, "rarfile/rar5-subdirs.rar")
-    wrapper, log = logging_backend(tmp_path / "tool")
+    wrapper, _log = logging_backend(tmp_path / "tool")
     env = {**os.environ, "DEVKIT_RAR_TOOLS": str(wrapper)}
-    assert_a_cap_stops_the_early_decoder(archive, tmp_path / "out", env, log)
+    assert_a_cap_stops_the_early_decoder(archive, tmp_path / "out", env)
 
 
 @pytest.mark.parametrize("name", ["rarfile/rar3-solid.rar", "rarfile/rar5-solid.rar"])
