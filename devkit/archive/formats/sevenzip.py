@@ -152,6 +152,30 @@ def _kind(attributes: int | None) -> tuple[Kind, int | None]:
     return "file", mode
 
 
+def _entries(
+    names: list[str],
+    attributes: list[int | None],
+    emptystream: list[bool],
+    uncompressed: list[int],
+    mtimes: list[float | None],
+    *,
+    encrypted: bool,
+) -> list[Entry]:
+    """The members' entries, built in one pass over the header's columns. (Entry's
+    fields are passed by position: by keyword, building 8,000 of them cost twice as
+    much.) `ref` says whether the member has data in the stream."""
+    entries: list[Entry] = []
+    add = entries.append
+    for name, attribute, empty, size, mtime in zip(
+        names, attributes, emptystream, uncompressed, mtimes, strict=True
+    ):
+        kind, mode = _kind(attribute)
+        path, reason = member_path(name, kind, backslash_is_separator=True)
+        # name, path, kind, size, packed, mtime, mode, link, encrypted, unsafe, ref
+        add(Entry(name, path, kind, size, None, mtime, mode, None, encrypted, reason, not empty))
+    return entries
+
+
 class SevenZipReader:
     format = "7z"
 
@@ -195,15 +219,22 @@ class SevenZipReader:
             if self._fileobj is not None:
                 self._fileobj.seek(0)  # py7zr looks for the signature where the file is
             members = self._open_with_py7zr(path, password)
+            names = [member.filename for member in members]
+            attributes = [member.attributes for member in members]
+            emptystream = [member.emptystream for member in members]
+            uncompressed = [member.uncompressed for member in members]
+            mtimes = [member.lastwritetime for member in members]
         else:
-            members = headers.members
+            names, attributes = headers.names, headers.attributes
+            emptystream, uncompressed = headers.emptystream, headers.uncompressed
+            mtimes = headers.lastwritetime
             # py7zr counts an archive as encrypted whenever a password is given: kept,
             # since listings report it.
             self.encrypted = password is not None or headers.encrypted
             self._folder_methods = headers.folder_methods
-        self.entries = [self._entry(member) for member in members]
-        for entry in self.entries:
-            entry.encrypted = self.encrypted
+        self.entries = _entries(
+            names, attributes, emptystream, uncompressed, mtimes, encrypted=self.encrypted
+        )
 
     def _open_with_py7zr(self, path: Path, password: str | None) -> list[SevenZipMember]:
         import py7zr
@@ -233,21 +264,6 @@ class SevenZipReader:
             tuple(bytes(coder["method"]) for coder in folder.coders) for folder in folders
         ]
         return [_member(info) for info in infos]
-
-    def _entry(self, member: SevenZipMember) -> Entry:
-        kind, mode = _kind(member.attributes)
-        path, reason = member_path(member.filename, kind, backslash_is_separator=True)
-        return Entry(
-            name=member.filename,
-            path=path,
-            kind=kind,
-            size=member.uncompressed,
-            packed=None,
-            mtime=member.lastwritetime,
-            mode=mode,
-            unsafe=reason,
-            ref=not member.emptystream,
-        )
 
     def listing(self) -> list[Entry] | None:
         return self.entries
