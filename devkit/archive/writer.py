@@ -214,9 +214,10 @@ class TreeWriter:
         for index in range(1, len(parts)):
             ancestor = "/".join(parts[:index])
             kind = kinds.get(ancestor)
-            if kind is None:
-                return None
-            if kind != "dir":
+            # Not `return` at a missing ancestor: a refused member's path is remembered
+            # without its folders ("a/b" refused, "a" never seen), and "a/b/c" must still
+            # meet it.
+            if kind is not None and kind != "dir":
                 return f"path goes through {_THROUGH.get(kind, 'the file')} {ancestor!r}"
         return None
 
