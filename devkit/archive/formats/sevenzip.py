@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from devkit.archive.decoders import DecoderRun, Decoders, sevenzip_stream_command
+from devkit.archive.decoders import Decoder, DecoderRun, Decoders, sevenzip_stream_command
 from devkit.archive.errors import ArchiveCorrupt, MissingTool, PasswordError
 from devkit.archive.formats.compressed import corrupt
 from devkit.archive.formats.sevenzip_headers import (
@@ -375,17 +375,33 @@ class SevenZipReader:
             details={"methods": methods},
         )
 
-    def _split(self, stream: DecodedStream, writer: TreeWriter) -> None:
+    def _split(self, stream: Decoder, writer: TreeWriter) -> None:
+        add_plain_file, read_view = writer.add_plain_file, stream.read_view
         for entry in self.entries:
             has_data = bool(entry.ref)
             size = (entry.size or 0) if has_data else 0
+            if (
+                entry.kind == "file"
+                and size <= CHUNK
+                and entry.unsafe is None
+                and entry.name == entry.path
+            ):
+                # Most members: a small file whose name is already its path. Its data is
+                # a slice of the decoder's buffer, and add_plain_file makes in one call
+                # the checks that could refuse it (or declines, and admit decides).
+                small = read_view(size)
+                if len(small) != size:
+                    raise ended_early(self.path, "7z")
+                if add_plain_file(entry.name, small, entry.mode, entry.mtime):
+                    continue
+                if writer.admit(entry):
+                    writer.add_bytes(entry, small)
+                continue
             admitted = writer.admit(entry)
             if entry.kind == "symlink" and has_data:
                 self._read_link(stream, entry, size)
                 if admitted and writer.check_link(entry):
                     writer.add(entry)
-            elif entry.kind == "file" and admitted and has_data and size <= CHUNK:
-                writer.add_bytes(entry, memoryview(read_exactly(stream, size, self.path, "7z")))
             elif entry.kind == "file" and admitted:
                 data = MemberSlice(stream, size, self.path, "7z")
                 writer.add(entry, data if has_data else None)
