@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from devkit import process
 from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.model import Entry, Kind
-from devkit.archive.safety import member_path, normalize_name
+from devkit.archive.safety import member_path, normalize_name, plain_names
 from devkit.archive.writer import Budget, TreeWriter
 
 NAME_PIECES = ["a", "b", "é", ".", "..", "/", "\\", "C:", "\x00", " "]
@@ -29,6 +29,23 @@ def test_member_path_is_normalize_name_with_the_root_rule(
     if path == "" and kind != "dir" and reason is None:
         path, reason = None, "empty name"
     assert member_path(name, kind, backslash_is_separator=backslash) == (path, reason)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(names=st.lists(names, max_size=4), kind=st.sampled_from(["file", "dir"]))
+def test_plain_names_are_their_own_paths(names: list[str], kind: str) -> None:
+    if plain_names(names):
+        for name in names:
+            for backslash in (False, True):
+                assert member_path(name, kind, backslash_is_separator=backslash) == (name, None)
+
+
+def test_plain_names_says_so_for_ordinary_names() -> None:
+    assert plain_names([])
+    assert plain_names(["data", "data/d000/s0/f00001.txt", "ünï cödé ✓ 😀.txt", "a..b/c."])
+    for odd in ["", "/etc", "a/", "a//b", "./a", "a/..", ".hidden", "C:x", "a\\b", "a\x00b"]:
+        assert not plain_names(["data", odd]), odd
+        assert not plain_names([odd]), odd
 
 
 def recorded(kinds: dict[str, str], entry: Entry) -> dict[str, str]:
