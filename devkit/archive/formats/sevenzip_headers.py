@@ -477,7 +477,7 @@ def _substreams(cursor: _Cursor, folders: _Folders) -> list[int]:
     if kind == _SIZE:
         sizes = _substream_sizes(cursor, folders, counts)
         kind = cursor.byte()
-    elif any(count != 1 for count in counts):
+    elif counts.count(1) != len(counts):
         raise HeaderDamage("substreams without sizes")
     elif not folders.last_output_is_main:
         raise NeedsPy7zr("folder output not last")  # py7zr takes the last size then
