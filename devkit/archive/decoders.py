@@ -390,8 +390,8 @@ class Decoder:
 
     def read_view(self, size: int, /) -> memoryview:
         """`size` bytes (fewer only at the end of the output) as a memoryview: for a
-        small member, a slice of the piece in the buffer, with no copy and none of
-        read's joining (most of the cost of a member of a few kilobytes)."""
+        small member, a slice of the piece in the buffer (immutable bytes, so the
+        slice keeps its bytes), with no copy and none of read's list and join."""
         start = self._pos
         stop = start + size
         if stop <= len(self._data):
