@@ -81,7 +81,8 @@ def _precheck(
         if dry.admit(entry):
             dry.record(entry)
     if not options.skip_unsafe:
-        dry.check_links(dry.layout(stem))
+        if dry.links:  # the layout (a pass over every path) only places symlinks
+            dry.check_links(dry.layout(stem))
         dry.raise_if_unsafe()
     declared = sum(entry.size or 0 for entry in entries if entry.kind == "file")
     if budget.written + declared > budget.max_bytes:

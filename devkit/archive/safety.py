@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# A name that normalize_name returns as it is under either backslash rule: components
+# of anything but "/", backslash and NUL, none empty, "." or "..", no drive letter in
+# front. Most members' names are such; one match costs a quarter of normalising.
+_PLAIN_NAME = re.compile(
+    r"(?![A-Za-z]:)(?!\.\.?(?:/|\Z))[^/\\\x00]+(?:/(?!\.\.?(?:/|\Z))[^/\\\x00]+)*"
+)
 MAX_LINK_HOPS = 64
 
 
@@ -34,6 +40,27 @@ def normalize_name(raw: str, *, backslash_is_separator: bool) -> tuple[str | Non
     return "/".join(parts), None
 
 
+def plain_names(names: Sequence[str]) -> bool:
+    """Whether `member_path` returns every one of `names` as it is, whatever the kind
+    and the backslash rule: no NUL, backslash or colon, no empty, "." or ".." component
+    (a component starting with a dot sends them all to the full check). Answered by a
+    few searches of the names joined (a match per name cost 2 ms per 8,000); False
+    says only that some name needs `member_path`."""
+    if not names:
+        return True
+    joined = "\x00".join(names)
+    return (
+        joined != ""  # one empty name
+        and joined.count("\x00") == len(names) - 1
+        and not joined.startswith(("\x00", "/", "."))
+        and not joined.endswith(("\x00", "/"))
+        and not any(
+            part in joined
+            for part in ("\x00\x00", "\\", ":", "//", "/\x00", "\x00/", "/.", "\x00.")
+        )
+    )
+
+
 def lost_leading_slash(raw: str, path: str | None) -> bool:
     """Whether normalising the raw name `raw` into `path` removed a leading "/" (or a
     leading backslash where backslash is a separator: then `path` does not keep it)."""
@@ -44,6 +71,8 @@ def member_path(
     raw: str, kind: str, *, backslash_is_separator: bool
 ) -> tuple[str | None, str | None]:
     """`normalize_name` for an archive member: only a directory may name the root."""
+    if _PLAIN_NAME.fullmatch(raw):
+        return raw, None
     path, reason = normalize_name(raw, backslash_is_separator=backslash_is_separator)
     if path == "" and kind != "dir" and reason is None:
         return None, "empty name"

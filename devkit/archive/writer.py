@@ -214,9 +214,10 @@ class TreeWriter:
         for index in range(1, len(parts)):
             ancestor = "/".join(parts[:index])
             kind = kinds.get(ancestor)
-            if kind is None:
-                return None
-            if kind != "dir":
+            # Not `return` at a missing ancestor: a refused member's path is remembered
+            # without its folders ("a/b" refused, "a" never seen), and "a/b/c" must still
+            # meet it.
+            if kind is not None and kind != "dir":
                 return f"path goes through {_THROUGH.get(kind, 'the file')} {ancestor!r}"
         return None
 
@@ -253,9 +254,18 @@ class TreeWriter:
         """Count the member and decide: True to write it, False if skipped or refused."""
         process.raise_if_interrupted(self.signals_at_start)
         self.budget.count_entry()
-        if entry.path == "" and entry.kind == "dir":
+        path, kind, kinds = entry.path, entry.kind, self.kinds
+        if (kind == "file" or kind == "dir") and path and entry.unsafe is None:
+            # Most members: a file or folder at a free path in a folder known already,
+            # where none of problem()'s checks can fire (half the cost of asking them).
+            slash = path.rfind("/")
+            if path not in kinds and kinds.get(path[:slash] if slash > 0 else "") == "dir":
+                if lost_leading_slash(entry.name, path):
+                    self.stripped += 1
+                return not self.unsafe
+        if path == "" and kind == "dir":
             return False  # the archive's own root ("./")
-        if entry.kind == "special":
+        if kind == "special":
             self.skipped.append(Skipped(entry.name, "device, FIFO or socket: not extracted"))
             return False
         reason = self.problem(entry)
@@ -525,26 +535,32 @@ class TreeWriter:
         """Dry run: update the bookkeeping as `add` would, touching nothing on disk."""
         path = entry.path
         assert path is not None
-        parts = path.split("/")
-        for index in range(1, len(parts)):
-            self.kinds.setdefault("/".join(parts[:index]), "dir")
+        kinds = self.kinds
+        slash = path.rfind("/")
+        # A folder in `kinds` has all its ancestors there, so a member whose parent
+        # is a folder has none to add.
+        if slash > 0 and kinds.get(path[:slash]) != "dir":
+            parts = path.split("/")
+            for index in range(1, len(parts)):
+                kinds.setdefault("/".join(parts[:index]), "dir")
         if entry.kind == "dir":
-            self.kinds[path] = "dir"
+            kinds[path] = "dir"
             return
-        if self.kinds.get(path) == "refused":
-            del self.kinds[path]
-        if self.kinds.get(path) == "symlink":
+        existing = kinds.get(path)
+        if existing == "refused":
+            del kinds[path]
+        elif existing == "symlink":
             del self.links[path]
             del self.link_meta[path]
         if entry.kind == "symlink":
             if entry.link is None:
-                self.kinds[path] = "file"  # target unknown until its data is read
+                kinds[path] = "file"  # target unknown until its data is read
                 return
-            self.kinds[path] = "symlink"
+            kinds[path] = "symlink"
             self.links[path] = entry.link
             self.link_meta[path] = (entry.name, entry.mtime)
         else:
-            self.kinds[path] = "file"
+            kinds[path] = "file"
 
     def check_links(self, layout: Layout) -> None:
         """Resolve every symlink through the complete tree; unsafe ones are refused or,

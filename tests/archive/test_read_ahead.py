@@ -200,3 +200,24 @@ def test_reading_ahead_and_ending_it_loses_and_reorders_nothing(
         rest = decoder.read()
         assert decoder.finish() == 0
     assert first + rest == data
+
+
+def test_views_of_the_buffer_hold_their_bytes_across_pieces(tmp_path: Path) -> None:
+    """read_view hands out slices of the piece in the buffer: taken in sizes that
+    cross the pieces' ends (and some longer than a piece), mixed with plain reads,
+    they give the output whole and in order, and keep their bytes after later reads."""
+    rng = random.Random(5)
+    data = rng.randbytes(5 * 1024 * 1024 + 3)
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    decoders = Decoders(os.environ, signals_at_start=process.signal_count())
+    taken: list[bytes | memoryview] = []
+    with decoders.start(["cat", str(source)], name="cat") as decoder:
+        while True:
+            size = rng.choice([0, 1, rng.randrange(9000), rng.randrange(3 * 1024 * 1024)])
+            piece = decoder.read_view(size) if rng.random() < 0.8 else decoder.read(size)
+            taken.append(piece)
+            if len(piece) < size:
+                break
+        assert decoder.finish() == 0
+    assert b"".join(bytes(piece) for piece in taken) == data

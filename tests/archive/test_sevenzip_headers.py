@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.decoders import Decoders
-from devkit.archive.formats import sevenzip
+from devkit.archive.formats import sevenzip, sevenzip_headers
 from devkit.archive.formats.sevenzip import SevenZipReader, _member
 from devkit.archive.formats.sevenzip_headers import (
     HeaderDamage,
     NeedsPy7zr,
     SevenZipMember,
+    _Cursor,
     read_headers,
 )
 from devkit.archive.tools import bundled_7zz
@@ -452,3 +455,96 @@ def test_damaged_headers_are_read_like_py7zr_or_declined_thousands(tmp_path: Pat
     counts = run_mutants(tmp_path, cases, seed=2)
     print("\nmutants:", dict(sorted(counts.items())))
     assert counts["read, same facts as py7zr"] > 0
+
+
+# -- the bulk readers against one-by-one reading -------------------------------------------
+
+
+def numbers_one_by_one(cursor: _Cursor, count: int) -> list[int]:
+    cursor.count(count)
+    return [cursor.number() for _ in range(count)]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    data=st.lists(
+        st.sampled_from([0, 1, 0x7F, 0x80, 0xBF, 0xC0, 0xE5, 0xFF, 0x41]), max_size=40
+    ).map(bytes),
+    count=st.integers(0, 30),
+    cut=st.integers(0, 40),
+)
+def test_numbers_in_bulk_are_read_as_one_by_one(data: bytes, count: int, cut: int) -> None:
+    """Also with the cursor's window ending before the data does (a property's body)."""
+    end = min(cut, len(data))
+    outcomes = []
+    for read in (_Cursor.numbers, numbers_one_by_one):
+        cursor = _Cursor(data, 0, end)
+        try:
+            outcomes.append((read(cursor, count), cursor.pos))
+        except HeaderDamage:
+            outcomes.append("damage")
+    assert outcomes[0] == outcomes[1]
+
+
+def names_one_by_one(body: _Cursor, count: int) -> list[str]:
+    """The names as the reader read them before it decoded them at once (a search for
+    each terminator, one strict decode), checked against py7zr by the tests above."""
+    if body.byte() != 0:
+        raise NeedsPy7zr("names stored outside the header")
+    body.count(count, bits_per_entry=16)
+    data, start, end = body.data, body.pos, body.end
+    position = start
+    for _ in range(count):
+        nul = data.find(b"\x00\x00", position, end)
+        while nul >= 0 and (nul - position) % 2:
+            nul = data.find(b"\x00\x00", nul + 1, end)
+        if nul < 0:
+            raise HeaderDamage("a file name is not terminated")
+        if nul - position >= 2 * 65536:
+            raise NeedsPy7zr("a file name of 64 Ki units")
+        position = nul + 2
+    try:
+        text = data[start:position].decode("utf-16-le")
+    except UnicodeDecodeError as error:
+        raise HeaderDamage(f"a file name is not UTF-16: {error.reason}") from error
+    names = text.replace("\\", "/").split("\x00")
+    names.pop()
+    return names
+
+
+# UTF-16 units: NUL, letters, a backslash, both halves of 😀, a lone low surrogate, é,
+# and units whose bytes hold a zero byte next to another unit's zero byte.
+UNITS = [0x0000, 0x0041, 0x005C, 0xD83D, 0xDE00, 0xDC00, 0x00E9, 0x0100, 0x4100]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    units=st.lists(st.sampled_from(UNITS), max_size=30),
+    odd_tail=st.booleans(),
+    count=st.integers(0, 8),
+)
+def test_names_decoded_at_once_are_the_names_read_one_by_one(
+    units: list[int], odd_tail: bool, count: int
+) -> None:
+    body = b"\x00" + struct.pack(f"<{len(units)}H", *units) + (b"\x00" if odd_tail else b"")
+    outcomes = []
+    for read in (sevenzip_headers._names, names_one_by_one):
+        try:
+            outcomes.append(read(_Cursor(body), count))
+        except (HeaderDamage, NeedsPy7zr) as declined:
+            outcomes.append((type(declined), str(declined)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_name_of_64_ki_units_is_left_to_py7zr() -> None:
+    for units, verdict in [(65535, ["a" * 65535]), (65536, NeedsPy7zr)]:
+        body = _Cursor(b"\x00" + "a".encode("utf-16-le") * units + b"\x00\x00")
+        if verdict is NeedsPy7zr:
+            with pytest.raises(NeedsPy7zr):
+                sevenzip_headers._names(body, 1)
+        else:
+            assert sevenzip_headers._names(body, 1) == verdict
+    astral = "😀" * 32768  # 65536 units in 32768 characters
+    body = _Cursor(b"\x00" + astral.encode("utf-16-le") + b"\x00\x00")
+    with pytest.raises(NeedsPy7zr):
+        sevenzip_headers._names(body, 1)

@@ -88,8 +88,25 @@ class SevenZipMember(NamedTuple):
 
 @dataclass(frozen=True)
 class SevenZipHeaders:
-    members: list[SevenZipMember]
+    """The members' facts as columns, one list per field in file order (what the
+    header stores, and what devkit's entries are built from in one pass)."""
+
+    names: list[str]
+    attributes: list[int | None]
+    emptystream: list[bool]
+    uncompressed: list[int]
+    lastwritetime: list[float | None]
     folder_methods: list[tuple[bytes, ...]]  # the coder ids of each folder, in order
+
+    @classmethod
+    def without_members(cls, folder_methods: list[tuple[bytes, ...]]) -> SevenZipHeaders:
+        return cls([], [], [], [], [], folder_methods)
+
+    @property
+    def members(self) -> list[SevenZipMember]:
+        """The members one by one, as py7zr's `_file_info` holds them."""
+        columns = (self.attributes, self.emptystream, self.uncompressed, self.lastwritetime)
+        return list(map(SevenZipMember, self.names, *columns))
 
     @property
     def encrypted(self) -> bool:
@@ -162,8 +179,32 @@ class _Cursor:
         return value
 
     def numbers(self, count: int) -> list[int]:
+        """`count` numbers. The one- and two-byte forms (below 16 Ki: the sizes of
+        small files) are decoded inline, a quarter of the cost of a call to `number`
+        each; a read past `end` is found once, after the loop."""
         self.count(count)
-        return [self.number() for _ in range(count)]
+        data, pos = self.data, self.pos
+        values: list[int] = []
+        append = values.append
+        try:
+            for _ in range(count):
+                first = data[pos]
+                if first < 0x80:
+                    append(first)
+                    pos += 1
+                elif first < 0xC0:
+                    append((first & 0x3F) << 8 | data[pos + 1])
+                    pos += 2
+                else:
+                    self.pos = pos
+                    append(self.number())
+                    pos = self.pos
+        except IndexError:
+            raise HeaderDamage("header ends early") from None
+        if pos > self.end:
+            raise HeaderDamage("header ends early")
+        self.pos = pos
+        return values
 
     def count(self, value: int, *, bits_per_entry: int = 8) -> int:
         """A count of entries that must fit in the bytes left, so that a forged count
@@ -202,7 +243,7 @@ def _read(file: BinaryIO) -> SevenZipHeaders:
     if zlib.crc32(raw) != crc:
         raise HeaderDamage("next header CRC mismatch")
     if not raw:
-        return SevenZipHeaders(members=[], folder_methods=[])
+        return SevenZipHeaders.without_members([])
     if raw[0] == _ENCODED_HEADER:
         raw = _decode_header(file, raw, size)
     if raw[0] != _HEADER:
@@ -210,27 +251,35 @@ def _read(file: BinaryIO) -> SevenZipHeaders:
     return _header(_Cursor(raw, 1), size)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Folder:
+    """A folder's coders and how they connect: one object for all the folders that
+    repeat its bytes (every folder of a non-solid archive)."""
+
     methods: tuple[bytes, ...]
     properties: tuple[bytes | None, ...]
     # Coders in the order they decode (the packed stream's first), for simple chains.
     chain: list[int] | None
     main_output: int  # the output no other coder consumes: the folder's data
     packed_streams: int
-    unpack_sizes: list[int]
-    crc: int | None = None
 
-    @property
-    def unpack_size(self) -> int:
-        return self.unpack_sizes[self.main_output]
+
+@dataclass
+class _Folders:
+    """The unpack info, one item per folder in each list."""
+
+    coders: list[_Folder]
+    distinct: list[_Folder]  # each object of `coders` once
+    sizes: list[int]  # the size of the folder's data (its main output)
+    last_output_is_main: bool  # in every folder (py7zr takes the last size as the data's)
+    crcs: list[int | None]
 
 
 @dataclass
 class _Streams:
     pack_pos: int
     pack_sizes: list[int] | None
-    folders: list[_Folder] | None
+    folders: _Folders | None
     substream_sizes: list[int] | None  # one per substream, folders in order
 
 
@@ -286,7 +335,7 @@ def _pack_info(cursor: _Cursor) -> tuple[int, list[int]]:
     return position, sizes
 
 
-def _unpack_info(cursor: _Cursor) -> list[_Folder]:
+def _unpack_info(cursor: _Cursor) -> _Folders:
     if cursor.byte() != _FOLDER:
         raise HeaderDamage("unpack info without folders")
     count = cursor.number()
@@ -295,48 +344,48 @@ def _unpack_info(cursor: _Cursor) -> list[_Folder]:
     if count > _MAX_FOLDERS:
         raise NeedsPy7zr(f"{count} folders")
     cursor.count(count)
-    folders = _folders(cursor, count)
+    coders, distinct = _folders(cursor, count)
     if cursor.byte() != _CODERS_UNPACK_SIZE:
         raise HeaderDamage("folders without unpack sizes")
-    for folder in folders:
-        folder.unpack_sizes = cursor.numbers(len(folder.methods))
+    if all(len(folder.methods) == 1 for folder in distinct):  # a size each, the data's
+        sizes = cursor.numbers(count)
+    else:
+        outputs = cursor.numbers(sum(len(folder.methods) for folder in coders))
+        sizes, at = [], 0
+        for folder in coders:
+            sizes.append(outputs[at + folder.main_output])
+            at += len(folder.methods)
+    last_output_is_main = all(folder.main_output == len(folder.methods) - 1 for folder in distinct)
+    crcs: list[int | None] = [None] * count
     kind = cursor.byte()
     if kind == _CRC:
         if "0" in cursor.defined(count):
             raise NeedsPy7zr("folder CRCs partly defined")  # py7zr misreads those
-        crcs = struct.unpack(f"<{count}I", cursor.take(4 * count))
-        for folder, crc in zip(folders, crcs, strict=True):
-            folder.crc = crc
+        crcs = list(struct.unpack(f"<{count}I", cursor.take(4 * count)))
         kind = cursor.byte()
     if kind != _END:
         raise HeaderDamage(f"unexpected property {kind:#x} in unpack info")
-    return folders
+    return _Folders(coders, distinct, sizes, last_output_is_main, crcs)
 
 
-def _folders(cursor: _Cursor, count: int) -> list[_Folder]:
-    """`count` folders. A non-solid archive repeats one folder's bytes for every file:
-    the same bytes parse the same, so each repeat is copied rather than parsed again."""
+def _folders(cursor: _Cursor, count: int) -> tuple[list[_Folder], list[_Folder]]:
+    """`count` folders, and each distinct one. A non-solid archive repeats one folder's
+    bytes for every file: the same bytes parse the same, so a repeat is not parsed
+    again but shares the folder it repeats."""
     folders: list[_Folder] = []
+    distinct: list[_Folder] = []
     encoded = b""
+    data, end = cursor.data, cursor.end
     for _ in range(count):
-        if encoded and cursor.data.startswith(encoded, cursor.pos, cursor.end):
+        if encoded and data.startswith(encoded, cursor.pos, end):
             cursor.pos += len(encoded)
-            last = folders[-1]
-            folders.append(
-                _Folder(
-                    last.methods,
-                    last.properties,
-                    last.chain,
-                    last.main_output,
-                    last.packed_streams,
-                    unpack_sizes=[],
-                )
-            )
+            folders.append(distinct[-1])
         else:
             start = cursor.pos
-            folders.append(_folder(cursor))
-            encoded = cursor.data[start : cursor.pos]
-    return folders
+            distinct.append(_folder(cursor))
+            folders.append(distinct[-1])
+            encoded = data[start : cursor.pos]
+    return folders, distinct
 
 
 def _folder(cursor: _Cursor) -> _Folder:
@@ -368,7 +417,6 @@ def _folder(cursor: _Cursor) -> _Folder:
         chain=_chain(inputs, bonds, packed),
         main_output=main_output,
         packed_streams=len(packed),
-        unpack_sizes=[],
     )
 
 
@@ -418,27 +466,27 @@ def _chain(inputs: list[int], bonds: list[tuple[int, int]], packed: list[int]) -
     return order if len(order) == len(inputs) else None
 
 
-def _substreams(cursor: _Cursor, folders: list[_Folder]) -> list[int]:
+def _substreams(cursor: _Cursor, folders: _Folders) -> list[int]:
     kind = cursor.byte()
-    counts = [1] * len(folders)
+    counts = [1] * len(folders.sizes)
     if kind == _NUM_UNPACK_STREAM:
-        counts = _substream_counts(cursor, len(folders))
+        counts = _substream_counts(cursor, len(folders.sizes))
         kind = cursor.byte()
     if 0 in counts:
         raise NeedsPy7zr("folder without substreams")  # py7zr gives it a file anyway
     if kind == _SIZE:
         sizes = _substream_sizes(cursor, folders, counts)
         kind = cursor.byte()
-    elif any(count != 1 for count in counts):
+    elif counts.count(1) != len(counts):
         raise HeaderDamage("substreams without sizes")
-    elif any(folder.main_output != len(folder.unpack_sizes) - 1 for folder in folders):
+    elif not folders.last_output_is_main:
         raise NeedsPy7zr("folder output not last")  # py7zr takes the last size then
     else:
-        sizes = [folder.unpack_size for folder in folders]
+        sizes = folders.sizes
     if kind == _CRC:
         # Folders of one substream whose CRC is in the unpack info have no digest here.
-        pairs = zip(folders, counts, strict=True)
-        digests = sum(count for folder, count in pairs if count != 1 or folder.crc is None)
+        pairs = zip(folders.crcs, counts, strict=True)
+        digests = sum(count for crc, count in pairs if count != 1 or crc is None)
         cursor.count(digests, bits_per_entry=1)
         if "0" in cursor.defined(digests):
             raise NeedsPy7zr("substream CRCs partly defined")  # py7zr misreads those
@@ -450,26 +498,29 @@ def _substreams(cursor: _Cursor, folders: list[_Folder]) -> list[int]:
 
 
 def _substream_counts(cursor: _Cursor, folders: int) -> list[int]:
-    counts = []
-    total = 0
-    for _ in range(folders):
-        counts.append(cursor.number())
-        total += counts[-1]
-        if total > _MAX_SUBSTREAMS:
-            raise NeedsPy7zr(f"{total} substreams")
-        cursor.count(total)
+    counts = cursor.numbers(folders)
+    total = sum(counts)
+    if total > _MAX_SUBSTREAMS:
+        raise NeedsPy7zr(f"{total} substreams")
+    cursor.count(total)  # a forged count is refused before anything is allocated for it
     return counts
 
 
-def _substream_sizes(cursor: _Cursor, folders: list[_Folder], counts: list[int]) -> list[int]:
+def _substream_sizes(cursor: _Cursor, folders: _Folders, counts: list[int]) -> list[int]:
     """Every substream's size: all but each folder's last are stored."""
+    stored = cursor.numbers(sum(counts) - len(counts))
     sizes: list[int] = []
-    for folder, count in zip(folders, counts, strict=True):
-        stored = cursor.numbers(count - 1)
-        rest = folder.unpack_size - sum(stored)
+    at = 0
+    for folder_size, count in zip(folders.sizes, counts, strict=True):
+        if count == 1:
+            sizes.append(folder_size)
+            continue
+        part = stored[at : at + count - 1]
+        at += count - 1
+        rest = folder_size - sum(part)
         if rest < 0:
             raise HeaderDamage("substreams larger than their folder")
-        sizes += stored
+        sizes += part
         sizes.append(rest)
     return sizes
 
@@ -479,16 +530,17 @@ def _substream_sizes(cursor: _Cursor, folders: list[_Folder], counts: list[int])
 
 def _decode_header(file: BinaryIO, raw: bytes, size: int) -> bytes:
     streams = _streams(_Cursor(raw, 1))
-    if not streams.pack_sizes or not streams.folders:
+    folders = streams.folders
+    if not streams.pack_sizes or folders is None or not folders.coders:
         raise HeaderDamage("packed header without a packed stream")
-    if len(streams.folders) != 1 or len(streams.pack_sizes) != 1 or streams.substream_sizes:
+    if len(folders.coders) != 1 or len(streams.pack_sizes) != 1 or streams.substream_sizes:
         raise NeedsPy7zr("packed header of several streams")
-    folder = streams.folders[0]
+    folder = folders.coders[0]
     if AES_METHOD in folder.methods:
         raise NeedsPy7zr("encrypted header")
-    if folder.main_output != len(folder.unpack_sizes) - 1:
+    if not folders.last_output_is_main:
         raise NeedsPy7zr("header folder output not last")
-    unpacked = folder.unpack_size
+    unpacked = folders.sizes[0]
     if unpacked > _MAX_DECODED_HEADER:
         raise HeaderDamage(f"packed header claims {unpacked} bytes")
     filters = _lzma_filters(folder, unpacked)
@@ -502,7 +554,7 @@ def _decode_header(file: BinaryIO, raw: bytes, size: int) -> bytes:
         raise HeaderDamage(f"packed header does not decode: {error}") from error
     if len(data) != unpacked:
         raise HeaderDamage("packed header decodes short")
-    if folder.crc is not None and zlib.crc32(data) != folder.crc:
+    if folders.crcs[0] is not None and zlib.crc32(data) != folders.crcs[0]:
         raise HeaderDamage("packed header CRC mismatch")
     if not data:
         raise HeaderDamage("packed header is empty")
@@ -571,38 +623,42 @@ def _header(cursor: _Cursor, size: int) -> SevenZipHeaders:
         kind = cursor.byte()
     if kind != _END:
         raise HeaderDamage(f"unexpected property {kind:#x} in header")
-    folders = (streams.folders if streams else None) or []
+    folders = streams.folders.coders if streams and streams.folders else []
     folder_methods = [folder.methods for folder in folders]
     if files is None:
         if streams is not None:
             raise NeedsPy7zr("streams without files")
-        return SevenZipHeaders(members=[], folder_methods=folder_methods)
+        return SevenZipHeaders.without_members(folder_methods)
     assert files.names is not None
-    with_data = len(files.names) - files.empty.count("1")
+    without_data = files.empty.count("1")
+    with_data = len(files.names) - without_data
     sizes: list[int] = []
     if streams is not None:
         sizes = _check_streams(streams, size)
     if len(sizes) != with_data:
         raise HeaderDamage(f"{with_data} files with data, {len(sizes)} substreams")
-    stream_sizes = iter(sizes)
-    uncompressed = [0 if bit == "1" else next(stream_sizes) for bit in files.empty]
-    empty = [bit == "1" for bit in files.empty]
-    members = list(
-        map(SevenZipMember, files.names, files.attributes, empty, uncompressed, files.mtimes)
+    if without_data:
+        stream_sizes = iter(sizes)
+        uncompressed = [0 if bit == "1" else next(stream_sizes) for bit in files.empty]
+        empty = [bit == "1" for bit in files.empty]
+    else:
+        uncompressed, empty = sizes, [False] * len(sizes)
+    return SevenZipHeaders(
+        files.names, files.attributes, empty, uncompressed, files.mtimes, folder_methods
     )
-    return SevenZipHeaders(members=members, folder_methods=folder_methods)
 
 
 def _check_streams(streams: _Streams, size: int) -> list[int]:
     if streams.pack_sizes is None or streams.folders is None:
         raise HeaderDamage("streams info without pack or unpack info")
-    if sum(folder.packed_streams for folder in streams.folders) != len(streams.pack_sizes):
+    coders = streams.folders.coders
+    if sum(folder.packed_streams for folder in coders) != len(streams.pack_sizes):
         raise HeaderDamage("folders and packed streams disagree")
     end = SIGNATURE_HEADER_SIZE + streams.pack_pos + sum(streams.pack_sizes)
     if end > size:
         raise HeaderDamage("packed streams lie past the end of the archive")
     if streams.substream_sizes is None:
-        if streams.folders:
+        if coders:
             raise HeaderDamage("folders without substreams info")
         return []
     return streams.substream_sizes
@@ -658,27 +714,32 @@ def _file_property(kind: int, body: _Cursor, count: int, files: _Files) -> None:
 
 
 def _names(body: _Cursor, count: int) -> list[str]:
+    """`count` NUL-terminated UTF-16 names, from one decode of the whole property and
+    one split (a search per name cost more than the rest of the member list). With
+    "surrogatepass" every pair of bytes decodes, so the property's tail after the last
+    name never matters; names beyond ASCII are then decoded again as py7zr decodes
+    them, strictly, which refuses a lone surrogate."""
     if body.byte() != 0:
         raise NeedsPy7zr("names stored outside the header")
     body.count(count, bits_per_entry=16)
     data, start, end = body.data, body.pos, body.end
-    position = start
-    for _ in range(count):
-        nul = data.find(b"\x00\x00", position, end)
-        while nul >= 0 and (nul - position) % 2:
-            nul = data.find(b"\x00\x00", nul + 1, end)
-        if nul < 0:
-            raise HeaderDamage("a file name is not terminated")
-        if nul - position >= 2 * _MAX_NAME_UNITS:
-            raise NeedsPy7zr("a file name of 64 Ki units")
-        position = nul + 2
-    try:
-        # py7zr decodes strictly: a lone surrogate is an error there too.
-        text = data[start:position].decode("utf-16-le")
-    except UnicodeDecodeError as error:
-        raise HeaderDamage(f"a file name is not UTF-16: {error.reason}") from error
-    names = text.replace("\\", "/").split("\x00")
-    names.pop()  # after the last terminator
+    text = data[start : end - (end - start) % 2].decode("utf-16-le", "surrogatepass")
+    names = text.split("\x00", count)
+    if len(names) <= count:
+        raise HeaderDamage("a file name is not terminated")
+    tail = names.pop()  # after the last terminator
+    if max(map(len, names), default=0) * 2 >= _MAX_NAME_UNITS and any(
+        len(name.encode("utf-16-le", "surrogatepass")) >= 2 * _MAX_NAME_UNITS for name in names
+    ):
+        raise NeedsPy7zr("a file name of 64 Ki units")
+    if not text.isascii():
+        raw = text[: len(text) - len(tail)].encode("utf-16-le", "surrogatepass")
+        try:
+            raw.decode("utf-16-le")  # the names' bytes, as py7zr decodes them
+        except UnicodeDecodeError as error:
+            raise HeaderDamage(f"a file name is not UTF-16: {error.reason}") from error
+    if "\\" in text:
+        return [name.replace("\\", "/") for name in names]
     return names
 
 
@@ -688,9 +749,9 @@ def _times(body: _Cursor, count: int) -> list[float | None]:
         raise NeedsPy7zr("times stored outside the header")
     present = defined.count("1")
     stamps = struct.unpack(f"<{present}Q", body.take(8 * present))
-    seconds = [stamp / _FILETIME_TICKS + _FILETIME_EPOCH for stamp in stamps]
+    seconds: list[float | None] = [stamp / _FILETIME_TICKS + _FILETIME_EPOCH for stamp in stamps]
     if present == count:
-        return list(seconds)
+        return seconds
     values = iter(seconds)
     return [next(values) if bit == "1" else None for bit in defined]
 
