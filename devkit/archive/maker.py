@@ -66,6 +66,8 @@ class FileMaker:
             import fcntl
 
             self._pipe_bytes = fcntl.fcntl(self._requests, _F_SETPIPE_SZ, PIPE_BYTES)
+        # A few batches must fit in the pipe, or every one would be made here.
+        self._batch_bytes = min(BATCH_BYTES, self._pipe_bytes // 4)
         self._batch = bytearray()
         self._ended = False
         self.batches_sent = 0
@@ -97,7 +99,7 @@ class FileMaker:
         batch += FRAME.pack(len(path), flags, mtime or 0.0, len(data))
         batch += path
         batch += data
-        if len(batch) >= BATCH_BYTES:
+        if len(batch) >= self._batch_bytes:
             self._send()
 
     def _send(self) -> None:
@@ -158,7 +160,10 @@ class FileMaker:
                 _, length = REQUEST.unpack(b"E" + head)
                 return failure_error(self._read(length))
         process.raise_if_interrupted(self._signals_at_start)
-        code = self._child.proc.poll()
+        try:  # its pipes are closed: it has exited or is about to
+            code: int | None = self._child.proc.wait(timeout=EXIT_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            code = None
         how = f" (exit status {code})" if code is not None and code >= 0 else ""
         if code is not None and code < 0:
             how = f" (signal {-code})"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from devkit import process
 from devkit.archive.errors import CapExceeded, UnsafeArchive
+from devkit.archive.file_maker import OPEN_FLAGS, make_file
 from devkit.archive.model import Entry, ExtractOptions, Skipped
 from devkit.archive.safety import (
     ABSOLUTE_TARGET,
@@ -37,7 +38,6 @@ CHUNK = 1024 * 1024
 # Small files written before a reader's file maker starts (see making_files_in_parallel):
 # starting one costs devkit ~3 ms, which a few hundred files pay back.
 MAKER_AFTER_FILES = 500
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _SPECIAL_MODES = 0o7000
 # A name that normalize_name (backslash no separator) returns as it is: components of
 # anything but "/" and NUL, none empty, "." or "..", and no drive letter in front. Half
@@ -377,7 +377,7 @@ class TreeWriter:
         if maker is not None:
             maker.create(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
         else:
-            _write_small(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
+            make_file(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
         self.kinds[path] = "file"
         self.files += 1
 
@@ -508,7 +508,7 @@ class TreeWriter:
             self.on_progress(amount)
 
     def _write_file(self, path: str, entry: Entry, source: Readable | None) -> None:
-        fd = os.open(self._full(path), _OPEN_FLAGS, 0o600)
+        fd = os.open(self._full(path), OPEN_FLAGS, 0o600)
         try:
             holes = holes_of(source, entry.size or 0)
             if holes:
@@ -709,21 +709,3 @@ def holes_of(source: object, size: int) -> list[tuple[int, int]]:
     if position < size:
         holes.append((position, size))
     return holes
-
-
-def _write_small(
-    full: str, data: memoryview, mode: int, mtime: float | None, *, chmod: bool = True
-) -> None:
-    """Create `full` with `mode` and write `data`. Without `chmod`, the mode comes from
-    the creating open (the umask is already taken out of `mode`, and no default ACL
-    applies: see `_default_acl`), one system call less per file."""
-    fd = os.open(full, _OPEN_FLAGS, 0o600 if chmod else mode)
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-        if chmod:
-            os.fchmod(fd, mode)
-        if mtime is not None:
-            os.utime(fd, (mtime, mtime))
-    finally:
-        os.close(fd)
