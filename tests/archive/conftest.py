@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,17 @@ def bytes_in_temp_folders(dest: Path) -> int:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(current, name)).st_size
     return total
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder the unprivileged user may write in (pytest's tmp_path is root's 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="devkit-unprivileged-", dir="/tmp"))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        for current, dirs, _files in os.walk(folder):
+            for name in dirs:
+                os.chmod(os.path.join(current, name), 0o755)
+        shutil.rmtree(folder)

@@ -20,7 +20,6 @@ from devkit.archive import ExtractOptions, extract_archive
 from devkit.archive.errors import ArchiveCorrupt
 from tests.archive.conftest import temp_folders
 from tests.archive.test_unprivileged import as_nobody, read_only_tree
-from tests.archive.test_unprivileged import shared as _shared_fixture  # noqa: F401
 
 TOOLS = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "zst": "zstd"}
 NATIVE = ["xz", "zst"]
@@ -183,7 +182,7 @@ def test_the_native_path_as_an_unprivileged_user(
 ) -> None:
     """As a user other than root (CI runs as root): the decoder reads the archive
     through devkit's descriptor, and read-only modes still land only at the end."""
-    shared: Path = request.getfixturevalue("_shared_fixture")  # a folder nobody may write
+    shared: Path = request.getfixturevalue("shared")  # a folder nobody may write
     plain = read_only_tree(shared / "ro.tar.gz")
     archive = shared / f"ro.tar.{suffix}"
     with archive.open("wb") as out:

@@ -12,8 +12,6 @@ import stat
 import subprocess
 import sys
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,20 +23,6 @@ SETPRIV = shutil.which("setpriv")
 pytestmark = pytest.mark.skipif(
     os.geteuid() == 0 and SETPRIV is None, reason="needs setpriv to drop root"
 )
-
-
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A folder the unprivileged user may write in (pytest's tmp_path is root's 0700)."""
-    folder = Path(tempfile.mkdtemp(prefix="devkit-unprivileged-", dir="/tmp"))
-    folder.chmod(0o777)
-    try:
-        yield folder
-    finally:
-        for current, dirs, _files in os.walk(folder):
-            for name in dirs:
-                os.chmod(os.path.join(current, name), 0o755)
-        shutil.rmtree(folder)
 
 
 def as_nobody(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -255,13 +255,15 @@ class FastTar:
             stream = open_decompressed(raw, self.compression) if self.compression else raw
             producer = _Producer(stream)
             try:
-                self._parse(_Buffer(producer, self.path), writer)
+                with writer.making_files_in_parallel():
+                    self._parse(_Buffer(producer, self.path), writer)
             finally:
                 producer.close()
 
     def extract_from(self, source: BlockSource, writer: TreeWriter) -> None:
         """Parse decoded blocks that another process produces (formats.native)."""
-        self._parse(_Buffer(source, self.path), writer)
+        with writer.making_files_in_parallel():
+            self._parse(_Buffer(source, self.path), writer)
 
     def _parse(self, buf: _Buffer, writer: TreeWriter) -> None:
         extended = _Extended()
