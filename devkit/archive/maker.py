@@ -77,9 +77,13 @@ class FileMaker:
     def start(cls, signals_at_start: int) -> FileMaker | None:
         """A new maker, or None when no process can be started (devkit then creates
         every file itself, as it would without one)."""
+        script = file_maker.__file__
+        frozen = getattr(sys, "frozen", False)
+        if frozen or not sys.executable or not script or not os.path.isfile(script):
+            return None  # no interpreter to run a script with, or no script file
         try:
             child = process.Child(
-                [sys.executable, "-I", "-S", file_maker.__file__],
+                [sys.executable, "-I", "-S", script],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit import process
 from devkit.archive import maker as maker_module
 from devkit.archive import writer
 from devkit.archive.maker import FileMaker
@@ -205,6 +206,19 @@ def test_a_small_tar_starts_no_maker(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert not trace.exists() or "file_maker.py" not in trace.read_text()
+
+
+def test_without_an_interpreter_to_start_devkit_makes_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = many_small_files(tmp_path / "some.tar", 50)
+    reference = devkit_outcome(archive, tmp_path / "reference")
+    monkeypatch.setattr(writer, "MAKER_AFTER_FILES", 0)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    # The guard process cannot start either; this one's failure must not outlive the test.
+    monkeypatch.setattr(process, "_guard", process._Guard())
+    assert devkit_outcome(archive, tmp_path / "out") == reference
+    assert reference[0] == "ok"
 
 
 # -- failures ----------------------------------------------------------------------------
