@@ -26,7 +26,9 @@ Python program can come within 1.5x of a 4 ms C run. With the default data set, 
 archive built here and the 241 MB RAR are judged; the small corpus RARs are not.
 
 Each timed run starts after `sync`, so that a disk row times its own writes and not the
-write-back of the run before it.
+write-back of the run before it. On disk, the outputs are deleted only after the last
+format (where the disk has room), and no run is timed within a minute of a mass delete:
+ext4 then creates files several times slower (see RECENTLY_DELETED_SECONDS).
 """
 
 from __future__ import annotations
@@ -167,37 +169,73 @@ def start_up_bound(native_seconds: float, floor: float) -> bool:
     return native_seconds < START_UP_BOUND_FACTOR * floor
 
 
+# ext4 passes over an inode freed less than this long ago (RECENTCY_MIN in
+# fs/ext4/ialloc.c: 60 s once its inode table block is written back) when it allocates
+# one: creating files right after a mass delete spent half its time in
+# recently_deleted() (perf), 2-4 s of system time for a tar that takes 0.27 s, so a
+# disk row timed then measured ext4, not its tool.
+RECENTLY_DELETED_SECONDS = 65.0
+_last_mass_delete = 0.0
+
+
+# Fewer deleted files than this cost the next runs nothing measurable.
+MASS_DELETE_FILES = 1000
+
+
+def delete_tree(folder: Path) -> None:
+    """Delete a folder, written back; remember when, if it held many files."""
+    global _last_mass_delete
+    files = sum(len(names) for _folder, _dirs, names in os.walk(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.sync()
+    if files >= MASS_DELETE_FILES:
+        _last_mass_delete = time.monotonic()
+
+
+def wait_out_deletes() -> None:
+    """Before a disk run: let the inodes of the last mass delete age (see above)."""
+    left = _last_mass_delete + RECENTLY_DELETED_SECONDS - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
 def measure(
-    commands: dict[str, tuple[Any, Path | None]], base: Path, runs: int, *, keep_outputs: bool
+    commands: dict[str, tuple[Any, Path | None]],
+    outputs: Path,
+    runs: int,
+    *,
+    on_disk: bool,
+    keep_outputs: bool,
 ) -> dict[str, tuple[float, float, float]]:
     """label -> (median seconds, peak MB, median CPU seconds) of each command (a
     function of the output folder, and the folder to run it in). The commands take
     turns, run by run, so that a change in the machine's load falls on all alike.
 
-    With `keep_outputs` (disk), the outputs are deleted only once every run is done: on
-    an ext4 disk mounted with `discard` (as here), deleting 8,000 files between runs made
-    the next run spend seconds of system time on the freed blocks, whichever tool it
-    was. On /dev/shm they go after each run: kept, they took gigabytes of memory, and
-    every tool then wrote slower (7zz x of the 241 MB RAR: 0.24 s -> 0.66 s)."""
+    On disk, no run is timed within RECENTLY_DELETED_SECONDS of a mass delete, and the
+    outputs stay (`keep_outputs`: the caller deletes them after the last format; else
+    here, after the last run). On /dev/shm they go after each run: kept, they took
+    gigabytes of memory, and every tool then wrote slower (7zz x of the 241 MB RAR:
+    0.24 s -> 0.66 s)."""
     times: dict[str, list[float]] = {label: [] for label in commands}
     peaks: dict[str, list[float]] = {label: [] for label in commands}
     cpu: dict[str, list[float]] = {label: [] for label in commands}
-    outputs = base / "runs"
     try:
         for attempt in range(runs):
             for label, (make_cmd, cwd) in commands.items():
                 dest = outputs / f"{label}-run{attempt}"
                 dest.mkdir(parents=True)
                 os.sync()  # the last run's write-back is not this run's cost
+                if on_disk:
+                    wait_out_deletes()
                 seconds, rss, used = timed(make_cmd(dest), cwd)
                 times[label].append(seconds)
                 peaks[label].append(rss)
                 cpu[label].append(used)
-                if not keep_outputs:
+                if not on_disk:
                     shutil.rmtree(dest)
     finally:
-        shutil.rmtree(outputs, ignore_errors=True)
-        os.sync()
+        if not keep_outputs:
+            delete_tree(outputs)
     return {
         label: (statistics.median(times[label]), max(peaks[label]), statistics.median(cpu[label]))
         for label in commands
@@ -352,6 +390,12 @@ def compare(
     rows: list[Row] = []
     for where, base in roots.items():
         floors = (0.0, 0.0)  # devkit's and the native tool's start-up on this fs
+        on_disk = where == "disk"
+        outputs = base / "runs"
+        # Every disk output is kept until the last format is done, where the disk has
+        # room: a delete between formats costs the next one a minute's wait.
+        commands_count = 3 if baseline is not None else 2
+        keep_all = on_disk and _room_for_outputs(base, archives, runs * commands_count)
         for fmt, archive in archives.items():
             tool = (backend.kind, backend.path) if backend else None
             native = native_command(fmt.split(" ")[0].rstrip("5"), archive, sevenzip, tool)
@@ -361,7 +405,8 @@ def compare(
             }
             if baseline is not None:
                 commands["baseline"] = (commands["devkit"][0], baseline)
-            timings = measure(commands, base, runs, keep_outputs=where == "disk")
+            folder = outputs / fmt.replace(" ", "-")
+            timings = measure(commands, folder, runs, on_disk=on_disk, keep_outputs=keep_all)
             (dk_time, dk_rss, dk_cpu), (nat_time, nat_rss, nat_cpu) = (
                 timings["devkit"],
                 timings["native"],
@@ -395,7 +440,22 @@ def compare(
                 )
             )
             print_row(rows[-1])  # as it comes: a full run takes minutes
+        if keep_all:
+            delete_tree(outputs)
     return rows
+
+
+def _room_for_outputs(base: Path, archives: dict[str, Path], copies: int) -> bool:
+    """Whether `copies` extractions of every archive fit on the disk under `base` with
+    a quarter of its free space to spare. The estimate is the bench's own data set with
+    room: twice an archive's size, 1,200 times for the corpus RARs (the 241 MB set is
+    packed 1,270:1; the others are small)."""
+    need = 0
+    for fmt, archive in archives.items():
+        packed = archive_size(fmt, archive)
+        need += packed * (1200 if fmt.startswith("rar") else 2)
+    base.mkdir(parents=True, exist_ok=True)
+    return need * copies < shutil.disk_usage(base).free * 0.75
 
 
 def print_header() -> None:
@@ -477,7 +537,7 @@ def main() -> int:
         total = build_tree(data, small=args.small, large_mb=args.large_mb)
         archives = {START_UP_LABEL: one_file_tar(disk_root)}
         archives.update(build_archives(data, disk_root, sevenzip))
-        shutil.rmtree(disk_root / "src")
+        delete_tree(disk_root / "src")
         archives.update(corpus_rars(disk_root, backend))
         if args.only:
             archives = {
