@@ -27,8 +27,9 @@ archive built here and the 241 MB RAR are judged; the small corpus RARs are not.
 
 Each timed run starts after `sync`, so that a disk row times its own writes and not the
 write-back of the run before it. On disk, the outputs are deleted only after the last
-format (where the disk has room), and no run is timed within a minute of a mass delete:
-ext4 then creates files several times slower (see RECENTLY_DELETED_SECONDS).
+format (where the disk has room), and no run is timed within five minutes of a mass
+delete: ext4 then creates files several times slower (see RECENTLY_DELETED_SECONDS).
+Benches run one after the other on the same disk should leave that long between them.
 """
 
 from __future__ import annotations
@@ -169,12 +170,14 @@ def start_up_bound(native_seconds: float, floor: float) -> bool:
     return native_seconds < START_UP_BOUND_FACTOR * floor
 
 
-# ext4 passes over an inode freed less than this long ago (RECENTCY_MIN in
-# fs/ext4/ialloc.c: 60 s once its inode table block is written back) when it allocates
-# one: creating files right after a mass delete spent half its time in
-# recently_deleted() (perf), 2-4 s of system time for a tar that takes 0.27 s, so a
-# disk row timed then measured ext4, not its tool.
-RECENTLY_DELETED_SECONDS = 65.0
+# ext4 passes over an inode freed less than a minute ago when it allocates one, or five
+# minutes while the freed inode's table block is dirty, as it is again once new files
+# are created next to it (recently_deleted() in fs/ext4/ialloc.c: RECENTCY_MIN,
+# RECENTCY_DIRTY). Creating files after a mass delete spent half its time there (perf),
+# 1-4 s of system time for a tar that takes 0.27 s: a disk row timed then measured
+# ext4, not its tool. So the bench deletes nothing on disk until its disk rows are done
+# (where the disk has room), and otherwise waits this long before the next disk run.
+RECENTLY_DELETED_SECONDS = 305.0
 _last_mass_delete = 0.0
 
 
@@ -537,7 +540,7 @@ def main() -> int:
         total = build_tree(data, small=args.small, large_mb=args.large_mb)
         archives = {START_UP_LABEL: one_file_tar(disk_root)}
         archives.update(build_archives(data, disk_root, sevenzip))
-        delete_tree(disk_root / "src")
+        # The source tree stays until the end: deleting it would slow the disk rows.
         archives.update(corpus_rars(disk_root, backend))
         if args.only:
             archives = {

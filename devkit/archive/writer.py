@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -38,6 +39,8 @@ CHUNK = 1024 * 1024
 # Small files written before a reader's file maker starts (see making_files_in_parallel):
 # starting one costs devkit ~3 ms, which a few hundred files pay back.
 MAKER_AFTER_FILES = 500
+# Per small file: ~12 us on a tmpfs, ~35 us on an ext4 disk (bench/extract.py's data).
+SLOW_FILE_SECONDS = 25e-6
 _SPECIAL_MODES = 0o7000
 # A name that normalize_name (backslash no separator) returns as it is: components of
 # anything but "/" and NUL, none empty, "." or "..", and no drive letter in front. Half
@@ -182,8 +185,11 @@ class TreeWriter:
         self._chmod_needed = umask != _umask_from_proc() or _default_acl(root)
         # A second process for the small files (see maker.py), while a reader allows it.
         self.maker: FileMaker | None = None
-        self._maker_allowed = False
+        self._maker_pending = False  # in a reader's making_files_in_parallel, undecided
+        self._maker_only_if_slow = False
         self._maker_failed = False
+        self._timed_seconds = 0.0  # spent creating small files, while undecided
+        self._timed_files = 0
 
     def reset(self) -> None:
         """Forget a partial attempt (the tar fast path falling back to tarfile)."""
@@ -382,10 +388,15 @@ class TreeWriter:
         full_path = f"{self.root}/{path}"
         final_mode = (0o666 if mode is None else mode) & 0o777 & ~self.umask
         maker = self.maker
-        if maker is None and self._maker_allowed and self.files >= MAKER_AFTER_FILES:
-            maker = self.maker = self._start_maker()
+        if maker is None and self._maker_pending and self.files >= MAKER_AFTER_FILES:
+            maker = self.maker = self._decide_maker()
         if maker is not None:
             maker.create(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
+        elif self._maker_pending and self._maker_only_if_slow:
+            started = time.perf_counter()
+            make_file(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
+            self._timed_seconds += time.perf_counter() - started
+            self._timed_files += 1
         else:
             make_file(full_path, data, final_mode, mtime, chmod=self._chmod_needed)
         self.kinds[path] = "file"
@@ -415,26 +426,36 @@ class TreeWriter:
         return True
 
     @contextlib.contextmanager
-    def making_files_in_parallel(self) -> Iterator[None]:
+    def making_files_in_parallel(self, *, only_if_slow: bool = False) -> Iterator[None]:
         """A reader's extraction during which small files may be handed to a file
-        maker process (started once MAKER_AFTER_FILES files are written, so that a
-        small archive never pays for one). Leaving the block normally waits until every
-        file is made and raises the maker's first failure; leaving it by an exception
-        stops the maker at once. Either way it is gone before the tree is touched again
-        (a fallback's reset, finish, or removal)."""
-        self._maker_allowed = True
+        maker process, started once MAKER_AFTER_FILES files are written (a small
+        archive never pays for one); with `only_if_slow`, only if devkit took
+        SLOW_FILE_SECONDS or more per small file until then (a reader whose decoder
+        keeps both cores busy gains from a maker only where creating a file is the
+        slow part, as on a disk). Leaving the block normally waits until every file is
+        made and raises the maker's first failure; leaving it by an exception stops the
+        maker at once. Either way it is gone before the tree is touched again (a
+        fallback's reset, finish, or removal)."""
+        self._maker_pending = not self._maker_failed
+        self._maker_only_if_slow = only_if_slow
+        self._timed_seconds, self._timed_files = 0.0, 0
         try:
             yield
             if self.maker is not None:
                 self.maker.close()
         finally:
-            self._maker_allowed = False
+            self._maker_pending = False
             maker, self.maker = self.maker, None
             if maker is not None:
                 maker.abort()
 
-    def _start_maker(self) -> FileMaker | None:
-        if self._maker_failed:
+    def _decide_maker(self) -> FileMaker | None:
+        """Start the block's maker, or decide against one for the rest of it."""
+        self._maker_pending = False
+        if self._maker_only_if_slow and (
+            self._timed_files < MAKER_AFTER_FILES // 2
+            or self._timed_seconds < SLOW_FILE_SECONDS * self._timed_files
+        ):
             return None
         from devkit.archive.maker import FileMaker
 

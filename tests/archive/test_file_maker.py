@@ -221,6 +221,42 @@ def test_without_an_interpreter_to_start_devkit_makes_every_file(
     assert reference[0] == "ok"
 
 
+def test_a_7z_gets_a_maker_only_where_small_files_are_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """7zz keeps both cores busy, so a 7z's files go to a maker only when devkit took
+    SLOW_FILE_SECONDS or more per file (a disk); the tree is the same either way."""
+    from devkit.archive.tools import bundled_7zz
+
+    source = tmp_path / "source"
+    rng = random.Random(3)
+    for index in range(writer.MAKER_AFTER_FILES * 2):
+        folder = source / f"d{index % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{index:05d}").write_bytes(rng.randbytes(rng.randint(0, 700)))
+    archive = tmp_path / "many.7z"
+    subprocess.run(
+        [str(bundled_7zz()), "a", "-bd", "-mx=1", str(archive), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    started: list[FileMaker | None] = []
+    real_start = FileMaker.start.__func__  # type: ignore[attr-defined]
+
+    def counting_start(cls: type[FileMaker], signals_at_start: int) -> FileMaker | None:
+        started.append(real_start(cls, signals_at_start))
+        return started[-1]
+
+    monkeypatch.setattr(FileMaker, "start", classmethod(counting_start))
+    outcomes = []
+    for seconds in (1.0, 0.0):  # never slow enough; always
+        monkeypatch.setattr(writer, "SLOW_FILE_SECONDS", seconds)
+        outcomes.append(devkit_outcome(archive, tmp_path / f"out-{seconds}"))
+        assert len(started) == (0 if seconds else 1)
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "ok"
+    assert started[0] is not None
+
+
 # -- failures ----------------------------------------------------------------------------
 
 

@@ -331,7 +331,9 @@ class SevenZipReader:
                 early: ArchiveCorrupt | None = None
                 extra = b""
                 try:
-                    self._split(decoder, writer)
+                    # 7zz keeps both cores busy: a maker pays only where files are slow.
+                    with writer.making_files_in_parallel(only_if_slow=True):
+                        self._split(decoder, writer)
                     extra = decoder.read(1)
                 except ArchiveCorrupt as error:
                     early = error  # 7zz's own message (wrong password?) says more
