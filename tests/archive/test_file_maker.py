@@ -28,6 +28,7 @@ from devkit.archive import maker as maker_module
 from devkit.archive import writer
 from devkit.archive.maker import FileMaker
 from tests.archive.conftest import snapshot, temp_folders
+from tests.archive.test_signals import assert_the_next_extract_sweeps, prepared_dest
 from tests.archive.test_tar_fast_path import devkit_outcome
 from tests.archive.test_unprivileged import add, as_nobody
 from tests.clirun import run_devkit, start_devkit
@@ -308,13 +309,6 @@ def test_a_write_failure_fails_the_extraction_the_same_way(tmp_path: Path, big_a
 # -- kills -------------------------------------------------------------------------------
 
 
-def _prepared_dest(tmp_path: Path) -> Path:
-    dest = tmp_path / "dest"
-    (dest / "old").mkdir(parents=True)
-    (dest / "old" / "keep.txt").write_text("keep me\n")
-    return dest
-
-
 def _stopped_with_its_maker(archive: Path, dest: Path) -> tuple[subprocess.Popen[str], list[int]]:
     """devkit extracting `archive`, stopped (SIGSTOP) as soon as its maker runs."""
     proc = start_devkit(["extract", str(archive), "-C", str(dest)])
@@ -337,7 +331,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_killed_maker_fails_the_extraction_and_leaves_nothing(many: Path, tmp_path: Path) -> None:
-    dest = _prepared_dest(tmp_path)
+    dest = prepared_dest(tmp_path)
     before = snapshot(dest)
     proc, makers = _stopped_with_its_maker(many, dest)
     for pid in makers:
@@ -353,7 +347,7 @@ def test_a_killed_maker_fails_the_extraction_and_leaves_nothing(many: Path, tmp_
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_devkit_and_its_maker(many: Path, tmp_path: Path, signum: int) -> None:
-    dest = _prepared_dest(tmp_path)
+    dest = prepared_dest(tmp_path)
     before = snapshot(dest)
     proc, makers = _stopped_with_its_maker(many, dest)
     os.kill(proc.pid, signum)
@@ -369,24 +363,14 @@ def test_a_signal_stops_devkit_and_its_maker(many: Path, tmp_path: Path, signum:
 def test_a_killed_devkit_leaves_no_maker_and_the_next_run_sweeps(
     many: Path, tmp_path: Path
 ) -> None:
-    dest = _prepared_dest(tmp_path)
+    dest = prepared_dest(tmp_path)
     before = snapshot(dest)
     proc, makers = _stopped_with_its_maker(many, dest)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     # The maker's input ended with devkit, and devkit's guard stops its group.
     assert wait_until(lambda: not any_maker_alive(makers), timeout=15)
-    assert len(temp_folders(dest)) == 1
-    small = tmp_path / "small.tar"
-    with tarfile.open(small, "w") as tar:
-        info = tarfile.TarInfo("small/a.txt")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"a\n"))
-    done = run_devkit(["extract", str(small), "-C", str(dest)])
-    assert done.returncode == 0, done.stderr
-    after = snapshot(dest)
-    assert after.pop("small") and after.pop("small/a.txt")
-    assert after == before
+    assert_the_next_extract_sweeps(tmp_path, dest, before)
 
 
 def test_an_unprivileged_user_gets_the_archives_tree(shared: Path) -> None:

@@ -124,6 +124,12 @@ def test_after_sigkill_the_next_extract_removes_the_leftover(
     proc.communicate(timeout=60)
     # devkit ran no code, but its guard stops the decoder (7zz) it left running.
     assert wait_gone(marker) == []
+    assert_the_next_extract_sweeps(tmp_path, dest, before)
+
+
+def assert_the_next_extract_sweeps(tmp_path: Path, dest: Path, before: object) -> None:
+    """A SIGKILLed extraction left its one temp folder in `dest`; the next extraction
+    into `dest` removes it, and `dest` is `before` plus what that one added."""
     assert len(temp_folders(dest)) == 1
     small = small_tgz(tmp_path / "small.tgz")
     done = run_devkit(["extract", str(small), "-C", str(dest)])
