@@ -9,6 +9,8 @@ It reads requests on stdin and answers on stdout:
   to the tree, so the file is created with O_EXCL and never through a symlink;
 - a sync (b"S"): answer b"K" once every earlier batch is done.
 
+It answers b"R" as soon as it runs; until then devkit sends it nothing.
+
 At the first failure it answers b"E" with the errno, the message and the path, and
 exits. The end of its input means devkit is done or gone, and it exits too.
 
@@ -53,7 +55,17 @@ def make_file(
 
 
 def make_files(batch: memoryview) -> None:
-    """Create every file of `batch`; OSError at the first that fails."""
+    """Create every file of `batch`; OSError at the first that fails (naming its path
+    as text, as devkit's own errors do)."""
+    try:
+        _make_files(batch)
+    except OSError as error:
+        if isinstance(error.filename, bytes):
+            error.filename = os.fsdecode(error.filename)
+        raise
+
+
+def _make_files(batch: memoryview) -> None:
     unpack = FRAME.unpack_from
     frame_size = FRAME.size
     position = 0
@@ -99,6 +111,7 @@ def _read_exactly(fd: int, view: memoryview) -> bool:
 
 
 def serve(requests: int = 0, answers: int = 1) -> int:
+    os.write(answers, b"R")  # running: devkit may send batches now
     head = memoryview(bytearray(REQUEST.size))
     buffer = bytearray(1 << 20)
     while _read_exactly(requests, head):

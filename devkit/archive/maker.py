@@ -69,7 +69,13 @@ class FileMaker:
         # A few batches must fit in the pipe, or every one would be made here.
         self._batch_bytes = min(BATCH_BYTES, self._pipe_bytes // 4)
         self._batch = bytearray()
-        self._ended = False
+        self._ended = False  # its input closed, or it ended on its own
+        self._stopped = False
+        # Until the maker says it runs (b"R"), devkit makes every batch itself: a maker
+        # still starting up (~15 ms) must not hold up an archive that ends meanwhile.
+        self._is_ready = False
+        self._ready_poll = select.poll()
+        self._ready_poll.register(self._answers, select.POLLIN | select.POLLHUP | select.POLLERR)
         self.batches_sent = 0
         self.batches_made_here = 0
 
@@ -110,14 +116,23 @@ class FileMaker:
         batch, self._batch = self._batch, bytearray()
         if not batch:
             return
-        if self.room() < len(batch) + REQUEST.size:
-            # The maker is behind: this batch is quicker made here than waited for.
+        if not self.ready() or self.room() < len(batch) + REQUEST.size:
+            # The maker is still starting or behind: this batch is quicker made here.
             self.batches_made_here += 1
             make_files(memoryview(batch))
             return
         self.batches_sent += 1
         self._write(REQUEST.pack(b"B", len(batch)))
         self._write(batch)
+
+    def ready(self) -> bool:
+        """Whether the maker runs and takes batches (False while it starts up, and for
+        good if it ended before that: devkit then makes every file itself)."""
+        if not self._is_ready and not self._ended and self._ready_poll.poll(0):
+            answer = os.read(self._answers, 1)
+            self._is_ready = answer == b"R"
+            self._ended = not self._is_ready
+        return self._is_ready
 
     def room(self) -> int:
         """How many bytes the requests pipe can take without waiting for the maker."""
@@ -134,6 +149,8 @@ class FileMaker:
     def sync(self) -> None:
         """Return once every file created so far is made; raise the first failure."""
         self._send()
+        if not self._is_ready:
+            return  # nothing was sent: devkit made every file itself
         self._write(REQUEST.pack(b"S", 0))
         answer = self._read(1)
         if answer != b"K":
@@ -176,19 +193,20 @@ class FileMaker:
     def close(self) -> None:
         """Every file made (or the first failure raised), and the maker gone."""
         self.sync()
-        self._ended = True
-        proc = self._child.proc
-        assert proc.stdin is not None
-        proc.stdin.close()  # the end of its input: it exits
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=EXIT_WAIT_SECONDS)
-        self._child.__exit__(None, None, None)
+        if self._is_ready:
+            proc = self._child.proc
+            assert proc.stdin is not None
+            proc.stdin.close()  # the end of its input: it exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=EXIT_WAIT_SECONDS)
+        # One still starting has nothing to do: no need to wait for its start-up.
+        self.abort()
 
     def abort(self) -> None:
         """Stop the maker now, whatever it was doing (it leaves no process behind; the
         files it made are the caller's to remove). Nothing to do after `close`."""
-        if not self._ended:
-            self._ended = True
+        if not self._stopped:
+            self._ended = self._stopped = True
             self._child.__exit__(None, None, None)
 
 

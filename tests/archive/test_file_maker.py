@@ -13,6 +13,7 @@ import io
 import os
 import random
 import resource
+import shutil
 import signal
 import stat
 import subprocess
@@ -258,6 +259,20 @@ def test_a_7z_gets_a_maker_only_where_small_files_are_slow(
     assert started[0] is not None
 
 
+def test_a_maker_that_never_runs_leaves_every_file_to_devkit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interpreter that exits at once (here `true`): the maker never says it runs,
+    so devkit sends it nothing and makes every file itself."""
+    archive = many_small_files(tmp_path / "some.tar", 300)
+    reference = devkit_outcome(archive, tmp_path / "reference")
+    monkeypatch.setattr(writer, "MAKER_AFTER_FILES", 0)
+    monkeypatch.setattr(maker_module, "BATCH_BYTES", 600)  # many batches
+    monkeypatch.setattr(sys, "executable", shutil.which("true"))
+    monkeypatch.setattr(process, "_guard", process._Guard())  # nor does the guard start
+    assert devkit_outcome(archive, tmp_path / "out") == reference
+
+
 # -- failures ----------------------------------------------------------------------------
 
 
@@ -265,6 +280,7 @@ def test_the_makers_failure_is_the_oserror_devkit_would_have_met(tmp_path: Path)
     maker = FileMaker.start(signals_at_start=0)
     assert maker is not None
     try:
+        assert wait_until(maker.ready, timeout=30)  # else devkit makes the files itself
         (tmp_path / "made").write_bytes(b"")  # taken: O_EXCL
         maker.create(str(tmp_path / "fine"), memoryview(b"ok"), 0o640, 1e9, chmod=True)
         maker.create(str(tmp_path / "made"), memoryview(b"no"), 0o644, None, chmod=False)
@@ -309,18 +325,34 @@ def test_a_write_failure_fails_the_extraction_the_same_way(tmp_path: Path, big_a
 # -- kills -------------------------------------------------------------------------------
 
 
+def _bytes_read(pid: int) -> int:
+    """What process `pid` has read so far (/proc/PID/io), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# Read by a maker at work: its start-up reads far less, and the archive's data far more.
+WORKING_MAKER_BYTES = 2 * 1024 * 1024
+
+
 def _stopped_with_its_maker(archive: Path, dest: Path) -> tuple[subprocess.Popen[str], list[int]]:
-    """devkit extracting `archive`, stopped (SIGSTOP) as soon as its maker runs."""
+    """devkit extracting `archive`, stopped (SIGSTOP) once its maker is at work."""
     proc = start_devkit(["extract", str(archive), "-C", str(dest)])
     makers: list[int] = []
 
-    def maker_running() -> bool:
+    def maker_working() -> bool:
         makers[:] = makers_of(proc.pid)
-        return bool(makers) or proc.poll() is not None
+        working = any(_bytes_read(pid) >= WORKING_MAKER_BYTES for pid in makers)
+        return working or proc.poll() is not None
 
-    assert wait_until(maker_running, timeout=60, interval=0.001)
+    assert wait_until(maker_working, timeout=60, interval=0.001)
     os.kill(proc.pid, signal.SIGSTOP)
-    assert makers, f"the extraction ended before its maker was seen: {proc.communicate()}"
+    assert makers, f"the extraction ended before its maker worked: {proc.communicate()}"
     return proc, makers
 
 
