@@ -33,7 +33,7 @@ from tests.archive.test_signals import assert_the_next_extract_sweeps, prepared_
 from tests.archive.test_tar_fast_path import devkit_outcome
 from tests.archive.test_unprivileged import add, as_nobody
 from tests.clirun import run_devkit, start_devkit
-from tests.proctools import wait_until
+from tests.proctools import processes_with, wait_until
 
 DEFAULT_CASES = 40
 SLOW_CASES = 1000
@@ -65,20 +65,15 @@ def many_small_files(path: Path, count: int, *, seed: int = 5, big_at: int | Non
 
 
 def makers_of(pid: int) -> list[int]:
-    """The live file maker processes that `pid` started (from /proc: their parent and
-    command line)."""
+    """The live file maker processes that `pid` started (their parent, from /proc)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for maker, _cmdline in processes_with("file_maker.py"):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
+            parent = int(Path(f"/proc/{maker}/stat").read_text().rsplit(")", 1)[-1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if int(fields[1]) == pid and fields[0] != "Z" and b"file_maker.py" in cmdline:
-            found.append(int(entry))
+        if parent == pid:
+            found.append(maker)
     return found
 
 
