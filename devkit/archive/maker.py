@@ -74,10 +74,8 @@ class FileMaker:
         # Until the maker says it runs (b"R"), devkit makes every batch itself: a maker
         # still starting up (~15 ms) must not hold up an archive that ends meanwhile.
         self._is_ready = False
-        self._ready_poll = select.poll()
-        self._ready_poll.register(self._answers, select.POLLIN | select.POLLHUP | select.POLLERR)
-        self.batches_sent = 0
-        self.batches_made_here = 0
+        self._answer_poll = select.poll()
+        self._answer_poll.register(self._answers, select.POLLIN | select.POLLHUP | select.POLLERR)
 
     @classmethod
     def start(cls, signals_at_start: int) -> FileMaker | None:
@@ -118,17 +116,15 @@ class FileMaker:
             return
         if not self.ready() or self.room() < len(batch) + REQUEST.size:
             # The maker is still starting or behind: this batch is quicker made here.
-            self.batches_made_here += 1
             make_files(memoryview(batch))
             return
-        self.batches_sent += 1
         self._write(REQUEST.pack(b"B", len(batch)))
         self._write(batch)
 
     def ready(self) -> bool:
         """Whether the maker runs and takes batches (False while it starts up, and for
         good if it ended before that: devkit then makes every file itself)."""
-        if not self._is_ready and not self._ended and self._ready_poll.poll(0):
+        if not self._is_ready and not self._ended and self._answer_poll.poll(0):
             answer = os.read(self._answers, 1)
             self._is_ready = answer == b"R"
             self._ended = not self._is_ready
@@ -158,12 +154,10 @@ class FileMaker:
 
     def _read(self, size: int) -> bytes:
         """`size` bytes of answers (fewer if the maker exited), with signal checks."""
-        poller = select.poll()
-        poller.register(self._answers, select.POLLIN | select.POLLHUP | select.POLLERR)
         data = b""
         while len(data) < size:
             process.raise_if_interrupted(self._signals_at_start)
-            if not poller.poll(SIGNAL_CHECK_MS):
+            if not self._answer_poll.poll(SIGNAL_CHECK_MS):
                 continue
             more = os.read(self._answers, size - len(data))
             if not more:
