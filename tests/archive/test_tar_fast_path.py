@@ -194,6 +194,16 @@ def test_short_path_decides_as_the_general_path_thousands(
     assert agreed >= SLOW_CASES // 4
 
 
+def tar_of_modes(path: Path, modes: dict[str, int]) -> Path:
+    """A tar of small files (three bytes each) with these modes."""
+    with tarfile.open(path, "w") as out:
+        for name, mode in modes.items():
+            info = tarfile.TarInfo(name)
+            info.mode, info.size = mode, 3
+            out.addfile(info, io.BytesIO(b"abc"))
+    return path
+
+
 def _default_acl(others: int) -> bytes:
     """A POSIX default ACL (the kernel's xattr format): owner rwx, group rwx, others."""
     undefined = 0xFFFFFFFF
@@ -210,12 +220,9 @@ def test_modes_are_the_archives_under_a_default_acl(tmp_path: Path) -> None:
         os.setxattr(dest, "system.posix_acl_default", _default_acl(others=0))
     except OSError as error:
         pytest.skip(f"no POSIX ACLs here: {error}")
-    archive = tmp_path / "modes.tar"
-    with tarfile.open(archive, "w") as out:
-        for name, mode in [("top/open.txt", 0o644), ("top/x.sh", 0o755), ("top/ro", 0o444)]:
-            info = tarfile.TarInfo(name)
-            info.mode, info.size = mode, 3
-            out.addfile(info, io.BytesIO(b"abc"))
+    archive = tar_of_modes(
+        tmp_path / "modes.tar", {"top/open.txt": 0o644, "top/x.sh": 0o755, "top/ro": 0o444}
+    )
     umask = os.umask(0o022)
     try:
         extract_archive(archive, dest=dest)
@@ -227,12 +234,8 @@ def test_modes_are_the_archives_under_a_default_acl(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("umask", [0o000, 0o022, 0o077, 0o027])
 def test_small_file_modes_follow_the_umask(tmp_path: Path, umask: int) -> None:
-    archive = tmp_path / "modes.tar"
-    with tarfile.open(archive, "w") as out:
-        for name, mode in [("top/a", 0o666), ("top/b", 0o755), ("top/c", 0o4755)]:
-            info = tarfile.TarInfo(name)
-            info.mode, info.size = mode, 1
-            out.addfile(info, io.BytesIO(b"z"))
+    modes = {"top/a": 0o666, "top/b": 0o755, "top/c": 0o4755}
+    archive = tar_of_modes(tmp_path / "modes.tar", modes)
     previous = os.umask(umask)
     try:
         extract_archive(archive, dest=tmp_path / "dest")
